@@ -1,0 +1,108 @@
+"""The web chat channel: JSON frames over a WebSocket, for talking to the bot with no platform
+account. The socket itself is served by `gateway/`; this module turns frames into Inbound events
+and Outbound messages into frames."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from core.channel import BaseChannel, PayloadError, SentMessage, WebhookReply, WebhookRequest
+from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+
+Frame = dict[str, Any]
+Sink = Callable[[Frame], Awaitable[None]]
+
+_SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_UNDELIVERED_KEEP = 20
+
+
+def valid_session(value: str | None) -> str | None:
+    return value if value and _SESSION.match(value) else None
+
+
+def render(msg: Outbound) -> Frame:
+    return {
+        "text": msg.text,
+        "buttons": [{"label": b.label, "payload": b.payload} for b in msg.buttons],
+    }
+
+
+class WebChatChannel(BaseChannel):
+    name: ClassVar[str] = "webchat"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_text=4000, buttons="native", max_buttons=12, max_button_label=80
+    )
+
+    def __init__(self) -> None:
+        self._sinks: dict[str, list[Sink]] = {}
+        self._undelivered: dict[str, deque[Frame]] = {}
+
+    def verify(self, req: WebhookRequest) -> None:
+        raise PayloadError("the web chat talks over the WebSocket at /chat/ws, not a webhook")
+
+    def parse(self, req: WebhookRequest) -> WebhookReply:
+        raise PayloadError("the web chat talks over the WebSocket at /chat/ws, not a webhook")
+
+    def inbound(self, session: str, data: str, max_chars: int) -> Inbound:
+        """One frame from the browser: `{"text": "..."}` or `{"payload": "..."}` for a button."""
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            raise PayloadError('frame is not JSON; send {"text": "..."}') from None
+        if not isinstance(frame, dict):
+            raise PayloadError('frame must be a JSON object like {"text": "..."}')
+        text, payload = frame.get("text"), frame.get("payload")
+        if payload is not None:
+            if not isinstance(payload, str) or not payload.strip() or len(payload) > 256:
+                raise PayloadError("payload must be a non-empty string of at most 256 characters")
+            label = frame.get("label")
+            text = label if isinstance(label, str) else ""
+        elif not isinstance(text, str):
+            raise PayloadError('frame needs "text" (a string) or "payload"')
+        elif not text.strip():
+            raise PayloadError("empty message")
+        if len(text) > max_chars:
+            raise PayloadError(f"message too long: {len(text)} characters, at most {max_chars}")
+        msg_id = frame.get("id")
+        event_id = msg_id if isinstance(msg_id, str) and valid_session(msg_id) else uuid.uuid4().hex
+        return Inbound(
+            event_id=event_id,
+            conversation=ConversationRef(channel=self.name, chat_id=session),
+            sender=Sender(id=session, name="web visitor"),
+            text=text,
+            payload=payload,
+        )
+
+    def attach(self, session: str, sink: Sink) -> list[Frame]:
+        """Register a socket; returns replies that came while no socket was open."""
+        self._sinks.setdefault(session, []).append(sink)
+        return list(self._undelivered.pop(session, ()))
+
+    def detach(self, session: str, sink: Sink) -> None:
+        sinks = self._sinks.get(session, [])
+        if sink in sinks:
+            sinks.remove(sink)
+        if not sinks:
+            self._sinks.pop(session, None)
+
+    async def send(self, msg: Outbound) -> SentMessage:
+        frame = render(msg)
+        sinks = list(self._sinks.get(msg.conversation.chat_id, ()))
+        delivered = 0
+        for sink in sinks:
+            try:
+                await sink(frame)
+                delivered += 1
+            except (ConnectionError, RuntimeError):
+                self.detach(msg.conversation.chat_id, sink)
+        if not delivered:
+            box = self._undelivered.setdefault(
+                msg.conversation.chat_id, deque(maxlen=_UNDELIVERED_KEEP)
+            )
+            box.append(frame)
+        return SentMessage()

@@ -1,0 +1,1 @@
+"""Settings, logging set-up and the default `gateway.yaml`."""

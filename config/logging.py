@@ -1,0 +1,102 @@
+"""Structured logs: JSON lines by default, readable on a terminal; personal data masked, secrets
+never written."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# International numbers (+ and 8-15 digits, spaces/dashes/dots/brackets between) and national
+# ones written in groups, e.g. (415) 555-0123 or 020 7946 0958. Bare digit runs are left alone:
+# they are mostly platform ids.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d[\d\s().-]{6,18}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4})(?!\w)"
+)
+_SECRET_KEYS = re.compile(r"secret|token|password|passwd|authorization|api_key|signature", re.I)
+_KEEP_KEYS = frozenset({"event_id", "timestamp", "level", "logger", "entries", "reply"})
+
+
+def mask_text(text: str) -> str:
+    """Mask e-mail addresses (first letter and domain kept) and phone numbers (last two digits
+    kept)."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE.sub(_mask_phone, text)
+
+
+def _mask_phone(m: re.Match[str]) -> str:
+    s = m.group(0)
+    digits = sum(c.isdigit() for c in s)
+    if digits < 7:
+        return s
+    lead = "+" if s.startswith("+") else ""
+    return f"{lead}***{''.join(c for c in s if c.isdigit())[-2:]}"
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {k: _scrub(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _scrub(key: str, value: Any) -> Any:
+    if key in _KEEP_KEYS:
+        return value
+    if _SECRET_KEYS.search(key) and value not in (None, "", False):
+        return "[redacted]"
+    return _mask(value)
+
+
+def scrub_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        event[key] = _scrub(key, event[key])
+    return event
+
+
+def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Set up structlog (and the standard library's logging, so library warnings come out the
+    same way)."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        scrub_processor,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info
+        if use_json
+        else structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                scrub_processor,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if level == "debug" else logging.getLevelName(level.upper()))

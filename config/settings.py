@@ -1,0 +1,181 @@
+"""Typed settings: defaults in `config/gateway.yaml` (or the file `GATEWAY_CONFIG` names),
+overridden by environment variables; secrets come from the environment only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG = Path(__file__).with_name("gateway.yaml")
+
+
+class SettingsError(Exception):
+    """A user's configuration mistake: printed as one line, no traceback."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, env_prefix="")
+
+    # -- the process -----------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_base_url: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    data_dir: Path = Path("var")
+    embedded_worker: Literal["auto", "on", "off"] = "auto"
+
+    # -- the engine ------------------------------------------------------------------------
+    concurrency: int = Field(8, ge=1, le=1024)
+    prefetch: int = Field(64, ge=1)
+    max_attempts: int = Field(3, ge=1, le=20)
+    dedupe_ttl: float = Field(86400.0, gt=0)
+    session_ttl: float = Field(1800.0, gt=0)
+    history_turns: int = Field(20, ge=1)
+    shutdown_timeout: float = Field(25.0, gt=0)
+    send_attempts: int = Field(4, ge=1, le=20)
+
+    # -- Redis (scale-out) -----------------------------------------------------------------
+    redis_url: SecretStr | None = None
+    redis_prefix: str = "gateway"
+    claim_idle_ms: int = Field(30_000, ge=100)
+
+    # -- the intent model ------------------------------------------------------------------
+    model_dir: Path = Path("var/model")
+    base_model: str = "distilbert-base-uncased"
+    nlu_threads: int = Field(2, ge=1, le=64)
+    nlu_quantize: bool = False
+    nlu_batch_wait_ms: float = Field(3.0, ge=0, le=1000)
+    nlu_max_batch: int = Field(32, ge=1, le=1024)
+    nlu_max_chars: int = Field(512, ge=16)
+
+    # -- the dialogue ----------------------------------------------------------------------
+    flows_dir: Path = Path("flows")
+    flows_watch: bool = False
+    confidence_threshold: float | None = Field(None, ge=0, le=1)
+    ambiguity_margin: float = Field(0.1, ge=0, le=1)
+    handoff_after: int = Field(2, ge=1)
+    handoff_webhook_url: str | None = None
+    shop_api_url: str | None = None
+
+    # -- Slack -----------------------------------------------------------------------------
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # -- Telegram --------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = None
+    telegram_secret_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+
+    # -- WhatsApp through Twilio -----------------------------------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+
+    # -- e-mail ----------------------------------------------------------------------------
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str | None = None
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int | None = Field(None, ge=1, le=65535)
+    mailgun_signing_key: SecretStr | None = None
+    email_autoreply_period: float = Field(3600.0, ge=0)
+    email_max_attachment_bytes: int = Field(10_485_760, ge=0)
+
+    @field_validator("slack_api_url", "telegram_api_url", "twilio_api_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+SECRET_FIELDS = frozenset(
+    name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
+)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file, with keys named as the settings (lower case). Secrets are refused here."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        self._data = _read_yaml(config_path())
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if v is not None}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SettingsError(
+            f"GATEWAY_CONFIG: {path} does not exist; point it at a YAML settings file"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SettingsError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping of setting: value")
+    data = {str(k).lower(): v for k, v in data.items()}
+    secrets = sorted(SECRET_FIELDS & {k for k, v in data.items() if v is not None})
+    if secrets:
+        names = ", ".join(s.upper() for s in secrets)
+        raise SettingsError(
+            f"{path}: {names} is a secret; remove it from the file and set the environment variable"
+        )
+    return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the file and the environment; `SettingsError` names what is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{name}: unknown setting in {config_path()}; see README.md for the list")
+            continue
+        got = err.get("input")
+        shown = "" if name.lower() in SECRET_FIELDS or isinstance(got, dict) else f" (got {got!r})"
+        parts.append(
+            f"{name}: {err['msg']}{shown}; set {name} in the environment or {config_path()}"
+        )
+    return "; ".join(parts)

@@ -1,0 +1,104 @@
+"""The contract between the core and a channel adapter, and the errors an adapter may raise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
+
+from core.errors import GatewayError
+from core.models import Capabilities, Inbound, Outbound
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A framework-neutral HTTP request: what `gateway/` hands an adapter.
+
+    `url` is the full public URL (Twilio signs it); header names are lower-cased.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    remote: str | None = None
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReply:
+    """What an adapter's `parse` found, and how to answer the platform right away."""
+
+    events: Sequence[Inbound] = ()
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+    note: str | None = None
+    """Why nothing was queued (ignored subtype, status callback...), for the log line."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """The platform's id of a sent message, when it gives one."""
+
+    platform_id: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class VerificationError(GatewayError):
+    """Signature, secret or timestamp does not check out: answered 401, nothing read further."""
+
+
+class PayloadError(GatewayError):
+    """The body is not what the platform sends: answered 400 with the reason logged."""
+
+
+class ChannelSendError(GatewayError):
+    """A send failed. `retryable` says whether trying again can help; `retry_after` is the
+    platform's own back-off in seconds when it gave one (Slack `Retry-After`, Telegram
+    `retry_after`)."""
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One per module in `adapters/`. `verify` and `parse` are pure (no I/O); `send` talks to the
+    platform. `start`/`close` open and close the adapter's HTTP client."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def verify(self, req: WebhookRequest) -> None: ...
+
+    def parse(self, req: WebhookRequest) -> WebhookReply: ...
+
+    async def send(self, msg: Outbound) -> SentMessage: ...
+
+    async def before_turn(self, inbound: Inbound) -> None:
+        """Called by the worker before the bot handles a message (answer a button press's
+        spinner, show typing). Most adapters do nothing."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class BaseChannel:
+    """Defaults for the optional parts of `Channel`; adapters may inherit it or not."""
+
+    async def before_turn(self, inbound: Inbound) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

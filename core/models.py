@@ -1,0 +1,116 @@
+"""The normalised message models every channel translates to and from."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+
+class ConversationRef(Frozen):
+    """Where a conversation lives: a channel, its chat, and a thread inside it if any."""
+
+    channel: str
+    chat_id: str
+    thread_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable key for locks, store keys and per-conversation ordering."""
+        base = f"{self.channel}:{self.chat_id}"
+        return f"{base}:{self.thread_id}" if self.thread_id else base
+
+
+class Sender(Frozen):
+    id: str
+    name: str | None = None
+
+
+AttachmentKind = Literal["image", "audio", "video", "file", "location", "sticker", "other"]
+
+
+class Attachment(Frozen):
+    """A piece of media; `url` or `file_id` is what the channel fetches it by, with its
+    credentials."""
+
+    kind: AttachmentKind = "file"
+    mime_type: str | None = None
+    size: int | None = None
+    name: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+    content: bytes | None = Field(default=None, repr=False)
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class Button(Frozen):
+    label: str
+    payload: str
+
+
+class Inbound(Frozen):
+    """One user message as the core sees it, whatever channel it came from.
+
+    `event_id` is the platform's own id for the event and the dedupe key; `meta` carries what the
+    adapter needs again to answer natively (a Slack thread ts, an e-mail's Message-ID and subject).
+    `raw` keeps the original payload for debugging; it is never logged whole.
+    """
+
+    event_id: str
+    conversation: ConversationRef
+    sender: Sender
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    payload: str | None = None
+    locale: str | None = None
+    received_at: float = Field(default_factory=time.time)
+    meta: dict[str, str] = Field(default_factory=dict)
+    raw: dict[str, Any] | None = Field(default=None, repr=False)
+
+    @property
+    def channel(self) -> str:
+        return self.conversation.channel
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.conversation.channel}:{self.event_id}"
+
+
+class Outbound(Frozen):
+    """One bot message; each adapter renders it natively within its channel's capabilities."""
+
+    conversation: ConversationRef
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    reply_to: str | None = None
+    meta: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def channel(self) -> str:
+        return self.conversation.channel
+
+
+ButtonStyle = Literal["native", "numbered"]
+
+
+class Capabilities(Frozen):
+    """What a channel can show; the core and renderers read this instead of asking per channel."""
+
+    max_text: int = 4096
+    buttons: ButtonStyle = "native"
+    max_buttons: int = 10
+    max_button_label: int = 64
+    max_payload_bytes: int | None = None
+    attachments: bool = False
+    threads: bool = False
+    per_chat_interval: float = 0.0
+    """Least seconds between two messages to one chat (Telegram: about one a second)."""

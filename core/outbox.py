@@ -1,0 +1,80 @@
+"""Sending replies: to the right adapter, spaced per chat, retried as the platform says, and
+never twice for the same (turn, index)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import structlog
+
+from core.channel import Channel, ChannelSendError
+from core.metrics import Metrics
+from core.models import Inbound, Outbound
+from core.ratelimit import RateLimiter
+from core.store import SentLog
+
+log = structlog.get_logger(__name__)
+
+
+class Outbox:
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        sent: SentLog,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        *,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        max_wait: float = 60.0,
+    ):
+        self._channels = channels
+        self._sent = sent
+        self._limiter = limiter
+        self._metrics = metrics
+        self._attempts = attempts
+        self._backoff = backoff
+        self._max_wait = max_wait
+
+    def channel(self, name: str) -> Channel:
+        try:
+            return self._channels[name]
+        except KeyError:
+            raise ChannelSendError(f"no adapter for channel {name!r}", retryable=False) from None
+
+    async def before_turn(self, inbound: Inbound) -> None:
+        """Best effort: a failing typing indicator must not fail the turn."""
+        try:
+            await self.channel(inbound.channel).before_turn(inbound)
+        except Exception as exc:  # noqa: BLE001 - logged, the turn goes on
+            log.warning("outbox.before_turn_failed", error=str(exc))
+
+    async def deliver(self, key: str, msg: Outbound) -> bool:
+        """Send `msg` once under idempotency `key`. False when it had gone out already."""
+        if await self._sent.seen(key):
+            log.info("outbox.already_sent", reply=key)
+            return False
+        channel = self.channel(msg.channel)
+        interval = channel.capabilities.per_chat_interval
+        for attempt in range(1, self._attempts + 1):
+            await self._limiter.wait(msg.conversation.key, interval)
+            try:
+                await channel.send(msg)
+            except ChannelSendError as exc:
+                self._metrics.errors.labels(stage="send").inc()
+                if not exc.retryable or attempt == self._attempts:
+                    raise
+                wait = (
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else self._backoff * 2 ** (attempt - 1)
+                )
+                wait = min(wait, self._max_wait)
+                log.warning("outbox.retry", attempt=attempt, wait_s=wait, error=str(exc))
+                await asyncio.sleep(wait)
+            else:
+                await self._sent.mark(key)
+                self._metrics.messages_out.labels(channel=msg.channel).inc()
+                return True
+        raise AssertionError("unreachable")  # pragma: no cover

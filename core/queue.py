@@ -1,0 +1,182 @@
+"""The inbox: a queue of Inbound events with dedupe, behind an interface Redis Streams implements.
+
+The in-memory queue is the embedded default. It is volatile, so on shutdown whatever was not
+handled yet is written to a spill file and taken back at the next start: nothing queued is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from core.models import Inbound
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One queued event handed to a worker. `attempts` counts deliveries, this one included."""
+
+    entry_id: str
+    inbound: Inbound
+    attempts: int = 1
+
+    @property
+    def conversation_key(self) -> str:
+        return self.inbound.conversation.key
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    entry_id: str
+    inbound: Inbound
+    error: str
+    at: float
+
+
+class Queue(Protocol):
+    """`put` returns only once the event is durably queued (False: a duplicate, already queued),
+    or raises `QueueUnavailable`. Entries stay pending until `ack` or `dead_letter`."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def put(self, inbound: Inbound) -> bool: ...
+
+    async def take(self, max_items: int, timeout: float) -> list[Delivery]: ...
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def dead_letter(self, deliveries: Sequence[Delivery], error: str) -> None: ...
+
+    async def depth(self) -> int: ...
+
+    async def ping(self) -> None: ...
+
+
+class TtlSet:
+    """Keys remembered for a fixed time; insertion order is expiry order, so purging is cheap."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic):
+        self._ttl = ttl
+        self._clock = clock
+        self._keys: OrderedDict[str, float] = OrderedDict()
+
+    def _purge(self, now: float) -> None:
+        while self._keys:
+            _, expires = next(iter(self._keys.items()))
+            if expires > now:
+                break
+            self._keys.popitem(last=False)
+
+    def add(self, key: str) -> bool:
+        """Remember `key`; False when it was already there."""
+        now = self._clock()
+        self._purge(now)
+        if key in self._keys:
+            return False
+        self._keys[key] = now + self._ttl
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        self._purge(self._clock())
+        return key in self._keys
+
+    def discard(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+
+class MemoryQueue:
+    """One process's queue: FIFO, deduped on (channel, event id) for `dedupe_ttl` seconds."""
+
+    def __init__(self, *, dedupe_ttl: float = 86400.0, spill_path: Path | None = None):
+        self._seen = TtlSet(dedupe_ttl)
+        self._spill_path = spill_path
+        self._boot = secrets.token_hex(4)
+        self._ids = itertools.count(1)
+        self._ready: deque[Delivery] = deque()
+        self._pending: dict[str, Delivery] = {}
+        self._wakeup = asyncio.Event()
+        self.dead: list[DeadLetter] = []
+
+    async def start(self) -> None:
+        if self._spill_path and self._spill_path.exists():
+            restored = 0
+            for line in self._spill_path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    inbound = Inbound.model_validate_json(line)
+                    if await self.put(inbound):
+                        restored += 1
+            self._spill_path.unlink()
+            if restored:
+                log.info("queue.restored", count=restored, path=str(self._spill_path))
+
+    async def close(self) -> None:
+        """Spill what was not acknowledged, pending entries first so the order is kept."""
+        left = sorted(
+            list(self._pending.values()) + list(self._ready),
+            key=lambda d: d.entry_id,
+        )
+        if not left:
+            return
+        if self._spill_path is None:
+            log.warning("queue.dropped_on_close", count=len(left), hint="set QUEUE_SPILL_PATH")
+            return
+        self._spill_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._spill_path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for d in left:
+                fh.write(d.inbound.model_dump_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self._spill_path)
+        log.info("queue.spilled", count=len(left), path=str(self._spill_path))
+
+    async def put(self, inbound: Inbound) -> bool:
+        if not self._seen.add(inbound.dedupe_key):
+            return False
+        self._ready.append(Delivery(f"{self._boot}-{next(self._ids):012d}", inbound))
+        self._wakeup.set()
+        return True
+
+    async def take(self, max_items: int, timeout: float) -> list[Delivery]:
+        if not self._ready:
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                return []
+        out: list[Delivery] = []
+        while self._ready and len(out) < max_items:
+            d = self._ready.popleft()
+            self._pending[d.entry_id] = d
+            out.append(d)
+        return out
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        for d in deliveries:
+            self._pending.pop(d.entry_id, None)
+
+    async def dead_letter(self, deliveries: Sequence[Delivery], error: str) -> None:
+        now = time.time()
+        for d in deliveries:
+            self._pending.pop(d.entry_id, None)
+            self.dead.append(DeadLetter(d.entry_id, d.inbound, error, now))
+
+    async def depth(self) -> int:
+        return len(self._ready) + len(self._pending)
+
+    async def ping(self) -> None:
+        return None

@@ -1,0 +1,84 @@
+"""Per-conversation state, saved through a `SessionStore` after every turn."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.models import Button, ConversationRef, Outbound
+
+SESSION_FORMAT = 1
+"""Bumped when the stored shape changes; stores refuse (and restart) sessions of another format."""
+
+
+class Frame(BaseModel):
+    """One flow in progress: where it is and what it has collected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow: str
+    step: int = 0
+    slots: dict[str, Any] = Field(default_factory=dict)
+    asking: str | None = None
+    """The slot or question the flow is waiting on, if any."""
+    retries: int = 0
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """Results of `call` steps bound with `as:`."""
+
+
+class TurnRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: float
+    user: str
+    payload: str | None = None
+    intent: str | None = None
+    confidence: float | None = None
+    bot: list[str] = Field(default_factory=list)
+
+
+class Session(BaseModel):
+    """Everything the bot remembers of one conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = SESSION_FORMAT
+    conversation: ConversationRef
+    stack: list[Frame] = Field(default_factory=list)
+    """Flows in progress, innermost last; an interrupted flow waits below the one that
+    interrupted it."""
+    paused: list[Frame] = Field(default_factory=list)
+    """Flows interrupted by another intent that the bot offers to resume."""
+    slots: dict[str, Any] = Field(default_factory=dict)
+    history: list[TurnRecord] = Field(default_factory=list)
+    fallbacks: int = 0
+    handoff: bool = False
+    handoff_queue: str | None = None
+    locale: str | None = None
+    offered: list[Button] = Field(default_factory=list)
+    """The buttons of the bot's last message, so "2" or a button's label maps back to its payload
+    on channels without native buttons."""
+    turn_entries: list[str] = Field(default_factory=list)
+    """Queue entries the last turn consumed."""
+    pending: list[Outbound] = Field(default_factory=list)
+    """The last turn's replies, saved with the state in one write: a worker that takes over an
+    entry after a crash re-sends these (skipping what went out) instead of running the turn
+    again."""
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    revision: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.conversation.key
+
+    @classmethod
+    def new(cls, conversation: ConversationRef) -> Session:
+        return cls(conversation=conversation)
+
+    def remember(self, record: TurnRecord, keep: int) -> None:
+        self.history.append(record)
+        if len(self.history) > keep:
+            del self.history[: len(self.history) - keep]

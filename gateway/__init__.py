@@ -1,0 +1,1 @@
+"""The gateway process: aiohttp app, routes, CLI, start-up and shutdown wiring."""

@@ -1,0 +1,74 @@
+"""`chat`: talk to the bot in the terminal, through the same queue, engine and flows as any
+channel. One message per input line, so it can be scripted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from adapters.terminal import TerminalChannel
+from gateway.brain import load_brain
+from gateway.commands._common import settings_from
+from gateway.services import Services, build_services
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="talk to the bot in this terminal (reads stdin line by line)",
+        description=(
+            "Talk to the bot here. Each line of standard input is one message; the bot's "
+            "messages are printed on standard output with their options numbered (type the "
+            "number or the label to choose). Ends at end of input (Ctrl-D). Logs go to "
+            "standard error. Example: printf 'hi\\nwhere is my order\\n' | python -m gateway chat"
+        ),
+    )
+    p.add_argument("--session", default="local", help="conversation id (default: local)")
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default="warning",
+        help="log level on standard error (default: warning)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    brain = load_brain(settings)
+    terminal = TerminalChannel(sys.stdout, session=args.session)
+    services = build_services(
+        settings,
+        nlu=brain.nlu,
+        dialogue=brain.dialogue,
+        with_worker=True,
+        extra_channels={terminal.name: terminal},
+    )
+    asyncio.run(converse(services, terminal, sys.stdin))
+    return 0
+
+
+async def converse(services: Services, terminal: TerminalChannel, stdin: Any) -> None:
+    engine = services.engine
+    assert engine is not None
+    loop = asyncio.get_running_loop()
+    prompt = stdin.isatty() and sys.stdout.isatty()
+    await services.start()
+    try:
+        while True:
+            if prompt:
+                sys.stdout.write("you> ")
+                sys.stdout.flush()
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:
+                break
+            if not line.strip():
+                continue
+            inbound = terminal.inbound(line)
+            done = engine.expect(inbound)
+            await services.backends.queue.put(inbound)
+            await done
+    finally:
+        await services.stop()

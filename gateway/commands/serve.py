@@ -1,0 +1,57 @@
+"""`serve`: webhooks, web chat, health and metrics (and, by default, the worker too)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.brain import load_brain
+from gateway.commands._common import settings_from
+from gateway.services import build_services
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the gateway: webhooks, web chat, /healthz, /readyz, /metrics",
+        description=(
+            "Run the gateway's HTTP server. Webhooks are answered as soon as their event is "
+            "queued; the worker that answers them runs in this process unless REDIS_URL is set "
+            "(then run `python -m gateway worker` processes beside it) or --no-worker is given."
+        ),
+    )
+    p.add_argument("--host", help="address to listen on (HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (PORT, default 8080)")
+    p.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the worker in this process (default: yes in memory, no with Redis)",
+    )
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, host=args.host, port=args.port)
+    brain = load_brain(settings)
+    services = build_services(
+        settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=args.worker
+    )
+    app = create_app(services)
+    print(
+        f"gateway: listening on http://{settings.host}:{settings.port} (web chat at /chat)",
+        flush=True,
+    )
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        access_log=None,
+        print=None,
+    )
+    return 0

@@ -1,0 +1,102 @@
+"""`POST /webhooks/{channel}`: size check, signature check, parse, durable enqueue, answer at
+once. The bot never runs inside the request."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from core.channel import PayloadError, VerificationError, WebhookRequest
+from core.errors import QueueUnavailable
+from gateway.channels import FACTORIES, NEEDS
+from gateway.keys import SERVICES
+
+log = structlog.get_logger(__name__)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` bytes (a declared length is refused before
+    reading anything)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def public_url(request: web.Request, base: str | None) -> str:
+    """The URL the platform called; behind a proxy, PUBLIC_BASE_URL says what it was."""
+    if base:
+        return base.rstrip("/") + request.rel_url.path_qs
+    return str(request.url)
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+async def receive(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    name = request.match_info["channel"]
+    channel = s.channels.get(name)
+    with structlog.contextvars.bound_contextvars(channel=name):
+        if channel is None:
+            reason = (
+                f"channel {name!r} is not configured: set {NEEDS[name]}"
+                if name in NEEDS
+                else f"unknown channel {name!r}; known: {', '.join(sorted(FACTORIES))}"
+            )
+            s.metrics.rejected.labels(channel="unknown", reason="unknown_channel").inc()
+            log.warning("webhook.rejected", status=404, reason=reason)
+            return _error(404, reason)
+        try:
+            body = await read_limited(request, s.settings.max_body_bytes)
+        except BodyTooLarge:
+            s.metrics.rejected.labels(channel=name, reason="too_large").inc()
+            log.warning("webhook.rejected", status=413, limit=s.settings.max_body_bytes)
+            return _error(413, f"body over {s.settings.max_body_bytes} bytes")
+        req = WebhookRequest(
+            method=request.method,
+            url=public_url(request, s.settings.public_base_url),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query),
+            body=body,
+            remote=request.remote,
+        )
+        try:
+            channel.verify(req)
+        except VerificationError as exc:
+            s.metrics.rejected.labels(channel=name, reason="unverified").inc()
+            log.warning("webhook.rejected", status=401, reason=str(exc))
+            return _error(401, "signature verification failed")
+        try:
+            reply = channel.parse(req)
+        except PayloadError as exc:
+            s.metrics.rejected.labels(channel=name, reason="malformed").inc()
+            log.warning("webhook.rejected", status=400, reason=str(exc))
+            return _error(400, str(exc))
+        for event in reply.events:
+            try:
+                fresh = await s.backends.queue.put(event)
+            except QueueUnavailable as exc:
+                s.metrics.errors.labels(stage="enqueue").inc()
+                log.error(
+                    "webhook.enqueue_failed", status=503, error=str(exc), event_id=event.event_id
+                )
+                return _error(503, "queue unavailable, retry later", **{"Retry-After": "5"})
+            if fresh:
+                s.metrics.messages_in.labels(channel=name).inc()
+                log.info("webhook.queued", event_id=event.event_id)
+            else:
+                s.metrics.duplicates.labels(channel=name).inc()
+                log.info("webhook.duplicate", event_id=event.event_id)
+        if not reply.events and reply.note:
+            log.info("webhook.ignored", reason=reply.note)
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)

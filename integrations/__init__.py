@@ -1,0 +1,1 @@
+"""Clients for the systems a flow calls: the shop backend, ticketing, human handoff."""
