@@ -1,0 +1,115 @@
+"""A fake Twilio REST API on loopback: the Messages resource the WhatsApp adapter posts to, and
+media files behind the account's credentials. It records what it was sent and can be told to
+fail the next requests the way Twilio does."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TWILIO_KEY: web.AppKey[FakeTwilio] = web.AppKey("fake_twilio")
+
+
+@dataclass
+class Failure:
+    """One error answer, shaped like Twilio's JSON error body."""
+
+    status: int
+    code: int
+    message: str
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str
+    auth_token: str
+    messages: list[dict[str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    requests: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(self, status: int, code: int, message: str = "error") -> None:
+        self.failures.append(Failure(status, code, message))
+
+    def bodies(self, to: str | None = None) -> list[str]:
+        return [m.get("Body", "") for m in self.messages if to is None or m["To"] == to]
+
+    def authorised(self, request: web.Request) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return web.json_response(body, status=status)
+
+
+async def create_message(request: web.Request) -> web.Response:
+    fake = request.app[TWILIO_KEY]
+    fake.requests += 1
+    if not fake.authorised(request):
+        return _error(401, 20003, "Authenticate")
+    if request.match_info["sid"] != fake.account_sid:
+        return _error(404, 20404, "The requested resource was not found")
+    if fake.failures:
+        f = fake.failures.pop(0)
+        return _error(f.status, f.code, f.message)
+    form = await request.post()
+    data: dict[str, str] = {}
+    for key in form:
+        values = form.getall(key)
+        data[key] = ",".join(str(v) for v in values)
+    if (
+        "To" not in data
+        or "From" not in data
+        or not ("Body" in data or "ContentSid" in data or "MediaUrl" in data)
+    ):
+        return _error(400, 21619, "A text message body or media urls must be specified.")
+    if len(data.get("Body", "")) > 1600:
+        return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    sid = f"SM{next(fake._ids):032x}"
+    fake.messages.append(data)
+    resource: dict[str, Any] = {
+        "sid": sid,
+        "account_sid": fake.account_sid,
+        "to": data["To"],
+        "from": data["From"],
+        "body": data.get("Body", ""),
+        "status": "queued",
+        "num_segments": "1",
+        "num_media": "0",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "date_created": "Sun, 22 Nov 2026 00:00:00 +0000",
+        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Messages/{sid}.json",
+    }
+    return web.Response(status=201, text=json.dumps(resource), content_type="application/json")
+
+
+async def get_media(request: web.Request) -> web.Response:
+    fake = request.app[TWILIO_KEY]
+    if not fake.authorised(request):
+        return _error(401, 20003, "Authenticate")
+    found = fake.media.get(request.match_info["name"])
+    if found is None:
+        return _error(404, 20404, "The requested resource was not found")
+    return web.Response(body=found[0], content_type=found[1])
+
+
+def create_app(fake: FakeTwilio) -> web.Application:
+    app = web.Application()
+    app[TWILIO_KEY] = fake
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
+    app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{name}", get_media)
+    return app

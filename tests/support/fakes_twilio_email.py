@@ -1,0 +1,136 @@
+"""Fixtures for the WhatsApp and e-mail tests: the fake Twilio REST API and an in-process SMTP
+server (aiosmtpd) on a free loopback port that captures the mail it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.fakes.twilio import FakeTwilio, create_app
+
+TWILIO_SID = "AC" + "0" * 31 + "1"
+TWILIO_TOKEN = "twilio-test-auth-token"
+TWILIO_FROM = "whatsapp:+14155238886"
+
+
+@dataclass
+class TwilioServer:
+    fake: FakeTwilio
+    url: str
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[TwilioServer]:
+    fake = FakeTwilio(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    runner = web.AppRunner(create_app(fake), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield TwilioServer(fake, f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class Captured:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    login: str | None = None
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+@dataclass
+class SmtpSink:
+    """What the server was sent; `arrived` is set on each mail, for tests that wait."""
+
+    host: str
+    port: int
+    mail: list[Captured] = field(default_factory=list)
+    reject_next: list[str] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    users: dict[str, str] = field(default_factory=dict)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Captured]:
+        async def _wait() -> None:
+            while len(self.mail) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(_wait(), timeout)
+        return self.mail
+
+
+class _Capture:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.sink.reject_next:
+            return self.sink.reject_next.pop(0)
+        login = (
+            session.auth_data.login.decode()
+            if session.authenticated and isinstance(session.auth_data, LoginPassword)
+            else None
+        )
+        self.sink.mail.append(
+            Captured(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                data=bytes(envelope.original_content or b""),
+                login=login,
+            )
+        )
+        self.sink.arrived.set()
+        return "250 OK"
+
+
+async def start_smtp_sink(**smtp_kwargs: Any) -> tuple[SmtpSink, asyncio.AbstractServer]:
+    """An SMTP server in this event loop (not aiosmtpd's Controller thread), so tests and the
+    gateway share one loop."""
+    loop = asyncio.get_running_loop()
+    sink = SmtpSink("127.0.0.1", 0)
+    handler = _Capture(sink)
+
+    def authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and sink.users.get(data.login.decode()) == data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False, auth_data=data)
+
+    server = await loop.create_server(
+        lambda: SMTP(handler, authenticator=authenticate, auth_require_tls=False, **smtp_kwargs),
+        "127.0.0.1",
+        0,
+    )
+    sink.port = server.sockets[0].getsockname()[1]
+    return sink, server
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    sink, server = await start_smtp_sink()
+    try:
+        yield sink
+    finally:
+        server.close()
+        await server.wait_closed()
