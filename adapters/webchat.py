@@ -13,12 +13,14 @@ from typing import Any, ClassVar
 
 from core.channel import BaseChannel, PayloadError, SentMessage, WebhookReply, WebhookRequest
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.relay import Relay
 
 Frame = dict[str, Any]
 Sink = Callable[[Frame], Awaitable[None]]
 
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _UNDELIVERED_KEEP = 20
+RELAY_TOPIC = "webchat"
 
 
 def valid_session(value: str | None) -> str | None:
@@ -38,9 +40,28 @@ class WebChatChannel(BaseChannel):
         max_text=4000, buttons="native", max_buttons=12, max_button_label=80
     )
 
-    def __init__(self) -> None:
+    def __init__(self, relay: Relay | None = None) -> None:
+        """With a `relay` (several processes), `send` publishes the frame and every process
+        delivers it to the sockets it holds: the worker that answers is not the `serve` process
+        the browser is connected to."""
         self._sinks: dict[str, list[Sink]] = {}
         self._undelivered: dict[str, deque[Frame]] = {}
+        self._relay = relay
+        self._known: set[str] = set()
+
+    async def start(self) -> None:
+        if self._relay is not None:
+            await self._relay.subscribe(RELAY_TOPIC, self._relayed)
+
+    async def close(self) -> None:
+        if self._relay is not None:
+            await self._relay.close()
+
+    async def _relayed(self, data: bytes) -> None:
+        item = json.loads(data)
+        session = item["session"]
+        if session in self._known:
+            await self.deliver(session, item["frame"])
 
     def verify(self, req: WebhookRequest) -> None:
         raise PayloadError("the web chat talks over the WebSocket at /chat/ws, not a webhook")
@@ -81,6 +102,7 @@ class WebChatChannel(BaseChannel):
     def attach(self, session: str, sink: Sink) -> list[Frame]:
         """Register a socket; returns replies that came while no socket was open."""
         self._sinks.setdefault(session, []).append(sink)
+        self._known.add(session)
         return list(self._undelivered.pop(session, ()))
 
     def detach(self, session: str, sink: Sink) -> None:
@@ -92,17 +114,23 @@ class WebChatChannel(BaseChannel):
 
     async def send(self, msg: Outbound) -> SentMessage:
         frame = render(msg)
-        sinks = list(self._sinks.get(msg.conversation.chat_id, ()))
+        if self._relay is not None:
+            item = {"session": msg.conversation.chat_id, "frame": frame}
+            await self._relay.publish(RELAY_TOPIC, json.dumps(item).encode())
+        else:
+            await self.deliver(msg.conversation.chat_id, frame)
+        return SentMessage()
+
+    async def deliver(self, session: str, frame: Frame) -> None:
+        """To this process's sockets of `session`, or kept for its next socket."""
+        sinks = list(self._sinks.get(session, ()))
         delivered = 0
         for sink in sinks:
             try:
                 await sink(frame)
                 delivered += 1
             except (ConnectionError, RuntimeError):
-                self.detach(msg.conversation.chat_id, sink)
+                self.detach(session, sink)
         if not delivered:
-            box = self._undelivered.setdefault(
-                msg.conversation.chat_id, deque(maxlen=_UNDELIVERED_KEEP)
-            )
+            box = self._undelivered.setdefault(session, deque(maxlen=_UNDELIVERED_KEEP))
             box.append(frame)
-        return SentMessage()

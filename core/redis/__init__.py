@@ -1,0 +1,1 @@
+"""Redis backends for running several gateway processes on one shared state (REDIS_URL)."""
