@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_secret_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_bot_username: str | None = None
+    """The bot's @name, to see mentions in group chats; learned from getMe at start when unset."""
+    telegram_edits_as_new: bool = False
+    """An edited message is handled as a new message (default: ignored)."""
 
     # -- WhatsApp through Twilio -----------------------------------------------------------
     twilio_account_sid: str | None = None

@@ -1,0 +1,357 @@
+"""Slack (Events API + interactivity): signature check, events and button presses to Inbound,
+replies through `chat.postMessage` with Block Kit buttons."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+import aiohttp
+import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import Clock, SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from core.channel import (
+    BaseChannel,
+    ChannelSendError,
+    PayloadError,
+    SentMessage,
+    VerificationError,
+    WebhookReply,
+    WebhookRequest,
+)
+from core.models import (
+    Attachment,
+    AttachmentKind,
+    Button,
+    Capabilities,
+    ConversationRef,
+    Inbound,
+    Outbound,
+    Sender,
+)
+from core.render import PayloadKeys, fit_buttons, split_text, with_options
+
+log = structlog.get_logger(__name__)
+
+MAX_SKEW = 300
+"""Seconds a request's timestamp may be off: Slack's own replay window."""
+
+_ACCEPTED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
+_RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+class _InjectedClock(Clock):
+    def __init__(self, now: Callable[[], float]):
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
+
+
+class SlackChannel(BaseChannel):
+    name: ClassVar[str] = "slack"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_text=3000,  # a section block's text; a message's whole text may be longer
+        buttons="native",
+        max_buttons=25,  # elements of one actions block
+        max_button_label=75,
+        max_payload_bytes=2000,  # a button's value
+        attachments=True,  # images by URL as image blocks, other files as links
+        threads=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        signing_secret: str,
+        bot_token: str,
+        api_url: str,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._clock = clock
+        self._verifier = SignatureVerifier(signing_secret, clock=_InjectedClock(clock))
+        self._token = bot_token
+        self._api_url = api_url
+        self._session: aiohttp.ClientSession | None = None
+        self._client = AsyncWebClient(token=bot_token, base_url=api_url)
+        self._keys = PayloadKeys()
+
+    async def start(self) -> None:
+        """One pooled HTTP session for all sends instead of one per call."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._client = AsyncWebClient(
+            token=self._token, base_url=self._api_url, session=self._session
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def verify(self, req: WebhookRequest) -> None:
+        stamp = req.header("x-slack-request-timestamp")
+        signature = req.header("x-slack-signature")
+        if not stamp or not signature:
+            raise VerificationError("X-Slack-Signature or X-Slack-Request-Timestamp missing")
+        try:
+            skew = abs(self._clock() - int(stamp))
+        except ValueError:
+            raise VerificationError("X-Slack-Request-Timestamp is not a number") from None
+        if skew > MAX_SKEW:
+            raise VerificationError(f"timestamp {skew:.0f}s off (over {MAX_SKEW}s): replayed?")
+        if not self._verifier.is_valid(req.body, stamp, signature):
+            raise VerificationError("X-Slack-Signature does not match the body")
+
+    def parse(self, req: WebhookRequest) -> WebhookReply:
+        if req.header("content-type").startswith("application/x-www-form-urlencoded"):
+            return self._interactive(req.body)
+        data = _json_object(req.body)
+        kind = data.get("type")
+        if kind == "url_verification":
+            challenge = data.get("challenge")
+            if not isinstance(challenge, str):
+                raise PayloadError("url_verification without a challenge string")
+            return WebhookReply(body=challenge.encode(), note="url_verification answered")
+        if kind == "event_callback":
+            return self._event(data)
+        if not isinstance(kind, str):
+            raise PayloadError("no event type: not a Slack Events API body")
+        return WebhookReply(note=f"Slack request type {kind!r} is not handled")
+
+    def _event(self, data: dict[str, Any]) -> WebhookReply:
+        event = data.get("event")
+        event_id = data.get("event_id")
+        if not isinstance(event, dict) or not isinstance(event_id, str):
+            raise PayloadError("event_callback without an event object or event_id")
+        kind, subtype = event.get("type"), event.get("subtype")
+        if kind not in ("message", "app_mention"):
+            return WebhookReply(note=f"event {kind!r} is not handled")
+        if subtype not in _ACCEPTED_SUBTYPES:
+            return WebhookReply(note=f"message subtype {subtype!r} ignored")
+        if event.get("bot_id") or event.get("user") in _bot_users(data):
+            return WebhookReply(note="message from a bot (possibly ourselves) ignored")
+        channel, user, ts = event.get("channel"), event.get("user"), event.get("ts")
+        if not all(isinstance(v, str) and v for v in (channel, user, ts)):
+            raise PayloadError(f"{kind} event without channel, user or ts")
+        assert isinstance(channel, str) and isinstance(user, str) and isinstance(ts, str)
+        thread = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
+        text = unescape(_strip_mentions(str(event.get("text") or ""), _bot_users(data)))
+        files = event.get("files") if isinstance(event.get("files"), list) else []
+        meta = {"slack_event_id": event_id, "ts": ts}
+        if thread:
+            meta["thread_ts"] = thread
+        inbound = Inbound(
+            # channel + ts, not event_id: Slack sends one message twice (as `message` and as
+            # `app_mention`, each with its own event_id) when the bot is mentioned; both, and
+            # every retry of either, collapse to one key.
+            event_id=f"{channel}:{ts}",
+            conversation=ConversationRef(channel=self.name, chat_id=channel, thread_id=thread),
+            sender=Sender(id=user),
+            text=text,
+            attachments=tuple(attachment_of(f) for f in files if isinstance(f, dict)),
+            meta=meta,
+            raw=data,
+        )
+        return WebhookReply(events=(inbound,))
+
+    def _interactive(self, body: bytes) -> WebhookReply:
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        if "payload" not in fields:
+            raise PayloadError("form body without payload=")
+        data = _json_object(fields["payload"][0].encode())
+        if data.get("type") != "block_actions":
+            return WebhookReply(note=f"interaction {data.get('type')!r} is not handled")
+        actions = data.get("actions")
+        user = _dig(data, "user", "id")
+        channel = _dig(data, "channel", "id") or _dig(data, "container", "channel_id")
+        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            raise PayloadError("block_actions without actions")
+        if not user:
+            raise PayloadError("block_actions without user.id")
+        if not channel:
+            return WebhookReply(note="button press outside a conversation (modal, home tab)")
+        action = actions[0]
+        value = action.get("value") or _dig(action, "selected_option", "value")
+        if not isinstance(value, str):
+            raise PayloadError("block_actions action without a value")
+        label = _dig(action, "text", "text") or ""
+        payload = self._keys.decode(value)
+        thread = _dig(data, "container", "thread_ts") or _dig(data, "message", "thread_ts")
+        stamp = action.get("action_ts") or data.get("trigger_id") or ""
+        meta = {"action_ts": str(stamp)}
+        if thread:
+            meta["thread_ts"] = thread
+        inbound = Inbound(
+            event_id=f"action:{stamp}:{user}",
+            conversation=ConversationRef(channel=self.name, chat_id=channel, thread_id=thread),
+            sender=Sender(id=user, name=_dig(data, "user", "username")),
+            # An unknown key (issued before a restart): the label stands for the choice.
+            text=label,
+            payload=payload,
+            meta=meta,
+            raw=data,
+        )
+        return WebhookReply(events=(inbound,))
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def send(self, msg: Outbound) -> SentMessage:
+        caps = self.capabilities
+        native, overflow = fit_buttons(msg.buttons, caps)
+        keyed = [(b, self._keys.encode(b.payload, caps.max_payload_bytes or 2000)) for b in native]
+        parts = split_text(escape(with_options(msg.text, overflow)), caps.max_text) or [""]
+        sent: SentMessage = SentMessage()
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            blocks = blocks_for(part, keyed if last else [], msg.attachments if last else ())
+            fallback = part or " ".join(b.label for b in native) or "(attachment)"
+            sent = await self._post(msg.conversation, fallback, blocks)
+        return sent
+
+    async def _post(
+        self, conv: ConversationRef, text: str, blocks: list[dict[str, Any]]
+    ) -> SentMessage:
+        try:
+            resp = await self._client.chat_postMessage(
+                channel=conv.chat_id, text=text, blocks=blocks, thread_ts=conv.thread_id
+            )
+        except SlackApiError as exc:
+            raise _send_error(exc) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ChannelSendError(f"slack unreachable: {exc!r}", retryable=True) from None
+        ts = resp.get("ts")
+        return SentMessage(platform_id=ts if isinstance(ts, str) else None)
+
+
+def _send_error(exc: SlackApiError) -> ChannelSendError:
+    status = exc.response.status_code
+    error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+    if status == 429:
+        after = _header(exc.response.headers, "retry-after")
+        try:
+            wait = float(after) if after else 1.0
+        except ValueError:
+            wait = 1.0
+        return ChannelSendError("slack rate limit (429)", retryable=True, retry_after=wait)
+    retryable = status >= 500 or error in _RETRYABLE_ERRORS
+    return ChannelSendError(f"slack chat.postMessage: {error or status}", retryable=retryable)
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) else value)
+    return None
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise PayloadError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise PayloadError("body is not a JSON object")
+    return data
+
+
+def _dig(data: Any, *path: str) -> str | None:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data if isinstance(data, str) and data else None
+
+
+def _bot_users(data: dict[str, Any]) -> set[str]:
+    """The bot's own user ids, from the event's authorizations."""
+    auths = data.get("authorizations")
+    if not isinstance(auths, list):
+        return set()
+    return {
+        a["user_id"]
+        for a in auths
+        if isinstance(a, dict) and a.get("is_bot") and isinstance(a.get("user_id"), str)
+    }
+
+
+def _strip_mentions(text: str, bots: set[str]) -> str:
+    for bot in bots:
+        text = text.replace(f"<@{bot}>", "")
+    return text.strip()
+
+
+# -- formatting: mrkdwn, Block Kit, Slack files ------------------------------------------
+
+
+def escape(text: str) -> str:
+    """The three characters Slack's mrkdwn reserves, so a reply shows literally."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def blocks_for(
+    text: str, buttons: Sequence[tuple[Button, str]], attachments: Sequence[Attachment]
+) -> list[dict[str, Any]]:
+    """A section for the text, image blocks for images with a URL, links for other files, and one
+    actions block with a button per (button, value sent)."""
+    blocks: list[dict[str, Any]] = []
+    links = [a for a in attachments if a.url and a.kind != "image"]
+    if links:
+        listed = "\n".join(f"<{a.url}|{escape(a.name or a.url)}>" for a in links)
+        text = f"{text}\n{listed}" if text else listed
+    if text:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    for a in attachments:
+        if a.kind == "image" and a.url:
+            blocks.append({"type": "image", "image_url": a.url, "alt_text": a.name or "image"})
+    if buttons:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": f"choice_{i}",
+                        "text": {"type": "plain_text", "text": b.label, "emoji": True},
+                        "value": value,
+                    }
+                    for i, (b, value) in enumerate(buttons)
+                ],
+            }
+        )
+    return blocks
+
+
+def _kind(mime: str) -> AttachmentKind:
+    top = mime.split("/", 1)[0]
+    if top == "image":
+        return "image"
+    if top in ("audio", "video"):
+        return top  # type: ignore[return-value]
+    return "file"
+
+
+def attachment_of(file: dict[str, Any]) -> Attachment:
+    """A Slack file object; `url_private` needs the bot token to fetch."""
+    mime = file.get("mimetype") if isinstance(file.get("mimetype"), str) else None
+    size = file.get("size")
+    return Attachment(
+        kind=_kind(mime or ""),
+        mime_type=mime,
+        size=size if isinstance(size, int) else None,
+        name=file.get("name") if isinstance(file.get("name"), str) else None,
+        url=file.get("url_private") if isinstance(file.get("url_private"), str) else None,
+        file_id=file.get("id") if isinstance(file.get("id"), str) else None,
+    )

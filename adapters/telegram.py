@@ -1,0 +1,376 @@
+"""Telegram (Bot API webhooks): secret-token check, updates to Inbound through
+python-telegram-bot's `Update`, replies through its `Bot` with inline keyboards."""
+
+from __future__ import annotations
+
+import datetime as dtm
+import hmac
+import json
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import structlog
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from core.channel import (
+    BaseChannel,
+    ChannelSendError,
+    PayloadError,
+    SentMessage,
+    VerificationError,
+    WebhookReply,
+    WebhookRequest,
+)
+from core.models import Attachment, Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.render import PayloadKeys, fit_buttons, split_text, with_options
+
+log = structlog.get_logger(__name__)
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 - a header name
+CALLBACK_LIMIT = 64
+"""Bytes of callback data Telegram keeps on an inline button."""
+_SPACES = re.compile(r"[ \t]{2,}")
+_GROUPS = frozenset({"group", "supergroup"})
+_IGNORED_UPDATES = ("channel_post", "edited_channel_post")
+
+
+class TelegramChannel(BaseChannel):
+    name: ClassVar[str] = "telegram"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_text=4096,
+        buttons="native",
+        max_buttons=10,
+        max_button_label=64,
+        max_payload_bytes=CALLBACK_LIMIT,
+        attachments=True,
+        threads=True,  # forum topics
+        per_chat_interval=1.0,  # Telegram: about one message a second per chat
+    )
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        secret_token: str,
+        api_url: str,
+        bot_username: str | None = None,
+        edits_as_new: bool = False,
+    ):
+        self._secret = secret_token.encode()
+        self._bot = Bot(
+            bot_token,
+            base_url=api_url,
+            request=HTTPXRequest(connection_pool_size=16),
+            get_updates_request=HTTPXRequest(connection_pool_size=1),
+        )
+        head = bot_token.split(":", 1)[0]
+        self._bot_id = int(head) if head.isdigit() else None
+        """The bot's user id is the token's first part: replies to the bot are seen without I/O."""
+        self._username = bot_username.lstrip("@").lower() if bot_username else None
+        self._edits_as_new = edits_as_new
+        self._keys = PayloadKeys()
+        self._ready = False
+
+    @property
+    def bot(self) -> Bot:
+        return self._bot
+
+    async def start(self) -> None:
+        await self._initialize()
+
+    async def _initialize(self) -> None:
+        """`Bot.initialize` asks getMe; learns the @name for group mentions when not set. A
+        Telegram that is down at start does not stop the gateway: sends try again."""
+        if self._ready:
+            return
+        try:
+            await self._bot.initialize()
+        except InvalidToken:
+            log.error("telegram.token_rejected", hint="check TELEGRAM_BOT_TOKEN")
+            return
+        except TelegramError as exc:
+            log.warning("telegram.unreachable_at_start", error=type(exc).__name__)
+            return
+        self._ready = True
+        if self._username is None and self._bot.bot.username:
+            self._username = self._bot.bot.username.lower()
+
+    async def close(self) -> None:
+        await self._bot.shutdown()
+        self._ready = False
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def verify(self, req: WebhookRequest) -> None:
+        given = req.header(SECRET_HEADER).encode()
+        if not given:
+            raise VerificationError("X-Telegram-Bot-Api-Secret-Token missing")
+        if not hmac.compare_digest(given, self._secret):
+            raise VerificationError("X-Telegram-Bot-Api-Secret-Token does not match")
+
+    def parse(self, req: WebhookRequest) -> WebhookReply:
+        try:
+            data = json.loads(req.body)
+        except ValueError:
+            raise PayloadError("body is not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise PayloadError("not a Telegram update: no integer update_id")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                update = Update.de_json(data, None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PayloadError(f"malformed Telegram update: {type(exc).__name__}") from None
+        if update.callback_query is not None:
+            return self._callback(update.update_id, update.callback_query, data)
+        if update.message is not None:
+            return self._message(update.update_id, update.message, data)
+        if update.edited_message is not None:
+            if not self._edits_as_new:
+                return WebhookReply(note="edited message ignored (TELEGRAM_EDITS_AS_NEW off)")
+            return self._message(update.update_id, update.edited_message, data)
+        kinds = [k for k in data if k != "update_id"]
+        if any(k in _IGNORED_UPDATES for k in kinds):
+            return WebhookReply(note="channel post ignored")
+        return WebhookReply(note=f"update kind {','.join(kinds) or 'none'} not handled")
+
+    def _message(self, update_id: int, msg: Message, raw: dict[str, Any]) -> WebhookReply:
+        user = msg.from_user
+        if user is not None and user.is_bot:
+            return WebhookReply(note="message from a bot ignored")
+        text = msg.text or msg.caption or ""
+        attachments = attachments_of(msg)
+        if not text.strip() and not attachments:
+            return WebhookReply(note="service message ignored")
+        if msg.chat.type in _GROUPS:
+            addressed, text = self._addressed(msg, text)
+            if not addressed:
+                return WebhookReply(note="group message not addressed to the bot")
+        thread = str(msg.message_thread_id) if msg.is_topic_message else None
+        sender_id = str(user.id) if user is not None else str(msg.chat.id)
+        inbound = Inbound(
+            event_id=str(update_id),
+            conversation=ConversationRef(
+                channel=self.name, chat_id=str(msg.chat.id), thread_id=thread
+            ),
+            sender=Sender(id=sender_id, name=user.full_name if user is not None else None),
+            text=text,
+            attachments=attachments,
+            locale=user.language_code if user is not None else None,
+            meta={"message_id": str(msg.message_id), "chat_type": msg.chat.type},
+            raw=raw,
+        )
+        return WebhookReply(events=(inbound,))
+
+    def _addressed(self, msg: Message, text: str) -> tuple[bool, str]:
+        """In a group the bot answers a reply to one of its messages, an @mention of it, or a
+        command addressed to it (`/help@name`); the mention is taken out of the text."""
+        replied = msg.reply_to_message
+        addressed = bool(
+            replied is not None
+            and replied.from_user is not None
+            and replied.from_user.id == self._bot_id
+        )
+        kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION, MessageEntity.BOT_COMMAND]
+        found = (
+            msg.parse_entities(kinds) if msg.text is not None else msg.parse_caption_entities(kinds)
+        )
+        for entity, value in found.items():
+            if entity.type == MessageEntity.TEXT_MENTION:
+                hit = entity.user is not None and entity.user.id == self._bot_id
+            elif self._username is None:
+                hit = False
+            elif entity.type == MessageEntity.MENTION:
+                hit = value[1:].lower() == self._username
+            else:
+                hit = value.lower().endswith(f"@{self._username}")
+            if hit:
+                addressed = True
+                if entity.type == MessageEntity.MENTION:
+                    text = text.replace(value, " ")
+                elif entity.type == MessageEntity.BOT_COMMAND:
+                    text = text.replace(value, value.split("@", 1)[0])
+        return addressed, _SPACES.sub(" ", text).strip()
+
+    def _callback(self, update_id: int, cq: CallbackQuery, raw: dict[str, Any]) -> WebhookReply:
+        msg = cq.message
+        if msg is None or cq.data is None:
+            return WebhookReply(note="callback without a chat message or data ignored")
+        label = _label_of(msg, cq.data)
+        thread = str(msg.message_thread_id) if getattr(msg, "is_topic_message", False) else None
+        inbound = Inbound(
+            event_id=str(update_id),
+            conversation=ConversationRef(
+                channel=self.name, chat_id=str(msg.chat.id), thread_id=thread
+            ),
+            sender=Sender(id=str(cq.from_user.id), name=cq.from_user.full_name),
+            # A key issued before a restart is unknown here: the label stands for the choice.
+            text=label,
+            payload=self._keys.decode(cq.data),
+            locale=cq.from_user.language_code,
+            meta={"callback_query_id": cq.id},
+            raw=raw,
+        )
+        return WebhookReply(events=(inbound,))
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def before_turn(self, inbound: Inbound) -> None:
+        """A pressed inline button shows a spinner until the query is answered."""
+        query = inbound.meta.get("callback_query_id")
+        if query:
+            await self._initialize()
+            try:
+                await self._bot.answer_callback_query(query)
+            except TelegramError as exc:
+                log.warning("telegram.answer_callback_failed", error=type(exc).__name__)
+
+    async def send(self, msg: Outbound) -> SentMessage:
+        await self._initialize()
+        caps = self.capabilities
+        native, overflow = fit_buttons(msg.buttons, caps)
+        parts = split_text(with_options(msg.text, overflow), caps.max_text)
+        markup = self._keyboard(native)
+        if not parts and markup is not None:
+            parts = ["Please choose:"]
+        chat = msg.conversation.chat_id
+        thread = int(msg.conversation.thread_id) if msg.conversation.thread_id else None
+        sent = SentMessage()
+        try:
+            for a in msg.attachments:
+                await send_attachment(self._bot, chat, a, thread)
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                out = await self._bot.send_message(
+                    chat, part, reply_markup=markup if last else None, message_thread_id=thread
+                )
+                sent = SentMessage(platform_id=str(out.message_id))
+        except TelegramError as exc:
+            raise send_error(exc) from None
+        return sent
+
+    def _keyboard(self, buttons: Sequence[Any]) -> InlineKeyboardMarkup | None:
+        if not buttons:
+            return None
+        rows = [
+            [
+                InlineKeyboardButton(
+                    b.label, callback_data=self._keys.encode(b.payload, CALLBACK_LIMIT)
+                )
+            ]
+            for b in buttons
+        ]
+        return InlineKeyboardMarkup(rows)
+
+
+def _label_of(msg: Any, data: str) -> str:
+    markup = getattr(msg, "reply_markup", None)
+    for row in getattr(markup, "inline_keyboard", ()) or ():
+        for button in row:
+            if button.callback_data == data:
+                return str(button.text)
+    return ""
+
+
+def send_error(exc: TelegramError) -> ChannelSendError:
+    """Telegram's error tree to ours: flood control carries its wait; a blocked bot, a bad
+    request or a rejected token will not get better by trying again."""
+    if isinstance(exc, RetryAfter):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            after = exc.retry_after
+        wait = after.total_seconds() if isinstance(after, dtm.timedelta) else float(after)
+        return ChannelSendError("telegram flood control (429)", retryable=True, retry_after=wait)
+    if isinstance(exc, Forbidden | BadRequest | InvalidToken):
+        return ChannelSendError(f"telegram refused: {exc.message}", retryable=False)
+    if isinstance(exc, NetworkError):
+        return ChannelSendError(f"telegram unreachable: {exc.message}", retryable=True)
+    return ChannelSendError(f"telegram error: {exc.message}", retryable=False)
+
+
+# -- media ----------------------------------------------------------------------------------
+
+
+def attachments_of(msg: Message) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    if msg.photo:
+        best = max(msg.photo, key=lambda p: (p.file_size or 0, p.width * p.height))
+        found.append(
+            Attachment(
+                kind="image", mime_type="image/jpeg", size=best.file_size, file_id=best.file_id
+            )
+        )
+    doc = msg.document
+    if doc is not None:
+        image = (doc.mime_type or "").startswith("image/")
+        found.append(
+            Attachment(
+                kind="image" if image else "file",
+                mime_type=doc.mime_type,
+                size=doc.file_size,
+                name=doc.file_name,
+                file_id=doc.file_id,
+            )
+        )
+    for media, kind in ((msg.audio, "audio"), (msg.voice, "audio"), (msg.video, "video")):
+        if media is not None:
+            found.append(
+                Attachment(
+                    kind=kind,  # type: ignore[arg-type]
+                    mime_type=media.mime_type,
+                    size=media.file_size,
+                    file_id=media.file_id,
+                )
+            )
+    if msg.video_note is not None:
+        found.append(
+            Attachment(kind="video", size=msg.video_note.file_size, file_id=msg.video_note.file_id)
+        )
+    if msg.sticker is not None:
+        found.append(
+            Attachment(kind="sticker", size=msg.sticker.file_size, file_id=msg.sticker.file_id)
+        )
+    if msg.location is not None:
+        found.append(
+            Attachment(
+                kind="location",
+                latitude=msg.location.latitude,
+                longitude=msg.location.longitude,
+            )
+        )
+    return tuple(found)
+
+
+async def send_attachment(bot: Bot, chat: str, a: Attachment, thread: int | None) -> None:
+    """An image as a photo, anything else as a document; by URL or a Telegram file id. Bytes
+    (`content`) are uploaded under the attachment's name."""
+    if a.kind == "location" and a.latitude is not None and a.longitude is not None:
+        await bot.send_location(chat, a.latitude, a.longitude, message_thread_id=thread)
+        return
+    source = a.content if a.content is not None else (a.file_id or a.url)
+    if source is None:
+        return
+    if a.kind == "image":
+        await bot.send_photo(chat, source, message_thread_id=thread)
+    else:
+        await bot.send_document(chat, source, filename=a.name, message_thread_id=thread)

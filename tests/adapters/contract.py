@@ -1,0 +1,236 @@
+"""The contract every channel adapter meets, and what a channel's test case must provide to be
+checked against it (see README.md here). The tests themselves are in `test_contract.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from config.settings import Settings
+from core.channel import Channel, WebhookReply, WebhookRequest
+from core.turn import Dialogue, IntentParser
+from gateway.app import create_app
+from gateway.channels import FACTORIES
+from gateway.services import Services, build_services
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PUBLIC_BASE_URL = "https://gateway.test"
+"""Every harness gateway runs with this PUBLIC_BASE_URL, so a channel that signs the URL
+(Twilio) signs `f"{PUBLIC_BASE_URL}/webhooks/{name}{query}"`."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A webhook call as the platform would make it: body, headers, query string."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    query: str = ""
+
+    def with_headers(self, **extra: str) -> Request:
+        return replace(self, headers={**self.headers, **extra})
+
+    def url(self, channel: str) -> str:
+        return f"{PUBLIC_BASE_URL}/webhooks/{channel}{self.query}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message a fake platform received, normalised for the contract's checks. `buttons`
+    are (label, data as sent to the platform) pairs."""
+
+    chat_id: str
+    text: str
+    buttons: tuple[tuple[str, str], ...] = ()
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A recorded platform payload (source noted in the fixture) and what parsing it must give.
+    `expect` keys are those of `summarise`."""
+
+    name: str
+    request: Request
+    expect: dict[str, Any]
+
+
+class FakePlatform(Protocol):
+    """A fake platform API on 127.0.0.1 started by the case."""
+
+    def sent(self) -> list[Sent]: ...
+
+
+class ChannelCase(Protocol):
+    """What the contract needs to know about one channel; one module per channel in `cases/`
+    defining `CASE`."""
+
+    name: str
+    """The channel's name in `gateway.channels.FACTORIES` and its webhook path."""
+
+    def fake(self) -> AbstractAsyncContextManager[FakePlatform]:
+        """Start the fake platform API (and stop it on exit)."""
+        ...
+
+    def settings(self, fake: FakePlatform) -> dict[str, Any]:
+        """Settings overrides turning the channel on with test credentials, pointed at `fake`."""
+        ...
+
+    def message(self, text: str, *, chat: str, event: str) -> Request:
+        """An unsigned webhook carrying one user text message in chat `chat`, whose platform
+        event id is derived from `event` (the same `event` gives the same id: a redelivery)."""
+        ...
+
+    def malformed(self) -> Request:
+        """An unsigned body the platform would never send (broken JSON, missing fields)."""
+        ...
+
+    def sign(self, req: Request) -> Request:
+        """`req` signed validly, now."""
+        ...
+
+    def forge(self, req: Request) -> Request:
+        """`req` with a wrong signature or secret."""
+        ...
+
+    def stale(self, req: Request) -> Request | None:
+        """`req` signed correctly but too long ago; None when the channel signs no timestamp."""
+        ...
+
+    def goldens(self) -> Sequence[Golden]:
+        """The recorded payloads in `tests/fixtures/<name>/`, unsigned, with expectations."""
+        ...
+
+
+def build_settings(case: ChannelCase, fake: FakePlatform, data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, public_base_url=PUBLIC_BASE_URL, **case.settings(fake))
+
+
+def build_channel(case: ChannelCase, fake: FakePlatform, data_dir: Path) -> Channel:
+    """The channel exactly as the gateway builds it, from its registration line."""
+    channel = FACTORIES[case.name](build_settings(case, fake, data_dir))
+    assert channel is not None, f"{case.name}: case.settings() does not turn the channel on"
+    return channel
+
+
+def webhook_request(case: ChannelCase, req: Request) -> WebhookRequest:
+    """`req` as `gateway/webhooks.py` hands it to an adapter."""
+    from urllib.parse import parse_qsl
+
+    return WebhookRequest(
+        method="POST",
+        url=req.url(case.name),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        query=dict(parse_qsl(req.query.lstrip("?"))),
+        body=req.body,
+        remote="127.0.0.1",
+    )
+
+
+def summarise(reply: WebhookReply) -> dict[str, Any]:
+    """Everything a golden may expect, from the reply and its first event."""
+    out: dict[str, Any] = {
+        "status": reply.status,
+        "body": reply.body.decode("utf-8", "replace"),
+        "note": reply.note,
+        "events": len(reply.events),
+    }
+    if reply.events:
+        e = reply.events[0]
+        out.update(
+            event_id=e.event_id,
+            chat_id=e.conversation.chat_id,
+            thread_id=e.conversation.thread_id,
+            sender_id=e.sender.id,
+            sender_name=e.sender.name,
+            text=e.text,
+            payload=e.payload,
+            locale=e.locale,
+            attachments=[
+                {k: v for k, v in a.model_dump(exclude={"content"}).items() if v is not None}
+                for a in e.attachments
+            ],
+            meta=dict(e.meta),
+        )
+    return out
+
+
+def check_golden(golden: Golden, reply: WebhookReply) -> None:
+    got = summarise(reply)
+    wanted = {
+        k: (got.get(k, "<absent>") if k != "meta" else got.get("meta")) for k in golden.expect
+    }
+    if "meta" in golden.expect and isinstance(got.get("meta"), dict):
+        wanted["meta"] = {k: got["meta"].get(k) for k in golden.expect["meta"]}
+    assert wanted == golden.expect, f"{golden.name}: parsed {wanted}, expected {golden.expect}"
+
+
+def json_goldens(channel: str, encode: Any, *, skip: Sequence[str] = ()) -> list[Golden]:
+    """Goldens from `tests/fixtures/<channel>/*.json` files shaped
+    `{"source": url, "body": ..., "expect": {...}}`; `encode(fixture_dict) -> Request`."""
+    out = []
+    for path in sorted((FIXTURES / channel).glob("*.json")):
+        if path.stem in skip:
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert data.get("source"), f"{path}: every fixture names its source"
+        out.append(Golden(path.stem, encode(data), data["expect"]))
+    return out
+
+
+@dataclass
+class Gateway:
+    client: TestClient[Any, Any]
+    services: Services
+
+    async def post(self, case: ChannelCase, req: Request) -> tuple[int, bytes]:
+        resp = await self.client.post(
+            f"/webhooks/{case.name}{req.query}", data=req.body, headers=req.headers
+        )
+        return resp.status, await resp.read()
+
+    def queued(self, channel: str) -> int:
+        """Events of `channel` accepted into the queue so far (duplicates not counted)."""
+        return self._count("gateway_messages_in_total", channel)
+
+    def duplicates(self, channel: str) -> int:
+        return self._count("gateway_duplicates_total", channel)
+
+    def _count(self, metric: str, channel: str) -> int:
+        value = self.services.metrics.registry.get_sample_value(metric, {"channel": channel})
+        return int(value or 0)
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, *, nlu: IntentParser, dialogue: Dialogue
+) -> AsyncIterator[Gateway]:
+    """The real app (webhooks, queue, engine, outbox) on a loopback test server."""
+    services = build_services(settings, nlu=nlu, dialogue=dialogue, with_worker=True)
+    client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Gateway(client, services)
+    finally:
+        await client.close()
+
+
+async def wait_sent(fake: FakePlatform, count: int, timeout: float = 10.0) -> list[Sent]:
+    """What the fake received once it holds at least `count` messages (or fail after
+    `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sent = fake.sent()
+        if len(sent) >= count:
+            return sent
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} messages at the platform, got {sent}")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,152 @@
+"""The contract suite: every channel case in `cases/` runs every test here (see README.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.models import Button, ConversationRef, Outbound
+from tests.adapters.cases import load_cases
+from tests.adapters.contract import (
+    ChannelCase,
+    FakePlatform,
+    Gateway,
+    Golden,
+    build_channel,
+    build_settings,
+    check_golden,
+    running_gateway,
+    wait_sent,
+    webhook_request,
+)
+from tests.support.doubles import EchoDialogue, KeywordNlu
+
+CASES = load_cases()
+GOLDENS = [(c, g) for c in CASES for g in c.goldens()]
+QUIET = 0.3
+"""Seconds to wait for a message that must not come."""
+
+
+@pytest.fixture(params=CASES, ids=lambda c: c.name)
+def case(request: pytest.FixtureRequest) -> ChannelCase:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def fake(case: ChannelCase) -> AsyncIterator[FakePlatform]:
+    async with case.fake() as f:
+        yield f
+
+
+@pytest.fixture
+async def gateway(case: ChannelCase, fake: FakePlatform, tmp_path: Path) -> AsyncIterator[Gateway]:
+    settings = build_settings(case, fake, tmp_path)
+    async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+        yield gw
+
+
+async def test_bad_signature_refused(case: ChannelCase, fake: FakePlatform, gateway: Gateway):
+    req = case.forge(case.message("hello", chat=case.chat, event="forged-1"))
+    status, _ = await gateway.post(case, req)
+    assert status == 401
+    await asyncio.sleep(QUIET)
+    assert gateway.queued(case.name) == 0
+    assert fake.sent() == []
+
+
+async def test_unsigned_refused(case: ChannelCase, fake: FakePlatform, gateway: Gateway):
+    status, _ = await gateway.post(case, case.message("hello", chat=case.chat, event="bare-1"))
+    assert status == 401
+    assert gateway.queued(case.name) == 0
+
+
+async def test_stale_timestamp_refused(case: ChannelCase, fake: FakePlatform, gateway: Gateway):
+    msg = case.message("hello", chat=case.chat, event="old-1")
+    stale = case.stale(msg)
+    if stale is None:
+        pytest.skip(f"{case.name} signs no timestamp (replays are caught by the dedupe)")
+    status, _ = await gateway.post(case, stale)
+    assert status == 401
+    assert gateway.queued(case.name) == 0
+    # The same body signed now is taken: the refusal was the timestamp's.
+    status, _ = await gateway.post(case, case.sign(msg))
+    assert 200 <= status < 300
+    assert gateway.queued(case.name) == 1
+
+
+async def test_malformed_body_refused(case: ChannelCase, fake: FakePlatform, gateway: Gateway):
+    status, body = await gateway.post(case, case.sign(case.malformed()))
+    assert status == 400, body
+    await asyncio.sleep(QUIET)
+    assert gateway.queued(case.name) == 0
+    assert fake.sent() == []
+
+
+@pytest.mark.parametrize(
+    ("golden_case", "golden"), GOLDENS, ids=[f"{c.name}-{g.name}" for c, g in GOLDENS]
+)
+async def test_recorded_payload_parsed(golden_case: ChannelCase, golden: Golden, tmp_path: Path):
+    async with golden_case.fake() as fake:
+        channel = build_channel(golden_case, fake, tmp_path)
+        req = webhook_request(golden_case, golden_case.sign(golden.request))
+        channel.verify(req)
+        check_golden(golden, channel.parse(req))
+
+
+async def test_duplicate_delivery_answered_once(
+    case: ChannelCase, fake: FakePlatform, gateway: Gateway
+):
+    msg = case.message("hello there", chat=case.chat, event="dup-1")
+    first, _ = await gateway.post(case, case.sign(msg))
+    again, _ = await gateway.post(case, case.sign(msg))  # the platform's retry
+    assert 200 <= first < 300 and 200 <= again < 300
+    sent = await wait_sent(fake, 1)
+    await asyncio.sleep(QUIET)
+    assert len(fake.sent()) == 1
+    assert "hello there" in sent[0].text
+    assert gateway.queued(case.name) == 1
+    assert gateway.duplicates(case.name) == 1
+
+
+async def test_capabilities_honoured(case: ChannelCase, fake: FakePlatform, tmp_path: Path):
+    channel = build_channel(case, fake, tmp_path)
+    caps = channel.capabilities
+    words = [f"w{i}" for i in range(caps.max_text * 2 // 4)]  # ~2.5 messages' worth
+    text = " ".join(words[:40]) + "\n\n" + " ".join(words[40:])
+    n = caps.max_buttons + 2 if caps.buttons == "native" else 3
+    buttons = tuple(
+        Button(label=f"Choice {i} " + "long " * 30, payload=f"/choose_{i}_" + "x" * 120)
+        for i in range(1, n + 1)
+    )
+    await channel.start()
+    try:
+        await channel.send(
+            Outbound(
+                conversation=ConversationRef(channel=case.name, chat_id=case.chat),
+                text=text,
+                buttons=buttons,
+            )
+        )
+    finally:
+        await channel.close()
+    sent = fake.sent()
+    assert len(sent) >= 3, "a text of 2.5 times max_text is split"
+    assert all(len(s.text) <= caps.max_text for s in sent)
+    joined = " ".join(s.text for s in sent).split()
+    assert joined[: len(words)] == words, "split at word boundaries, nothing lost or cut"
+    shown = [b for s in sent for b in s.buttons]
+    assert all(not s.buttons for s in sent[:-1]), "buttons ride on the last part"
+    if caps.buttons == "numbered":
+        assert shown == []
+        assert all(f"{i}. Choice {i}" in sent[-1].text for i in range(1, n + 1))
+        return
+    assert len(shown) == caps.max_buttons
+    assert all(len(label) <= caps.max_button_label for label, _ in shown)
+    if caps.max_payload_bytes is not None:
+        assert all(len(data.encode()) <= caps.max_payload_bytes for _, data in shown)
+    assert len({data for _, data in shown}) == len(shown), "each button keeps its own payload"
+    for i in (n - 1, n):  # the ones past max_buttons are listed by number, as typed choices
+        assert f"{i}. Choice {i}" in sent[-1].text
