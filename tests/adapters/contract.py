@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import Settings
@@ -234,3 +235,16 @@ async def wait_sent(fake: FakePlatform, count: int, timeout: float = 10.0) -> li
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {count} messages at the platform, got {sent}")
         await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """`app` on a free loopback port for the block; yields its base URL (`http://127.0.0.1:N`)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

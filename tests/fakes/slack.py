@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.adapters.contract import Sent
+from tests.adapters.contract import Sent, serve
 
 SLACK_KEY: web.AppKey[FakeSlack] = web.AppKey("fake_slack")
 
@@ -82,12 +82,6 @@ async def running_fake_slack(token: str) -> AsyncIterator[FakeSlack]:
     app = web.Application()
     app[SLACK_KEY] = fake
     app.router.add_post("/api/{method}", api_method)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.api_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/"
-    try:
+    async with serve(app) as base:
+        fake.api_url = base + "/api/"
         yield fake
-    finally:
-        await runner.cleanup()
