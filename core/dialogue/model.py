@@ -1,0 +1,187 @@
+"""The flows as typed, frozen objects: each flow's steps are compiled into a flat program of
+operations, so a conversation's place in a flow is one index that survives a restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.dialogue.templates import Condition, Template
+
+
+@dataclass(frozen=True, slots=True)
+class Src:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonSpec:
+    label: str
+    payload: str
+    """`/intent_name` for an intent, or the literal payload given in the flow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    texts: tuple[Template, ...]
+    buttons: tuple[ButtonSpec, ...]
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A question; with `slot` the flow waits for the answer, without it the flow goes on (the
+    answer is routed by intent, e.g. buttons that start other flows)."""
+
+    texts: tuple[Template, ...]
+    buttons: tuple[ButtonSpec, ...]
+    slot: str | None
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    action: str
+    args: dict[str, Any]
+    """Values are `Template`s (or nested dicts/lists of them), rendered before the call."""
+    bind: str | None
+    on_error: int
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    cond: Condition
+    else_pc: int
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Jump:
+    pc: int
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    flow: str
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    queue: str
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    scope: Literal["flow", "conversation"]
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """The slot's value was wrong after all (e.g. the backend knows no such order): forget it,
+    count a failure and ask again, or run the slot's `on_fail` when retries are used up."""
+
+    slot: str
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class SetSlot:
+    slot: str
+    value: Template
+    src: Src
+
+
+Op = Say | Ask | Call | Branch | Jump | Goto | Handoff | End | Retry | SetSlot
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSpec:
+    name: str
+    entity: str | None
+    intents: dict[str, Any]
+    """Intent → value, e.g. {affirm: true, deny: false} for a yes/no question."""
+    validate: Condition | None
+    invalid: tuple[Template, ...]
+    retries: int
+    on_fail: int | None
+    src: Src
+
+    @property
+    def free_text(self) -> bool:
+        return self.entity is None and not self.intents
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    title: str
+    intents: tuple[str, ...]
+    slots: dict[str, SlotSpec]
+    program: tuple[Op, ...]
+    src: Src
+    resumable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HttpActionSpec:
+    """An HTTP action declared in YAML; every string is a template over the call's arguments
+    (`args`) and the secrets it names (`env`, read from the environment at call time)."""
+
+    name: str
+    method: Template
+    url: Template
+    headers: dict[str, Template]
+    json: Any
+    secrets: tuple[str, ...]
+    timeout: float
+    retries: int
+    cache_ttl: float
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySpec:
+    name: str
+    pattern: str
+    case: Literal["upper", "lower", "keep"]
+    src: Src
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    threshold: float = 0.6
+    margin: float = 0.1
+    clarify_top: int = 3
+    handoff_after: int = 2
+    global_intents: tuple[str, ...] = ("help", "cancel", "human", "goodbye")
+    fallback: tuple[Template, ...] = (Template("Sorry, I didn't get that."),)
+    clarify: tuple[Template, ...] = (Template("Did you mean one of these?"),)
+    empty: tuple[Template, ...] = (Template("I didn't catch that. What can I help you with?"),)
+    resume: tuple[Template, ...] = (Template("Shall we get back to {{ flow }}?"),)
+    handoff: tuple[Template, ...] = (Template("I'm passing you to a person."),)
+    handback: tuple[Template, ...] = (Template("You're talking to the bot again."),)
+    idle: tuple[Template, ...] = (Template("Okay. What can I do for you?"),)
+    resume_declined: tuple[Template, ...] = (Template("Okay. What else can I do for you?"),)
+    titles: dict[str, str] = field(default_factory=dict)
+    """Intent → short button label for clarifying questions."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    flows: dict[str, Flow]
+    triggers: dict[str, str]
+    """Intent → the flow it starts."""
+    intents: frozenset[str]
+    actions: dict[str, HttpActionSpec]
+    entities: dict[str, EntitySpec]
+    policy: Policy
+    files: tuple[str, ...]

@@ -1,0 +1,146 @@
+"""The non-flow parts of flow files: intent names, entity patterns, HTTP actions, the policy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.dialogue.errors import FlowIssue
+from core.dialogue.model import EntitySpec, HttpActionSpec, Policy, Src
+from core.dialogue.templates import Template, TemplateError
+from core.dialogue.yamlsrc import LDict, LList
+
+POLICY_TEXTS = (
+    "fallback",
+    "clarify",
+    "empty",
+    "resume",
+    "handoff",
+    "handback",
+    "resume_declined",
+    "idle",
+)
+POLICY_NUMBERS = {"below": float, "margin": float, "clarify_top": int, "handoff_after": int}
+ACTION_KEYS = {"method", "url", "headers", "json", "secrets", "timeout", "retries", "cache_ttl"}
+
+
+@dataclass
+class Parts:
+    intents: dict[str, Src] = field(default_factory=dict)
+    entities: dict[str, EntitySpec] = field(default_factory=dict)
+    actions: dict[str, HttpActionSpec] = field(default_factory=dict)
+    policy_args: dict[str, Any] = field(default_factory=dict)
+    policy_intents: list[tuple[str, Src]] = field(default_factory=list)
+    policy_src: Src | None = None
+
+    def policy(self) -> Policy:
+        return Policy(**self.policy_args)
+
+
+def _mapping(file: str, doc: LDict, key: str, issues: list[FlowIssue]) -> LDict | None:
+    raw = doc.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, LDict):
+        issues.append(FlowIssue(file, doc.line_of(key), f"{key}: expected a mapping"))
+        return None
+    return raw
+
+
+def _tmpl(file: str, raw: Any, line: int, issues: list[FlowIssue]) -> Template:
+    try:
+        return Template.compile(str(raw))
+    except TemplateError as exc:
+        issues.append(FlowIssue(file, line, str(exc)))
+        return Template(str(raw))
+
+
+def read_intents(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+    raw = _mapping(file, doc, "intents", issues)
+    for name in raw or ():
+        if name != "out_of_scope":
+            parts.intents.setdefault(name, Src(file, raw.line_of(name)) if raw else Src(file, 0))
+
+
+def read_entities(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+    raw = _mapping(file, doc, "entities", issues)
+    for name, spec in (raw or LDict()).items():
+        line = raw.line_of(name) if raw else 0
+        if not isinstance(spec, LDict) or "regex" not in spec:
+            issues.append(FlowIssue(file, line, f"entity {name!r}: expected {{regex: ...}}"))
+            continue
+        try:
+            re.compile(str(spec["regex"]))
+        except re.error as exc:
+            issues.append(FlowIssue(file, spec.line_of("regex"), f"bad regex: {exc}"))
+            continue
+        case = str(spec.get("case", "keep"))
+        if case not in ("upper", "lower", "keep"):
+            issues.append(FlowIssue(file, spec.line_of("case"), "case: upper, lower or keep"))
+            case = "keep"
+        parts.entities[name] = EntitySpec(name, str(spec["regex"]), case, Src(file, line))  # type: ignore[arg-type]
+
+
+def _json(file: str, raw: Any, line: int, issues: list[FlowIssue]) -> Any:
+    if isinstance(raw, LDict):
+        return {k: _json(file, v, raw.line_of(k), issues) for k, v in raw.items()}
+    if isinstance(raw, LList):
+        return [_json(file, v, raw.line_of(i), issues) for i, v in enumerate(raw)]
+    return _tmpl(file, raw, line, issues) if isinstance(raw, str) else raw
+
+
+def read_actions(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+    raw = _mapping(file, doc, "actions", issues)
+    for name, spec in (raw or LDict()).items():
+        line = raw.line_of(name) if raw else 0
+        if not isinstance(spec, LDict) or "url" not in spec:
+            issues.append(FlowIssue(file, line, f"action {name!r}: expected {{url: ...}}"))
+            continue
+        for key in spec:
+            if key not in ACTION_KEYS:
+                issues.append(FlowIssue(file, spec.line_of(key), f"unknown key {key!r} in action"))
+        headers = spec.get("headers") or LDict()
+        parts.actions[name] = HttpActionSpec(
+            name=name,
+            method=_tmpl(file, spec.get("method", "GET"), spec.line_of("method"), issues),
+            url=_tmpl(file, spec["url"], spec.line_of("url"), issues),
+            headers={
+                str(k): _tmpl(file, v, headers.line_of(k), issues) for k, v in headers.items()
+            },
+            json=_json(file, spec.get("json"), spec.line_of("json"), issues),
+            secrets=tuple(str(s) for s in spec.get("secrets") or ()),
+            timeout=float(spec.get("timeout", 5.0)),
+            retries=int(spec.get("retries", 2)),
+            cache_ttl=float(spec.get("cache_ttl", 0.0)),
+            src=Src(file, line),
+        )
+
+
+def read_policy(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+    raw = _mapping(file, doc, "policy", issues)
+    if raw is None:
+        return
+    if parts.policy_src is not None:
+        issues.append(FlowIssue(file, raw.line, f"policy is already set in {parts.policy_src}"))
+        return
+    parts.policy_src = Src(file, raw.line)
+    args = parts.policy_args
+    for key, value in raw.items():
+        line = raw.line_of(key)
+        if key in POLICY_NUMBERS:
+            try:
+                args["threshold" if key == "below" else key] = POLICY_NUMBERS[key](value)
+            except (TypeError, ValueError):
+                issues.append(FlowIssue(file, line, f"{key}: expected a number"))
+        elif key in POLICY_TEXTS:
+            items = value if isinstance(value, list) else [value]
+            args[key] = tuple(_tmpl(file, v, line, issues) for v in items)
+        elif key == "global_intents":
+            args[key] = tuple(str(i) for i in value or ())
+            parts.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
+        elif key == "titles":
+            args[key] = {str(k): str(v) for k, v in (value or {}).items()}
+            parts.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
+        else:
+            issues.append(FlowIssue(file, line, f"unknown policy key {key!r}"))

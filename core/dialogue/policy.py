@@ -1,0 +1,52 @@
+"""Deciding what the user meant: confidence threshold, ambiguity margin, clarifying options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.dialogue.model import Bot
+from core.turn import NluResult
+
+CLARIFY_FLOOR = 0.05
+"""Intents scored below this are never offered as a clarifying option."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    intent: str | None
+    confidence: float
+    confident: bool
+    clarify: tuple[str, ...] = ()
+    """Intents to offer as buttons when the bot is not sure."""
+
+
+def choose(
+    bot: Bot,
+    nlu: NluResult,
+    intent: str | None,
+    confidence: float,
+    limits: tuple[float, float],
+) -> Choice:
+    """`intent`/`confidence` are the model's, or a pressed button's (confidence 1)."""
+    threshold, margin = limits
+    if intent is not None and intent != "out_of_scope" and confidence >= 1.0:
+        return Choice(intent, confidence, True)
+    ranked = [s for s in nlu.ranking if s.intent in bot.triggers]
+    options = tuple(
+        s.intent for s in ranked[: bot.policy.clarify_top] if s.confidence >= CLARIFY_FLOOR
+    )
+    if intent is None or intent == "out_of_scope":
+        return Choice(intent, confidence, False, ())
+    if confidence < threshold:
+        if not options and intent in bot.triggers and confidence >= CLARIFY_FLOOR:
+            options = (intent,)
+        return Choice(intent, confidence, False, options)
+    scores = sorted((s.confidence for s in nlu.ranking), reverse=True)
+    if (
+        len(scores) > 1
+        and scores[0] - scores[1] < margin
+        and intent in bot.triggers
+        and len(options) > 1
+    ):
+        return Choice(intent, confidence, False, options)
+    return Choice(intent, confidence, True)

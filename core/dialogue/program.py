@@ -1,0 +1,226 @@
+"""Runs a flow's program from where the conversation stands until it waits, ends or hands off."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from core.dialogue.model import (
+    Ask,
+    Bot,
+    Branch,
+    ButtonSpec,
+    Call,
+    End,
+    Flow,
+    Goto,
+    Handoff,
+    Jump,
+    Retry,
+    Say,
+    SetSlot,
+)
+from core.dialogue.ports import Actions, HandoffRecord, HandoffTarget
+from core.dialogue.templates import Template
+from core.models import Button, Inbound, Outbound
+from core.session import Frame, Session
+
+log = structlog.get_logger(__name__)
+
+RESUME = "__resume__"
+MAX_OPS = 200
+"""A flow that runs this many operations in one turn is looping; it is stopped."""
+
+
+class Turn:
+    """One turn's work on a session: the replies it builds and the flows it moves through."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        session: Session,
+        inbound: Inbound,
+        actions: Actions,
+        handoff_target: HandoffTarget | None,
+        rng: random.Random,
+    ):
+        self.bot = bot
+        self.session = session
+        self.inbound = inbound
+        self.actions = actions
+        self.handoff_target = handoff_target
+        self.rng = rng
+        self.replies: list[Outbound] = []
+        self.intent: str | None = None
+        self.confidence: float | None = None
+        self.handed_off = False
+
+    # -- replies -------------------------------------------------------------------------
+    def context(self, frame: Frame | None) -> dict[str, Any]:
+        ctx: dict[str, Any] = {
+            k: v for k, v in (frame.vars if frame else {}).items() if not k.startswith("_")
+        }
+        ctx["slots"] = {**self.session.slots, **(frame.slots if frame else {})}
+        ctx["user"] = self.inbound.text
+        ctx["intent"] = self.intent
+        flow = self.bot.flows.get(frame.flow) if frame else None
+        ctx["flow"] = flow.title if flow else ""
+        return ctx
+
+    def say(
+        self,
+        texts: tuple[Template, ...],
+        frame: Frame | None = None,
+        buttons: tuple[ButtonSpec, ...] | tuple[Button, ...] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        ctx = {**self.context(frame), **(extra or {})}
+        text = self.rng.choice(texts).render(ctx) if texts else ""
+        made = tuple(b if isinstance(b, Button) else Button(label=b.label, payload=b.payload)
+                     for b in buttons)  # fmt: skip
+        self.replies.append(Outbound(conversation=self.inbound.conversation, text=text,
+                                     buttons=made))  # fmt: skip
+
+    # -- flows ---------------------------------------------------------------------------
+    def start(self, flow: Flow, slots: Mapping[str, Any] | None = None) -> Frame:
+        frame = Frame(flow=flow.name, slots=dict(slots or {}))
+        self.session.stack.append(frame)
+        return frame
+
+    async def run(self) -> None:
+        """Execute the top frame until it waits for an answer or the stack is empty."""
+        for _ in range(MAX_OPS):
+            if not self.session.stack or self.handed_off:
+                return
+            frame = self.session.stack[-1]
+            flow = self.bot.flows.get(frame.flow)
+            if flow is None or frame.step >= len(flow.program):
+                self.session.stack.pop()
+                continue
+            if await self._op(flow, frame):
+                return
+        log.error("flow.looping", flow=self.session.stack[-1].flow if self.session.stack else "")
+        self.session.stack.clear()
+
+    async def _op(self, flow: Flow, frame: Frame) -> bool:
+        """Run one operation; True when the flow now waits for the user."""
+        op = flow.program[frame.step]
+        frame.step += 1
+        if isinstance(op, Say):
+            self.say(op.texts, frame, op.buttons)
+        elif isinstance(op, Ask):
+            if op.slot is None:
+                self.say(op.texts, frame, op.buttons)
+            elif op.slot not in frame.slots:
+                frame.step -= 1
+                frame.asking = op.slot
+                self.say(op.texts, frame, op.buttons)
+                return True
+        elif isinstance(op, Call):
+            await self._call(op, frame)
+        elif isinstance(op, Branch):
+            if not op.cond.test(self.context(frame)):
+                frame.step = op.else_pc
+        elif isinstance(op, Jump):
+            frame.step = op.pc
+        elif isinstance(op, SetSlot):
+            frame.slots[op.slot] = op.value.render(self.context(frame), fallback="")
+            self.session.slots[op.slot] = frame.slots[op.slot]
+        elif isinstance(op, Retry):
+            self.retry(flow, frame, op.slot)
+        elif isinstance(op, Goto):
+            self.session.stack.pop()
+            self.start(self.bot.flows[op.flow])
+        elif isinstance(op, Handoff):
+            await self.handoff(op.queue)
+        elif isinstance(op, End):
+            self.end(op.scope)
+        return False
+
+    async def _call(self, op: Call, frame: Frame) -> None:
+        ctx = self.context(frame)
+        try:
+            args = _render_args(op.args, ctx)
+            result = await self.actions.call(op.action, args)
+        except Exception as exc:  # noqa: BLE001 - any failure runs the flow's on_error steps
+            log.warning("action.failed", action=op.action, error=type(exc).__name__)
+            frame.step = op.on_error
+            return
+        if op.bind:
+            frame.vars[op.bind] = result
+
+    def retry(self, flow: Flow, frame: Frame, slot: str) -> None:
+        """Forget a wrong value and ask again, or give up when retries are spent."""
+        spec = flow.slots[slot]
+        frame.slots.pop(slot, None)
+        frame.retries += 1
+        if frame.retries > spec.retries:
+            frame.retries = 0
+            frame.asking = None
+            frame.step = spec.on_fail if spec.on_fail is not None else len(flow.program)
+            return
+        frame.step = next(
+            (i for i, op in enumerate(flow.program) if isinstance(op, Ask) and op.slot == slot),
+            len(flow.program),
+        )
+
+    def end(self, scope: str) -> None:
+        if self.session.stack:
+            self.session.stack.pop()
+        if scope == "conversation":
+            self.session.stack.clear()
+            self.session.paused.clear()
+
+    async def handoff(self, queue: str) -> None:
+        s = self.session
+        s.handoff, s.handoff_queue = True, queue
+        frame = s.stack[-1] if s.stack else None
+        self.say(self.bot.policy.handoff, frame)
+        slots = {**s.slots, **(frame.slots if frame else {})}
+        s.stack.clear()
+        s.paused.clear()
+        self.handed_off = True
+        transcript = [{"user": t.user, "intent": t.intent, "bot": t.bot} for t in s.history]
+        transcript.append({"user": self.inbound.text, "intent": self.intent, "bot": []})
+        record = HandoffRecord(
+            conversation=s.key,
+            channel=self.inbound.channel,
+            queue=queue,
+            intent=self.intent,
+            confidence=self.confidence,
+            slots=slots,
+            transcript=transcript,
+            at=time.time(),
+        )
+        log.info("handoff", queue=queue, intent=self.intent, slots=sorted(slots))
+        if self.handoff_target is not None:
+            try:
+                await self.handoff_target.notify(record)
+            except Exception as exc:  # noqa: BLE001 - the user is told either way
+                log.error("handoff.notify_failed", error=type(exc).__name__)
+
+    def offer_resume(self) -> None:
+        if self.session.stack or not self.session.paused or self.handed_off:
+            return
+        paused = self.session.paused[-1]
+        flow = self.bot.flows.get(paused.flow)
+        if flow is None:
+            self.session.paused.pop()
+            return
+        self.session.stack.append(Frame(flow=RESUME, asking="resume"))
+        yes_no = (Button(label="Yes", payload="/affirm"), Button(label="No", payload="/deny"))
+        self.say(self.bot.policy.resume, None, yes_no, {"flow": flow.title})
+
+
+def _render_args(args: Any, ctx: Mapping[str, Any]) -> Any:
+    if isinstance(args, dict):
+        return {k: _render_args(v, ctx) for k, v in args.items()}
+    if isinstance(args, list):
+        return [_render_args(v, ctx) for v in args]
+    if isinstance(args, Template):
+        return args.value(ctx)
+    return args

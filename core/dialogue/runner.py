@@ -1,0 +1,222 @@
+"""The flow runner: the `core.turn.Dialogue` the engine calls once per turn."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import structlog
+
+from core.dialogue.model import Bot, Flow, SlotSpec
+from core.dialogue.policy import Choice, choose
+from core.dialogue.ports import Actions, HandoffTarget
+from core.dialogue.program import RESUME, Turn
+from core.entities import EntityExtractor
+from core.models import Button, Inbound
+from core.session import Frame, Session
+from core.turn import Entity, NluResult, TurnOutcome
+
+log = structlog.get_logger(__name__)
+
+HANDBACK = "/bot"
+_MISSING = object()
+
+
+class FlowRunner:
+    """Runs the loaded flows. `threshold`, `margin` and `handoff_after` override the flow
+    files' policy when given (None: the policy's value); `replace` swaps in reloaded flows."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        actions: Actions,
+        handoff: HandoffTarget | None = None,
+        extractor: EntityExtractor | None = None,
+        threshold: float | None = None,
+        margin: float | None = None,
+        handoff_after: int | None = None,
+        rng: random.Random | None = None,
+    ):
+        self._bot = bot
+        self._actions = actions
+        self._handoff = handoff
+        self._extractor = extractor
+        self._threshold = threshold
+        self._margin = margin
+        self._handoff_after = handoff_after
+        self._rng = rng or random.Random()
+
+    @property
+    def bot(self) -> Bot:
+        return self._bot
+
+    def replace(self, bot: Bot, extractor: EntityExtractor | None = None) -> None:
+        self._bot = bot
+        if extractor is not None:
+            self._extractor = extractor
+
+    async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome:
+        bot = self._bot
+        turn = Turn(bot, session, inbound, self._actions, self._handoff, self._rng)
+        text = inbound.text.strip()
+        if inbound.payload == HANDBACK or text.lower() == HANDBACK:
+            session.handoff, session.handoff_queue, session.fallbacks = False, None, 0
+            turn.say(bot.policy.handback)
+            return TurnOutcome(replies=turn.replies, intent="handback", confidence=1.0)
+        if session.handoff:
+            return TurnOutcome(replies=(), handoff=True)
+        if inbound.payload is None and not text:
+            turn.say(bot.policy.empty)
+            return TurnOutcome(replies=turn.replies)
+        intent, confidence = nlu.intent, nlu.confidence
+        if inbound.payload and inbound.payload.startswith("/"):
+            intent, confidence = inbound.payload[1:], 1.0
+        entities = nlu.entities
+        if not entities and text and self._extractor is not None:
+            entities = self._extractor.extract(text)
+        choice = choose(bot, nlu, intent, confidence, self._limits(bot))
+        turn.intent, turn.confidence = choice.intent, choice.confidence
+        await self._respond(turn, choice, entities)
+        turn.offer_resume()
+        if session.stack and session.stack[-1].flow != RESUME:
+            log.debug("flow.waiting", flow=session.stack[-1].flow)
+        return TurnOutcome(
+            replies=turn.replies,
+            intent=choice.intent,
+            confidence=choice.confidence,
+            handoff=turn.handed_off,
+            extra={"flow": session.stack[-1].flow if session.stack else None},
+        )
+
+    def _limits(self, bot: Bot) -> tuple[float, float]:
+        p = bot.policy
+        threshold = self._threshold if self._threshold is not None else p.threshold
+        margin = self._margin if self._margin is not None else p.margin
+        return threshold, margin
+
+    async def _respond(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> None:
+        s, bot = turn.session, turn.bot
+        top = s.stack[-1] if s.stack else None
+        if top is not None and top.flow == RESUME:
+            s.stack.pop()
+            if choice.intent == "affirm" and s.paused:
+                s.stack.append(s.paused.pop())
+                s.stack[-1].asking = None
+                await turn.run()
+                return
+            if choice.intent == "deny":
+                s.paused.clear()
+                turn.say(bot.policy.resume_declined)
+                return
+            top = None
+        if top is not None and top.asking is not None:
+            flow = bot.flows.get(top.flow)
+            spec = flow.slots.get(top.asking) if flow else None
+            answered = flow is not None and spec is not None
+            if answered and await self._answer(turn, flow, top, spec, choice, entities):  # type: ignore[arg-type]
+                return
+        await self._route(turn, choice, entities)
+
+    async def _answer(
+        self,
+        turn: Turn,
+        flow: Flow,
+        frame: Frame,
+        spec: SlotSpec,
+        choice: Choice,
+        entities: tuple[Entity, ...],
+    ) -> bool:
+        """Take the message as the answer to the flow's question; False when it is another
+        request instead (the flow is interrupted)."""
+        value = _slot_value(spec, choice, entities, turn.inbound.text.strip())
+        interrupt = self._interrupts(turn, choice, flow, spec.free_text)
+        if interrupt and (spec.free_text or value is _MISSING):
+            return False
+        if value is not _MISSING and _valid(spec, value, turn, frame):
+            frame.slots[spec.name] = value
+            turn.session.slots[spec.name] = value
+            frame.asking, frame.retries = None, 0
+            turn.session.fallbacks = 0
+            await turn.run()
+            return True
+        frame.retries += 1
+        if frame.retries > spec.retries:
+            frame.asking, frame.retries = None, 0
+            frame.step = spec.on_fail if spec.on_fail is not None else len(flow.program)
+        elif spec.invalid:
+            turn.say(spec.invalid, frame)
+        await turn.run()
+        return True
+
+    def _interrupts(self, turn: Turn, choice: Choice, flow: Flow, free_text: bool) -> bool:
+        """Another request instead of an answer? While a free-text answer is expected, only a
+        global intent, or another flow's intent at very high confidence, interrupts."""
+        intent = choice.intent
+        if intent is None or not choice.confident or intent in flow.intents:
+            return False
+        if intent in turn.bot.policy.global_intents:
+            return True
+        if intent not in turn.bot.triggers:
+            return False
+        threshold = self._limits(turn.bot)[0]
+        return not free_text or choice.confidence >= threshold + (1 - threshold) / 2
+
+    async def _route(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> None:
+        s, bot = turn.session, turn.bot
+        flow_name = bot.triggers.get(choice.intent or "") if choice.confident else None
+        if flow_name is None and choice.confident and choice.intent in bot.intents:
+            turn.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
+            return
+        if flow_name is None:
+            s.fallbacks += 1
+            if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
+                await turn.handoff("fallback")
+                return
+            if choice.clarify:
+                buttons = tuple(
+                    Button(label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title),
+                           payload=f"/{i}")
+                    for i in choice.clarify
+                )  # fmt: skip
+                turn.say(bot.policy.clarify, None, buttons)
+            else:
+                turn.say(bot.policy.fallback)
+            if s.stack and s.stack[-1].asking:
+                await turn.run()  # repeat the pending question
+            return
+        s.fallbacks = 0
+        if s.stack:
+            current = s.stack.pop()
+            cur_flow = bot.flows.get(current.flow)
+            keep = cur_flow is not None and cur_flow.resumable and current.flow != flow_name
+            if keep and choice.intent not in ("cancel",):
+                s.paused = [*s.paused[-2:], current]
+        flow = bot.flows[flow_name]
+        turn.start(flow, _prefill(flow, entities))
+        await turn.run()
+
+
+def _slot_value(spec: SlotSpec, choice: Choice, entities: tuple[Entity, ...], text: str) -> Any:
+    if spec.entity is not None:
+        return next((e.value for e in entities if e.type == spec.entity), _MISSING)
+    if spec.intents:
+        return spec.intents.get(choice.intent or "", _MISSING) if choice.confident else _MISSING
+    return text if text else _MISSING
+
+
+def _valid(spec: SlotSpec, value: Any, turn: Turn, frame: Frame) -> bool:
+    if spec.validate is None:
+        return True
+    return spec.validate.test({**turn.context(frame), "value": value})
+
+
+def _prefill(flow: Flow, entities: tuple[Entity, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for spec in flow.slots.values():
+        if spec.entity is None:
+            continue
+        value = next((e.value for e in entities if e.type == spec.entity), _MISSING)
+        ok = spec.validate is None or spec.validate.test({"value": value})
+        if value is not _MISSING and ok:
+            found[spec.name] = value
+    return found

@@ -1,0 +1,147 @@
+"""Builds the flow runner from settings: flows, actions (demo shop), handoff target, entity
+extractor, and hot reload (SIGHUP, and a file watcher when `flows_watch` is on)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from config.settings import Settings
+from core.dialogue import Bot, FlowError, FlowRunner, flow_files, load_bot
+from core.entities import EntityExtractor, RegexEntity
+from gateway.errors import StartupError
+from integrations.handoff import LogHandoff, WebhookHandoff
+from integrations.registry import ActionRegistry
+from integrations.shop import Shop, register_shop
+
+log = structlog.get_logger(__name__)
+
+WATCH_INTERVAL = 1.0
+
+
+def regex_entities(bot: Bot) -> list[RegexEntity]:
+    return [RegexEntity(e.name, e.pattern, e.case) for e in bot.entities.values()]
+
+
+def flow_intents(bot: Bot) -> list[str]:
+    """The intents the flows know (declared under `intents:`), sorted."""
+    return sorted(bot.intents)
+
+
+def build_registry(settings: Settings, shop: Shop | None = None) -> ActionRegistry:
+    registry = ActionRegistry()
+    register_shop(registry, shop, settings.shop_api_url)
+    return registry
+
+
+@dataclass
+class DialogueBundle:
+    """What `load_dialogue` gives the lead: `dialogue` for the engine, `extractor` for the
+    intent parser, `intents` the flows use; `start`/`stop` go in the services' hooks."""
+
+    dialogue: FlowRunner
+    extractor: EntityExtractor
+    intents: list[str]
+    directory: Path
+    registry: ActionRegistry
+    handoff: LogHandoff
+    watch: bool = False
+    _watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+    _signals: bool = field(default=False, repr=False)
+
+    def reload(self) -> list[str]:
+        """Load the flows again; on any mistake keep the running ones and return the
+        file:line messages (empty list: reloaded)."""
+        try:
+            bot = load_bot(self.directory, self.registry.names())
+        except FlowError as exc:
+            problems = [str(i) for i in exc.issues]
+            for p in problems:
+                log.error("flows.reload_refused", problem=p)
+            return problems
+        self.registry.declare_http(bot.actions)
+        self.extractor.update(regex_entities(bot))
+        self.dialogue.replace(bot)
+        self.intents = flow_intents(bot)
+        log.info("flows.reloaded", flows=len(bot.flows), files=len(bot.files))
+        return []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            self._signals = True
+        if self.watch and self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            self._signals = False
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        await self.registry.close()
+        if isinstance(self.handoff, WebhookHandoff):
+            await self.handoff.close()
+
+    def _stamp(self) -> tuple[tuple[str, float], ...]:
+        return tuple((str(p), p.stat().st_mtime) for p in flow_files(self.directory))
+
+    async def _watch(self) -> None:
+        seen = await asyncio.to_thread(self._stamp)
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                now = await asyncio.to_thread(self._stamp)
+            except OSError:
+                continue
+            if now != seen:
+                seen = now
+                self.reload()
+
+
+def load_dialogue(
+    settings: Settings, *, threshold: float | None = None, shop: Shop | None = None
+) -> DialogueBundle:
+    """Load the flows in `settings.flows_dir`; broken flows stop the start with file:line.
+    `threshold` is the intent model's own threshold, used when `confidence_threshold` is unset."""
+    registry = build_registry(settings, shop)
+    try:
+        bot = load_bot(settings.flows_dir, registry.names())
+    except FlowError as exc:
+        raise StartupError(f"the flows have mistakes:\n{exc}") from exc
+    registry.declare_http(bot.actions)
+    handoff: LogHandoff = (
+        WebhookHandoff(settings.handoff_webhook_url)
+        if settings.handoff_webhook_url
+        else LogHandoff()
+    )
+    extractor = EntityExtractor(regex_entities(bot))
+    chosen = settings.confidence_threshold
+    runner = FlowRunner(
+        bot,
+        registry,
+        handoff,
+        extractor,
+        threshold=chosen if chosen is not None else threshold,
+        margin=settings.ambiguity_margin,
+        handoff_after=settings.handoff_after,
+    )
+    return DialogueBundle(
+        dialogue=runner,
+        extractor=extractor,
+        intents=flow_intents(bot),
+        directory=settings.flows_dir,
+        registry=registry,
+        handoff=handoff,
+        watch=settings.flows_watch,
+    )

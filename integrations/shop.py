@@ -1,0 +1,142 @@
+"""The demo shop backend the default bot talks to: orders with statuses, password-reset requests
+and refund tickets. Pure logic here; `register_shop` exposes it as actions, in-process or through
+its HTTP service (`python -m gateway shop`)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.dialogue.errors import ActionError
+from integrations.registry import ActionRegistry, CallPolicy
+
+ORDER_ID = re.compile(r"^[A-Z0-9]{6}$")
+DETAILS = {
+    "processing": "We're packing it now; it should ship within one business day.",
+    "shipped": "It's on its way and should arrive within 2-3 business days.",
+    "delivered": "It was delivered. If you can't find it, type 'human' and we'll look into it.",
+    "cancelled": "It was cancelled; any payment has been refunded.",
+}
+
+
+@dataclass
+class Order:
+    order_id: str
+    status: str
+    items: list[str] = field(default_factory=list)
+
+
+def demo_orders() -> dict[str, Order]:
+    return {
+        o.order_id: o
+        for o in (
+            Order("A1B2C3", "shipped", ["running shoes"]),
+            Order("Z9Y8X7", "processing", ["rain jacket", "socks"]),
+            Order("K4M5N6", "delivered", ["backpack"]),
+            Order("Q2W3E4", "cancelled", ["water bottle"]),
+        )
+    }
+
+
+class Shop:
+    """In-memory shop state; ids are sequential so demos and tests read well."""
+
+    def __init__(self, orders: Mapping[str, Order] | None = None):
+        self.orders = dict(orders if orders is not None else demo_orders())
+        self.resets: list[dict[str, Any]] = []
+        self.tickets: list[dict[str, Any]] = []
+        self._reset_ids = itertools.count(1)
+        self._ticket_ids = itertools.count(1)
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        found = self.orders.get(order_id.strip().upper())
+        if found is None:
+            return None
+        return {**asdict(found), "found": True, "detail": DETAILS.get(found.status, "")}
+
+    def password_reset(self, email: str) -> dict[str, Any]:
+        if "@" not in email:
+            raise ValueError("not an e-mail address")
+        request = {"request_id": f"PR-{next(self._reset_ids):04d}", "email": email.lower()}
+        self.resets.append(request)
+        return request
+
+    def refund(self, order_id: str, reason: str) -> dict[str, Any] | None:
+        order = self.orders.get(order_id.strip().upper())
+        if order is None:
+            return None
+        ticket = {
+            "ticket_id": f"RF-{next(self._ticket_ids):04d}",
+            "order_id": order.order_id,
+            "reason": reason[:500],
+            "status": "open",
+        }
+        self.tickets.append(ticket)
+        return ticket
+
+
+def _arg(args: Mapping[str, Any], name: str) -> str:
+    value = str(args.get(name) or "").strip()
+    if not value:
+        raise ActionError(f"missing argument {name!r}")
+    return value
+
+
+def register_shop(
+    registry: ActionRegistry, shop: Shop | None = None, base_url: str | None = None
+) -> None:
+    """Register `shop.order_status`, `shop.password_reset` and `shop.refund`: against the HTTP
+    service at `base_url` when given, else against `shop` in this process."""
+    if base_url:
+        _register_http(registry, base_url.rstrip("/"))
+        return
+    local = shop or Shop()
+
+    async def order_status(args: Mapping[str, Any]) -> Any:
+        order_id = _arg(args, "order_id").upper()
+        return local.order(order_id) or {"found": False, "order_id": order_id}
+
+    async def password_reset(args: Mapping[str, Any]) -> Any:
+        try:
+            return local.password_reset(_arg(args, "email"))
+        except ValueError as exc:
+            raise ActionError(str(exc)) from exc
+
+    async def refund(args: Mapping[str, Any]) -> Any:
+        ticket = local.refund(_arg(args, "order_id"), _arg(args, "reason"))
+        if ticket is None:
+            raise ActionError("no such order")
+        return ticket
+
+    policy = CallPolicy(timeout=2.0, retries=0, target="shop")
+    registry.register("shop.order_status", order_status, policy)
+    registry.register("shop.password_reset", password_reset, policy)
+    registry.register("shop.refund", refund, policy)
+
+
+def _register_http(registry: ActionRegistry, base: str) -> None:
+    client = registry.client
+
+    async def order_status(args: Mapping[str, Any]) -> Any:
+        order_id = _arg(args, "order_id").upper()
+        if not ORDER_ID.match(order_id):
+            return {"found": False, "order_id": order_id}
+        status, body = await client.request("GET", f"{base}/orders/{order_id}", ok=(404,))
+        return body if status == 200 else {"found": False, "order_id": order_id}
+
+    async def password_reset(args: Mapping[str, Any]) -> Any:
+        json = {"email": _arg(args, "email")}
+        return (await client.request("POST", f"{base}/password-resets", json=json))[1]
+
+    async def refund(args: Mapping[str, Any]) -> Any:
+        json = {"order_id": _arg(args, "order_id"), "reason": _arg(args, "reason")}
+        return (await client.request("POST", f"{base}/refunds", json=json))[1]
+
+    reads = CallPolicy(timeout=3.0, retries=2, cache_ttl=5.0, target="shop")
+    writes = CallPolicy(timeout=5.0, retries=2, target="shop")
+    registry.register("shop.order_status", order_status, reads)
+    registry.register("shop.password_reset", password_reset, writes)
+    registry.register("shop.refund", refund, writes)
