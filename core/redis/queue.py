@@ -11,12 +11,17 @@ engine does the rest. Workers share the partitions fairly (`ceil(partitions / li
 worker over its share stops reading a partition and gives the lease back only once its entries
 there are acknowledged, so a hand-over never splits a conversation between two processes.
 
-A worker that dies keeps its lease until it expires (`claim_idle_ms`); the next owner then takes
-the entries it left pending with XAUTOCLAIM (idle 0: the expired lease is the proof of death)
-*before* reading new ones, which keeps the order through a crash. A worker that was only frozen
-past its lease (a long GC or swap) may finish a turn the new owner also runs: the sent-log makes
-each reply go out once, and the session store's revision check (the fencing token: a write whose
-revision is not newer than the stored one is refused) keeps the state from going back in time.
+A worker that dies keeps its lease until it expires (`claim_idle_ms`). The next owner does not
+read the partition's new entries while another consumer still has entries pending there: it
+takes them over with XAUTOCLAIM once they have been idle `claim_idle_ms` (the owner is dead), or
+waits for their owner to acknowledge them (it was only cut off from Redis for a while and is
+finishing its turns). That keeps the order through a crash and does not run a live worker's turn
+twice. The same sweep, once per lease period, also recovers entries stuck in a live worker (a
+turn that died while Redis was down). If a worker is cut off longer than `claim_idle_ms` and then
+comes back in the middle of a turn, two workers may run that turn: the sent-log makes each reply
+go out once in all but a narrow race, and the session store's revision check (the fencing token:
+a write whose revision is not newer than the stored one is refused) keeps the state from going
+back in time. Keep `claim_idle_ms` above the longest Redis fail-over or restart you expect.
 
 `put` is one Lua script: dedupe `SET NX EX` and `XADD` run together or not at all, and if the
 XADD fails the dedupe key is removed again, so the platform's retry is not dropped as a duplicate.
@@ -118,11 +123,13 @@ class RedisQueue:
         """Partitions this worker reads."""
         self._draining: set[int] = set()
         """Partitions over this worker's share: no more reads, lease given back once drained."""
-        self._fresh: list[int] = []
-        """Partitions just acquired whose previous owner's pending entries are to be claimed."""
-        self._sweep: list[int] = []
-        """Owned partitions to look through for entries stuck pending longer than
-        `claim_idle_ms` (a turn that died with Redis down), once per lease period."""
+        self._settling: set[int] = set()
+        """Partitions just acquired and not read yet: a previous owner still has entries pending
+        there. They are read once it acknowledged them, or once they were idle `claim_idle_ms`
+        and claimed here (it died): never a new entry of a conversation before an old one."""
+        self._due: list[int] = []
+        """Owned partitions to look through, once per lease period, for entries pending longer
+        than `claim_idle_ms` (a dead owner's, or a turn here that died with Redis down)."""
         self._inflight: dict[str, int] = {}
         self._next_maintenance = 0.0
 
@@ -194,17 +201,21 @@ class RedisQueue:
         try:
             if time.monotonic() >= self._next_maintenance:
                 await self._maintain()
-            while self._fresh or self._sweep:
-                fresh = bool(self._fresh)
-                part = self._fresh.pop() if fresh else self._sweep.pop()
-                if part in self._owned:
-                    claimed = await self._claim(part, 0 if fresh else self._lease_ms)
-                    if claimed:
-                        return claimed
-            if not self._owned:
+            while self._due:
+                part = self._due.pop()
+                if part not in self._owned:
+                    continue
+                claimed = await self._claim(part, self._lease_ms)
+                if part in self._settling and not await self._foreign_pending(part):
+                    self._settling.discard(part)
+                    log.info("queue.partition_ready", partition=part)
+                if claimed:
+                    return claimed
+            readable = sorted(self._owned - self._settling)
+            if not readable:
                 await asyncio.sleep(min(timeout, self._lease_ms / 3000))
                 return []
-            return await self._read(max_items, timeout)
+            return await self._read(readable, max_items, timeout)
         except ResponseError as exc:
             if "NOGROUP" in str(exc):  # Redis lost its data: start over with empty streams
                 log.warning("queue.group_missing", error=str(exc))
@@ -215,8 +226,12 @@ class RedisQueue:
             self._next_maintenance = 0.0
             raise QueueUnavailable(f"redis unreachable: {exc}") from exc
 
-    async def _read(self, max_items: int, timeout: float) -> list[Delivery]:
-        parts = sorted(self._owned)
+    async def _foreign_pending(self, part: int) -> bool:
+        summary: Any = await self._r.xpending(self.stream(part), GROUP)
+        me = self.consumer.encode()
+        return any(c["name"] != me and c["pending"] for c in summary.get("consumers") or ())
+
+    async def _read(self, parts: list[int], max_items: int, timeout: float) -> list[Delivery]:
         count = max(1, math.ceil(max_items / len(parts)))
         block = max(1, int(min(timeout, self._lease_ms / 3000) * 1000))
         reply: Any = await self._r.xreadgroup(
@@ -232,8 +247,7 @@ class RedisQueue:
         return out
 
     async def _claim(self, part: int, min_idle: int) -> list[Delivery]:
-        """Take over entries of the partition pending longer than `min_idle` ms, oldest first:
-        all of them from a dead previous owner (0), or ones stuck here."""
+        """Take over entries of the partition pending longer than `min_idle` ms, oldest first."""
         stream = self.stream(part)
         raw: list[tuple[bytes, dict[bytes, bytes]]] = []
         cursor: Any = "0-0"
@@ -319,10 +333,10 @@ class RedisQueue:
                 break
             if await self._r.set(self._lease(part), self.consumer, nx=True, px=self._lease_ms):
                 self._owned.add(part)
-                self._fresh.append(part)
-        self._sweep = [p for p in sorted(self._owned) if p not in self._fresh]
-        if self._fresh:
-            log.info("queue.partitions", owned=sorted(self._owned), share=share, alive=alive)
+                self._settling.add(part)
+                log.info("queue.partition_acquired", partition=part, share=share, alive=alive)
+        self._settling &= self._owned
+        self._due = sorted(self._owned)
 
     # -- settling ---------------------------------------------------------------------------
 

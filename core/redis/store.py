@@ -3,6 +3,8 @@ and never back in time."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -84,10 +86,18 @@ class RedisStore:
 class RedisSentLog:
     """Reply keys `{entry}:{index}` that went out, remembered for `ttl` seconds."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "gateway", ttl: float = 86400.0):
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "gateway",
+        ttl: float = 86400.0,
+        mark_patience: float = 30.0,
+    ):
         self._r = redis
         self._prefix = prefix
         self._ttl = max(1, int(ttl))
+        self.mark_patience = mark_patience
 
     async def seen(self, key: str) -> bool:
         try:
@@ -96,7 +106,16 @@ class RedisSentLog:
             raise StoreUnavailable(f"sent-log read failed: {exc}") from exc
 
     async def mark(self, key: str) -> None:
-        try:
-            await self._r.set(f"{self._prefix}:sent:{key}", b"1", ex=self._ttl)
-        except (*OUTAGE, RedisError) as exc:
-            raise StoreUnavailable(f"sent-log write failed: {exc}") from exc
+        """Retried through a short outage: the reply went out already, and a mark that is lost
+        would make the retried turn send it a second time."""
+        deadline = time.monotonic() + self.mark_patience
+        delay = 0.1
+        while True:
+            try:
+                await self._r.set(f"{self._prefix}:sent:{key}", b"1", ex=self._ttl)
+                return
+            except (*OUTAGE, RedisError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(f"sent-log write failed: {exc}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -1,0 +1,154 @@
+"""A gateway process for the multi-process tests and the e2e bench: the real services, queue,
+engine and web app, with the product's brain (`--brain real`, from `load_brain`) or the test
+doubles (`--brain double`), plus a signed test channel `probe` whose sends are POSTed to a
+recorder that stands in for a platform's API.
+
+    python -m tests.redis.harness serve  [--worker] [--brain double|real]
+    python -m tests.redis.harness worker [--brain double|real]
+
+Environment: the gateway's own settings (REDIS_URL, PORT, REDIS_PREFIX, CLAIM_IDLE_MS,
+MAX_ATTEMPTS, ...) and RECORD_URL (where sends go), TURN_DELAY (seconds the double dialogue
+takes per turn), PROBE_SECRET (the webhook signing key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import sys
+from typing import ClassVar
+
+import aiohttp
+from aiohttp import web
+
+from adapters.webchat import WebChatChannel
+from config.settings import Settings
+from core.channel import (
+    BaseChannel,
+    ChannelSendError,
+    PayloadError,
+    SentMessage,
+    VerificationError,
+    WebhookReply,
+    WebhookRequest,
+)
+from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.turn import Dialogue, IntentParser
+from gateway.app import create_app
+from gateway.backends import build_relay
+from gateway.commands._common import settings_from
+from gateway.commands.worker import _run as run_worker
+from gateway.services import build_services
+from tests.support.doubles import EchoDialogue, KeywordNlu
+
+SIGNATURE = "x-probe-signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class ProbeChannel(BaseChannel):
+    """Webhook: a JSON `{"event_id", "chat", "text"}` signed with HMAC-SHA256 of the body.
+    Send: a POST of `{"chat", "text", "buttons", "pid"}` to the recorder."""
+
+    name: ClassVar[str] = "probe"
+    capabilities: ClassVar[Capabilities] = Capabilities(max_text=4000)
+
+    def __init__(self, secret: str, record_url: str | None):
+        self._secret = secret
+        self._url = record_url
+        self._http: aiohttp.ClientSession | None = None
+
+    def verify(self, req: WebhookRequest) -> None:
+        given = req.headers.get(SIGNATURE, "")
+        if not hmac.compare_digest(given, sign(self._secret, req.body)):
+            raise VerificationError("bad probe signature")
+
+    def parse(self, req: WebhookRequest) -> WebhookReply:
+        try:
+            data = json.loads(req.body)
+            chat, text, event_id = str(data["chat"]), str(data["text"]), str(data["event_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PayloadError(f"bad probe payload: {exc}") from None
+        inbound = Inbound(
+            event_id=event_id,
+            conversation=ConversationRef(channel=self.name, chat_id=chat),
+            sender=Sender(id=str(data.get("sender", chat))),
+            text=text,
+        )
+        return WebhookReply(events=(inbound,))
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def send(self, msg: Outbound) -> SentMessage:
+        if self._url is None or self._http is None:
+            return SentMessage()
+        body = {
+            "chat": msg.conversation.chat_id,
+            "text": msg.text,
+            "buttons": [b.payload for b in msg.buttons],
+            "pid": os.getpid(),
+        }
+        try:
+            async with self._http.post(self._url, json=body) as resp:
+                if resp.status >= 500:
+                    raise ChannelSendError(f"recorder said {resp.status}", retryable=True)
+        except aiohttp.ClientError as exc:
+            raise ChannelSendError(f"recorder unreachable: {exc}", retryable=True) from exc
+        return SentMessage()
+
+
+def brain(kind: str, settings: Settings) -> tuple[IntentParser, Dialogue]:
+    if kind == "real":
+        from gateway.brain import load_brain
+
+        b = load_brain(settings)
+        return b.nlu, b.dialogue
+    return KeywordNlu(), EchoDialogue(delay=float(os.environ.get("TURN_DELAY", "0")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.redis.harness")
+    p.add_argument("role", choices=["serve", "worker"])
+    p.add_argument("--worker", action="store_true", help="serve: run the engine in-process too")
+    p.add_argument("--brain", choices=["double", "real"], default="double")
+    args = p.parse_args(argv)
+    settings = settings_from(args)
+    nlu, dialogue = brain(args.brain, settings)
+    channels = {
+        "probe": ProbeChannel(
+            os.environ.get("PROBE_SECRET", "probe-secret"), os.environ.get("RECORD_URL")
+        ),
+        "webchat": WebChatChannel(relay=build_relay(settings)),
+    }
+    with_worker = args.role == "worker" or args.worker
+    services = build_services(
+        settings, nlu=nlu, dialogue=dialogue, with_worker=with_worker, extra_channels=channels
+    )
+    if args.role == "worker":
+        asyncio.run(run_worker(services, None))
+        return 0
+    print(f"harness: serving on {settings.port}", flush=True)
+    web.run_app(
+        create_app(services),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=5,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
