@@ -145,7 +145,7 @@ class SlackChannel(BaseChannel):
         assert isinstance(channel, str) and isinstance(user, str) and isinstance(ts, str)
         thread = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
         text = unescape(_strip_mentions(str(event.get("text") or ""), _bot_users(data)))
-        files = event.get("files") if isinstance(event.get("files"), list) else []
+        files: list[Any] = event["files"] if isinstance(event.get("files"), list) else []
         meta = {"slack_event_id": event_id, "ts": ts}
         if thread:
             meta["thread_ts"] = thread
@@ -309,7 +309,7 @@ def blocks_for(
     blocks: list[dict[str, Any]] = []
     links = [a for a in attachments if a.url and a.kind != "image"]
     if links:
-        listed = "\n".join(f"<{a.url}|{escape(a.name or a.url)}>" for a in links)
+        listed = "\n".join(f"<{a.url}|{escape(a.name or a.url or '')}>" for a in links)
         text = f"{text}\n{listed}" if text else listed
     if text:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dtm
 import hmac
 import json
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 
 import structlog
 from telegram import (
+    Audio,
     Bot,
     CallbackQuery,
     InlineKeyboardButton,
@@ -20,6 +22,8 @@ from telegram import (
     Message,
     MessageEntity,
     Update,
+    Video,
+    Voice,
 )
 from telegram.error import (
     BadRequest,
@@ -41,10 +45,23 @@ from core.channel import (
     WebhookReply,
     WebhookRequest,
 )
-from core.models import Attachment, Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.models import (
+    Attachment,
+    AttachmentKind,
+    Capabilities,
+    ConversationRef,
+    Inbound,
+    Outbound,
+    Sender,
+)
 from core.render import PayloadKeys, fit_buttons, split_text, with_options
 
 log = structlog.get_logger(__name__)
+
+# python-telegram-bot 22 moves time periods (`RetryAfter.retry_after`) from int seconds to
+# `timedelta` and warns on every int access, even inside its own constructor; opt into the
+# timedelta form (`send_error` reads either).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 - a header name
 CALLBACK_LIMIT = 64
@@ -191,7 +208,11 @@ class TelegramChannel(BaseChannel):
             and replied.from_user is not None
             and replied.from_user.id == self._bot_id
         )
-        kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION, MessageEntity.BOT_COMMAND]
+        kinds: list[str | None] = [
+            MessageEntity.MENTION,
+            MessageEntity.TEXT_MENTION,
+            MessageEntity.BOT_COMMAND,
+        ]
         found = (
             msg.parse_entities(kinds) if msg.text is not None else msg.parse_caption_entities(kinds)
         )
@@ -214,10 +235,10 @@ class TelegramChannel(BaseChannel):
 
     def _callback(self, update_id: int, cq: CallbackQuery, raw: dict[str, Any]) -> WebhookReply:
         msg = cq.message
-        if msg is None or cq.data is None:
+        if not isinstance(msg, Message) or cq.data is None:
             return WebhookReply(note="callback without a chat message or data ignored")
         label = _label_of(msg, cq.data)
-        thread = str(msg.message_thread_id) if getattr(msg, "is_topic_message", False) else None
+        thread = str(msg.message_thread_id) if msg.is_topic_message else None
         inbound = Inbound(
             event_id=str(update_id),
             conversation=ConversationRef(
@@ -296,9 +317,7 @@ def send_error(exc: TelegramError) -> ChannelSendError:
     """Telegram's error tree to ours: flood control carries its wait; a blocked bot, a bad
     request or a rejected token will not get better by trying again."""
     if isinstance(exc, RetryAfter):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PTBDeprecationWarning)
-            after = exc.retry_after
+        after = exc.retry_after
         wait = after.total_seconds() if isinstance(after, dtm.timedelta) else float(after)
         return ChannelSendError("telegram flood control (429)", retryable=True, retry_after=wait)
     if isinstance(exc, Forbidden | BadRequest | InvalidToken):
@@ -332,11 +351,16 @@ def attachments_of(msg: Message) -> tuple[Attachment, ...]:
                 file_id=doc.file_id,
             )
         )
-    for media, kind in ((msg.audio, "audio"), (msg.voice, "audio"), (msg.video, "video")):
+    media_kinds: tuple[tuple[Audio | Voice | Video | None, AttachmentKind], ...] = (
+        (msg.audio, "audio"),
+        (msg.voice, "audio"),
+        (msg.video, "video"),
+    )
+    for media, kind in media_kinds:
         if media is not None:
             found.append(
                 Attachment(
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     mime_type=media.mime_type,
                     size=media.file_size,
                     file_id=media.file_id,

@@ -1,0 +1,229 @@
+"""Slack beyond the contract: the replay window with an injected clock, threads, Block Kit,
+escaping, errors and Retry-After, long payloads, and the webhook answers through the app."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from adapters.slack import SlackChannel
+from core.backlog import resolve_choice
+from core.channel import ChannelSendError, VerificationError
+from core.models import Attachment, Button, ConversationRef, Outbound
+from tests.adapters.cases.slack import (
+    BOT_TOKEN,
+    CASE,
+    SIGNING_SECRET,
+    action_body,
+    sign,
+)
+from tests.adapters.contract import (
+    build_settings,
+    running_gateway,
+    wait_sent,
+    webhook_request,
+)
+from tests.fakes.slack import FakeSlack
+from tests.support.doubles import EchoDialogue, KeywordNlu
+
+NOW = 1_700_000_000
+CONV = ConversationRef(channel="slack", chat_id="C123ABC456")
+
+
+def channel_at(now: float, api_url: str = "http://127.0.0.1:9/api/") -> SlackChannel:
+    return SlackChannel(
+        signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, api_url=api_url, clock=lambda: now
+    )
+
+
+def signed_message(at: int, text: str = "hi") -> Any:
+    req = CASE.message(text, chat="D1", event="e1")
+    return webhook_request(CASE, req.with_headers(**sign(req.body, at=at)))
+
+
+@pytest.mark.parametrize(
+    ("offset", "ok"), [(0, True), (299, True), (-299, True), (301, False), (-301, False)]
+)
+def test_the_replay_window_is_five_minutes_either_way(offset: int, ok: bool):
+    channel = channel_at(NOW + offset)
+    req = signed_message(NOW)
+    if ok:
+        channel.verify(req)
+    else:
+        with pytest.raises(VerificationError, match="timestamp"):
+            channel.verify(req)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-slack-request-timestamp": str(NOW)},
+        {"x-slack-request-timestamp": "soon", "x-slack-signature": "v0=00"},
+        {"x-slack-request-timestamp": str(NOW), "x-slack-signature": "v0=" + "0" * 64},
+    ],
+    ids=["none", "no signature", "timestamp not a number", "wrong digest"],
+)
+def test_incomplete_or_wrong_headers_are_refused(headers: dict[str, str]):
+    req = signed_message(NOW)
+    bare = type(req)(req.method, req.url, headers, req.query, req.body, req.remote)
+    with pytest.raises(VerificationError):
+        channel_at(NOW).verify(bare)
+
+
+def test_a_changed_body_is_refused():
+    req = signed_message(NOW)
+    tampered = type(req)(req.method, req.url, req.headers, req.query, req.body + b" ", req.remote)
+    with pytest.raises(VerificationError, match="does not match"):
+        channel_at(NOW).verify(tampered)
+
+
+async def test_a_reply_goes_into_the_users_thread(
+    slack_channel: SlackChannel, fake_slack: FakeSlack
+):
+    conv = CONV.model_copy(update={"thread_id": "1482960137.003543"})
+    await slack_channel.send(Outbound(conversation=conv, text="in the thread"))
+    assert fake_slack.sent()[0].thread_id == "1482960137.003543"
+    await slack_channel.send(Outbound(conversation=CONV, text="top level"))
+    assert "thread_ts" not in fake_slack.calls[1]
+
+
+async def test_buttons_are_block_kit_and_text_is_escaped(
+    slack_channel: SlackChannel, fake_slack: FakeSlack
+):
+    buttons = (Button(label="Yes", payload="/affirm"), Button(label="No", payload="/deny"))
+    await slack_channel.send(
+        Outbound(conversation=CONV, text="<b>Tom & Jerry</b>?", buttons=buttons)
+    )
+    call = fake_slack.calls[0]
+    section, actions = call["blocks"]
+    assert section["text"] == {"type": "mrkdwn", "text": "&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;?"}
+    assert [(e["type"], e["text"]["text"], e["value"]) for e in actions["elements"]] == [
+        ("button", "Yes", "/affirm"),
+        ("button", "No", "/deny"),
+    ]
+    assert len({e["action_id"] for e in actions["elements"]}) == 2
+    assert call["text"], "a notification text goes with the blocks"
+
+
+async def test_images_become_image_blocks_and_files_links(
+    slack_channel: SlackChannel, fake_slack: FakeSlack
+):
+    files = (
+        Attachment(kind="image", url="https://cdn.test/a.png", name="parcel"),
+        Attachment(kind="file", url="https://cdn.test/invoice.pdf", name="invoice.pdf"),
+    )
+    await slack_channel.send(Outbound(conversation=CONV, text="here", attachments=files))
+    blocks = fake_slack.calls[0]["blocks"]
+    assert {"type": "image", "image_url": "https://cdn.test/a.png", "alt_text": "parcel"} in blocks
+    assert "<https://cdn.test/invoice.pdf|invoice.pdf>" in blocks[0]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "headers", "retryable", "after"),
+    [
+        (429, "ratelimited", {"Retry-After": "7"}, True, 7.0),
+        (500, "internal_error", {}, True, None),
+        (200, "channel_not_found", {}, False, None),
+        (200, "not_in_channel", {}, False, None),
+    ],
+)
+async def test_send_errors_say_whether_and_when_to_retry(
+    slack_channel: SlackChannel,
+    fake_slack: FakeSlack,
+    status: int,
+    error: str,
+    headers: dict[str, str],
+    retryable: bool,
+    after: float | None,
+):
+    fake_slack.fail_next(status, error, **headers)
+    with pytest.raises(ChannelSendError) as caught:
+        await slack_channel.send(Outbound(conversation=CONV, text="hello"))
+    assert caught.value.retryable is retryable
+    assert caught.value.retry_after == after
+
+
+async def test_an_unreachable_api_is_retryable():
+    channel = channel_at(time.time(), api_url="http://127.0.0.1:9/api/")
+    await channel.start()
+    try:
+        with pytest.raises(ChannelSendError) as caught:
+            await channel.send(Outbound(conversation=CONV, text="hello"))
+    finally:
+        await channel.close()
+    assert caught.value.retryable
+
+
+async def test_a_payload_over_the_value_limit_round_trips_and_survives_a_restart(
+    slack_channel: SlackChannel, fake_slack: FakeSlack
+):
+    long = "/order_status{" + "x" * 2500 + "}"
+    buttons = (Button(label="Track it", payload=long),)
+    await slack_channel.send(Outbound(conversation=CONV, text="pick", buttons=buttons))
+    label, value = fake_slack.sent()[0].buttons[0]
+    assert len(value.encode()) <= 2000
+    press = {
+        "type": "block_actions",
+        "user": {"id": "U1"},
+        "channel": {"id": CONV.chat_id},
+        "actions": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": label},
+                "value": value,
+                "action_ts": "1548426417.840180",
+            }
+        ],
+    }
+    req = webhook_request(CASE, CASE.sign(action_body(press)))
+    assert slack_channel.parse(req).events[0].payload == long
+    restarted = channel_at(time.time())
+    inbound = restarted.parse(req).events[0]
+    assert inbound.payload is None and inbound.text == "Track it"
+    assert resolve_choice(buttons, inbound).payload == long
+
+
+def test_interactions_other_than_button_presses_are_accepted_and_ignored():
+    body = action_body({"type": "view_submission", "user": {"id": "U1"}})
+    reply = channel_at(time.time()).parse(webhook_request(CASE, body))
+    assert reply.events == () and reply.status == 200 and "view_submission" in (reply.note or "")
+
+
+async def test_the_app_echoes_the_challenge_and_refuses_replays_with_a_log_line(
+    fake_slack: FakeSlack, tmp_path: Path
+):
+    settings = build_settings(CASE, fake_slack, tmp_path)
+    async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+        body = json.dumps({"type": "url_verification", "challenge": "abc123"}).encode()
+        req = CASE.sign(
+            type(CASE.message("x", chat="D1", event="e"))(
+                body, {"Content-Type": "application/json"}
+            )
+        )
+        status, answer = await gw.post(CASE, req)
+        assert (status, answer) == (200, b"abc123")
+        with capture_logs() as logs:
+            status, _ = await gw.post(CASE, CASE.stale(CASE.message("hi", chat="D1", event="old")))
+        assert status == 401
+        assert any(e["event"] == "webhook.rejected" and "timestamp" in e["reason"] for e in logs)
+        assert gw.queued("slack") == 0
+
+
+async def test_a_429_is_waited_out_and_the_reply_arrives_once(
+    fake_slack: FakeSlack, tmp_path: Path
+):
+    settings = build_settings(CASE, fake_slack, tmp_path)
+    fake_slack.fail_next(429, "ratelimited", **{"Retry-After": "1"})
+    async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+        started = time.monotonic()
+        status, _ = await gw.post(CASE, CASE.sign(CASE.message("hello", chat="D1", event="rl")))
+        assert status == 200
+        sent = await wait_sent(fake_slack, 1)
+        assert time.monotonic() - started >= 0.9, "Retry-After was honoured"
+        assert fake_slack.requests == 2 and len(sent) == 1
