@@ -5,8 +5,16 @@ from __future__ import annotations
 import enum
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
+
+import structlog
+
+from core.models import Outbound
+from core.outbox import Outbox
+from core.queue import Delivery, Queue
+
+log = structlog.get_logger(__name__)
 
 
 class Verdict(enum.Enum):
@@ -47,3 +55,26 @@ class MemorySenderLimit:
             return Verdict.DROP
         self._warned[sender_key] = now
         return Verdict.WARN
+
+
+SLOW_DOWN = "You are sending messages faster than I can read them. Please slow down a little."
+
+
+async def screen(
+    limit: SenderLimit, batch: Sequence[Delivery], *, outbox: Outbox, queue: Queue
+) -> list[Delivery]:
+    """The events of `batch` to handle. Over the limit, the first event gets one "slow down"
+    reply (idempotent per entry, like every reply) and the rest are acknowledged unanswered."""
+    keep: list[Delivery] = []
+    for d in batch:
+        sender = f"{d.inbound.channel}:{d.inbound.sender.id}"
+        verdict = await limit.hit(sender, d.inbound.dedupe_key)
+        if verdict is Verdict.ALLOW:
+            keep.append(d)
+            continue
+        log.warning("sender.flood", verdict=verdict.value, entry=d.entry_id)
+        if verdict is Verdict.WARN:
+            reply = Outbound(conversation=d.inbound.conversation, text=SLOW_DOWN)
+            await outbox.deliver(f"{d.entry_id}:slow", reply)
+        await queue.ack([d])
+    return keep

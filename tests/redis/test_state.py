@@ -9,13 +9,19 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from core.models import ConversationRef
+from core.metrics import Metrics
+from core.models import ConversationRef, Inbound, Sender
+from core.outbox import Outbox
+from core.queue import MemoryQueue
+from core.ratelimit import MemoryRateLimiter
 from core.redis.client import connect
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore, StaleSession
-from core.senderlimit import MemorySenderLimit, Verdict
+from core.senderlimit import SLOW_DOWN, MemorySenderLimit, Verdict, screen
 from core.session import Session
+from core.store import MemorySentLog
+from tests.support.doubles import RecordingChannel
 
 
 @pytest.fixture
@@ -111,3 +117,29 @@ async def test_relay_reaches_every_subscriber(redis_url: str) -> None:
     assert got == [[b"frame-1"], [b"frame-1"]]
     for r in [pub, *subs]:
         await r.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_screen_answers_a_flood_once_and_acks_the_rest(kind: str, redis: Redis) -> None:
+    channel = RecordingChannel()
+    outbox = Outbox({"test": channel}, MemorySentLog(), MemoryRateLimiter(), Metrics())
+    queue = MemoryQueue()
+    limit = (
+        MemorySenderLimit(limit=2, window=60)
+        if kind == "memory"
+        else RedisSenderLimit(redis, limit=2, window=60, prefix="t")
+    )
+    for i in range(5):
+        await queue.put(
+            Inbound(
+                event_id=f"f{i}",
+                conversation=ConversationRef(channel="test", chat_id="room"),
+                sender=Sender(id="u1"),
+                text=f"m{i}",
+            )
+        )
+    batch = await queue.take(10, 0.1)
+    keep = await screen(limit, batch, outbox=outbox, queue=queue)
+    assert [d.inbound.text for d in keep] == ["m0", "m1"]
+    assert channel.texts() == [SLOW_DOWN]
+    assert await queue.depth() == 2, "the dropped events are acknowledged, the kept ones not yet"
