@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from adapters.email import EmailChannel, SmtpServer
 from adapters.slack import SlackChannel
 from adapters.telegram import TelegramChannel
 from adapters.webchat import WebChatChannel
+from adapters.whatsapp import WhatsAppChannel
 from config.settings import Settings
 from core.channel import Channel
 
@@ -37,15 +39,52 @@ def _telegram(s: Settings) -> Channel | None:
     )
 
 
+def _whatsapp(s: Settings) -> Channel | None:
+    if not (s.twilio_account_sid and s.twilio_auth_token and s.twilio_whatsapp_from):
+        return None
+    return WhatsAppChannel(
+        account_sid=s.twilio_account_sid,
+        auth_token=s.twilio_auth_token.get_secret_value(),
+        from_number=s.twilio_whatsapp_from,
+        api_url=s.twilio_api_url,
+    )
+
+
+def _email(s: Settings) -> Channel | None:
+    """On when it can answer (SMTP_HOST, EMAIL_FROM); the webhook also needs
+    MAILGUN_SIGNING_KEY (401 without), the SMTP listener SMTP_LISTEN_PORT."""
+    if not (s.smtp_host and s.email_from):
+        return None
+    password = s.smtp_password.get_secret_value() if s.smtp_password else None
+    key = s.mailgun_signing_key.get_secret_value() if s.mailgun_signing_key else None
+    return EmailChannel(
+        sender=s.email_from,
+        smtp=SmtpServer(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=password,
+            starttls=s.smtp_starttls,
+        ),
+        signing_key=key,
+        autoreply_period=s.email_autoreply_period,
+        max_attachment_bytes=s.email_max_attachment_bytes,
+    )
+
+
 FACTORIES: dict[str, ChannelFactory] = {
     "webchat": lambda _settings: WebChatChannel(),
     "slack": _slack,
     "telegram": _telegram,
+    "whatsapp": _whatsapp,
+    "email": _email,
 }
 
 NEEDS: dict[str, str] = {
     "slack": "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN",
     "telegram": "TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN",
+    "whatsapp": "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM",
+    "email": "SMTP_HOST and EMAIL_FROM (and MAILGUN_SIGNING_KEY for the webhook)",
 }
 """For a channel that is off: which settings turn it on (shown in the 404)."""
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.adapters.contract import Sent, serve
 
 TWILIO_KEY: web.AppKey[FakeTwilio] = web.AppKey("fake_twilio")
 
@@ -32,6 +36,7 @@ class FakeTwilio:
     failures: list[Failure] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     requests: int = 0
+    api_url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(self, status: int, code: int, message: str = "error") -> None:
@@ -39,6 +44,13 @@ class FakeTwilio:
 
     def bodies(self, to: str | None = None) -> list[str]:
         return [m.get("Body", "") for m in self.messages if to is None or m["To"] == to]
+
+    def sent(self) -> list[Sent]:
+        """For the contract suite: each message as (number, text); options are numbered text."""
+        return [
+            Sent(chat_id=m["To"].removeprefix("whatsapp:"), text=m.get("Body", ""))
+            for m in self.messages
+        ]
 
     def authorised(self, request: web.Request) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -113,3 +125,11 @@ def create_app(fake: FakeTwilio) -> web.Application:
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
     app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{name}", get_media)
     return app
+
+
+@asynccontextmanager
+async def running_fake_twilio(account_sid: str, auth_token: str) -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio(account_sid=account_sid, auth_token=auth_token)
+    async with serve(create_app(fake)) as url:
+        fake.api_url = url
+        yield fake

@@ -7,15 +7,16 @@ import asyncio
 import email
 import email.policy
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.fakes.twilio import FakeTwilio, create_app
+from tests.adapters.contract import Sent
+from tests.fakes.twilio import FakeTwilio, running_fake_twilio
 
 TWILIO_SID = "AC" + "0" * 31 + "1"
 TWILIO_TOKEN = "twilio-test-auth-token"
@@ -30,16 +31,8 @@ class TwilioServer:
 
 @pytest.fixture
 async def fake_twilio() -> AsyncIterator[TwilioServer]:
-    fake = FakeTwilio(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
-    runner = web.AppRunner(create_app(fake), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield TwilioServer(fake, f"http://127.0.0.1:{port}")
-    finally:
-        await runner.cleanup()
+    async with running_fake_twilio(TWILIO_SID, TWILIO_TOKEN) as fake:
+        yield TwilioServer(fake, fake.api_url)
 
 
 @dataclass
@@ -66,6 +59,19 @@ class SmtpSink:
     reject_next: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     users: dict[str, str] = field(default_factory=dict)
+
+    def sent(self) -> list[Sent]:
+        """For the contract suite: each mail as (recipient, plain-text part, thread root)."""
+        out = []
+        for c in self.mail:
+            msg = c.message
+            body = msg.get_body(preferencelist=("plain",))
+            text = body.get_content() if body is not None else ""
+            refs = str(msg.get("references", "")).split()
+            out.append(
+                Sent(chat_id=c.rcpt_tos[0], text=text.strip(), thread_id=refs[0] if refs else None)
+            )
+        return out
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Captured]:
         async def _wait() -> None:
@@ -118,7 +124,13 @@ async def start_smtp_sink(**smtp_kwargs: Any) -> tuple[SmtpSink, asyncio.Abstrac
         return AuthResult(success=ok, handled=False, auth_data=data)
 
     server = await loop.create_server(
-        lambda: SMTP(handler, authenticator=authenticate, auth_require_tls=False, **smtp_kwargs),
+        lambda: SMTP(
+            handler,
+            hostname="sink.test",
+            authenticator=authenticate,
+            auth_require_tls=False,
+            **smtp_kwargs,
+        ),
         "127.0.0.1",
         0,
     )
@@ -126,11 +138,17 @@ async def start_smtp_sink(**smtp_kwargs: Any) -> tuple[SmtpSink, asyncio.Abstrac
     return sink, server
 
 
-@pytest.fixture
-async def smtp_sink() -> AsyncIterator[SmtpSink]:
-    sink, server = await start_smtp_sink()
+@asynccontextmanager
+async def running_smtp_sink(**smtp_kwargs: Any) -> AsyncIterator[SmtpSink]:
+    sink, server = await start_smtp_sink(**smtp_kwargs)
     try:
         yield sink
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    async with running_smtp_sink() as sink:
+        yield sink

@@ -1,0 +1,187 @@
+"""The e-mail webhook's signature (Mailgun's scheme, required for every form of post) and the
+forms it arrives in: raw MIME, or a Mailgun route's form with `body-mime` or parsed fields."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from urllib.parse import parse_qsl
+
+from adapters.email.mime import with_return_path
+from core.channel import PayloadError, VerificationError, WebhookRequest
+
+WINDOW = 900.0
+"""Seconds a signed timestamp stays acceptable either side of now."""
+_SKIP_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    name: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    fields: Mapping[str, str]
+    files: tuple[Upload, ...] = ()
+
+
+def is_form(req: WebhookRequest) -> bool:
+    ctype = req.header("content-type").split(";", 1)[0].strip().lower()
+    return ctype in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def read_form(req: WebhookRequest) -> Form:
+    ctype = req.header("content-type")
+    if ctype.lower().startswith("multipart/form-data"):
+        return _multipart(ctype, req.body)
+    try:
+        return Form(dict(parse_qsl(req.body.decode("utf-8"), keep_blank_values=True)))
+    except UnicodeDecodeError:
+        raise PayloadError("form is not UTF-8") from None
+
+
+def _multipart(ctype: str, body: bytes) -> Form:
+    head = b"Content-Type: " + ctype.encode("latin-1", "replace") + b"\r\n\r\n"
+    msg = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    if not msg.is_multipart():
+        raise PayloadError("multipart/form-data body without parts")
+    fields: dict[str, str] = {}
+    files: list[Upload] = []
+    for part in msg.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename:
+            files.append(Upload(str(name), filename, part.get_content_type(), data))
+        else:
+            fields[str(name)] = data.decode(part.get_content_charset() or "utf-8", "replace")
+    return Form(fields, tuple(files))
+
+
+class UsedTokens:
+    """Tokens seen inside the window, each bound to the body it signed: the same token with the
+    same body is the platform retrying (the queue dedupes the message), with another body it is
+    a replay and refused. One process's memory; a shared store would do the same job across
+    processes."""
+
+    def __init__(self, ttl: float = 2 * WINDOW, clock: Callable[[], float] = time.monotonic):
+        self._seen: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._ttl = ttl
+        self._clock = clock
+
+    def bind(self, token: str, digest: str) -> bool:
+        now = self._clock()
+        while self._seen and next(iter(self._seen.values()))[1] <= now:
+            self._seen.popitem(last=False)
+        held = self._seen.get(token)
+        if held is not None:
+            return hmac.compare_digest(held[0], digest)
+        self._seen[token] = (digest, now + self._ttl)
+        return True
+
+
+@dataclass
+class Verifier:
+    """HMAC-SHA256(signing key, timestamp + token), hex, as Mailgun signs its posts. Read from
+    the form fields of a form post, else from `X-Mailgun-Timestamp/-Token/-Signature` headers
+    or `timestamp`/`token`/`signature` query parameters (raw MIME posts)."""
+
+    key: bytes
+    clock: Callable[[], float] = time.time
+    tokens: UsedTokens = field(default_factory=UsedTokens)
+
+    def verify(self, req: WebhookRequest) -> None:
+        ts, token, sig = self._triple(req)
+        if not (ts and token and sig):
+            raise VerificationError("timestamp, token and signature are required")
+        try:
+            age = abs(self.clock() - float(ts))
+        except ValueError:
+            raise VerificationError("timestamp is not a number") from None
+        if age > WINDOW:
+            raise VerificationError(f"timestamp {age:.0f} s away from now (window {WINDOW:.0f} s)")
+        good = hmac.new(self.key, (ts + token).encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(good, sig.lower()):
+            raise VerificationError("signature does not match")
+        if not self.tokens.bind(token, hashlib.sha256(req.body).hexdigest()):
+            raise VerificationError("token already used for another message")
+
+    @staticmethod
+    def _triple(req: WebhookRequest) -> tuple[str, str, str]:
+        names = ("timestamp", "token", "signature")
+        if is_form(req):
+            try:
+                fields = read_form(req).fields
+            except PayloadError:
+                fields = {}
+            if all(fields.get(n) for n in names):
+                return fields["timestamp"], fields["token"], fields["signature"]
+        headers = tuple(req.header(f"x-mailgun-{n}") for n in names)
+        if all(headers):
+            return headers
+        return (
+            req.query.get("timestamp", ""),
+            req.query.get("token", ""),
+            req.query.get("signature", ""),
+        )
+
+
+def mime_from_form(form: Form) -> bytes:
+    """The message as MIME bytes, from `body-mime` or rebuilt from Mailgun's parsed fields; the
+    envelope `sender` becomes the Return-Path when the message has none."""
+    f = form.fields
+    sender = f.get("sender", "").strip()
+    if f.get("body-mime"):
+        raw = f["body-mime"].encode("utf-8")
+        head = raw.split(b"\n\n", 1)[0].lower()
+        if sender and b"return-path:" not in head:
+            raw = with_return_path(raw, sender)
+        return raw
+    if not (f.get("message-headers") or f.get("from")):
+        raise PayloadError("form needs body-mime, or message-headers / from with body-plain")
+    msg = EmailMessage()
+    try:
+        pairs = json.loads(f.get("message-headers") or "[]")
+    except ValueError:
+        raise PayloadError("message-headers is not JSON") from None
+    for pair in pairs if isinstance(pairs, list) else []:
+        if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() not in _SKIP_HEADERS:
+            try:
+                msg[str(pair[0])] = str(pair[1])
+            except ValueError:
+                continue  # a second Subject/From etc.: the first one stands
+    for name, key in (("From", "from"), ("Subject", "subject")):
+        if name not in msg and f.get(key):
+            msg[name] = f[key]
+    if "Return-Path" not in msg and sender:
+        msg["Return-Path"] = f"<{sender}>"
+    plain, rich = f.get("body-plain", ""), f.get("body-html", "")
+    if plain or not rich:
+        msg.set_content(plain)
+        if rich:
+            msg.add_alternative(rich, subtype="html")
+    else:
+        msg.set_content(rich, subtype="html")
+    for up in form.files:
+        maintype, _, subtype = up.content_type.partition("/")
+        msg.add_attachment(
+            up.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=up.filename,
+        )
+    return msg.as_bytes()

@@ -1,0 +1,235 @@
+"""Reading real-world mail: the body a person wrote (plain text preferred, HTML converted),
+charsets as mail clients really label them, encoded headers, attachments under a size limit."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+
+import html2text
+
+from core.channel import PayloadError
+from core.models import Attachment, AttachmentKind
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_CHARSET_SUPERSETS = {
+    # What mail clients write versus what they mean (the WHATWG encoding table does the same).
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "x-sjis": "cp932",
+    "sjis": "cp932",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "euc-jp": "euc_jis_2004",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+}
+_KINDS: dict[str, AttachmentKind] = {"image": "image", "audio": "audio", "video": "video"}
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One parsed message: who, what about, where in a thread, and its parts."""
+
+    message: EmailMessage
+    message_id: str
+    sender: str
+    sender_name: str | None
+    return_path: str | None
+    """None: no Return-Path at all; "": the null path `<>` (a bounce or notification)."""
+    subject: str
+    references: tuple[str, ...]
+    in_reply_to: str | None
+    body: str
+    attachments: tuple[Attachment, ...]
+    dropped: tuple[str, ...]
+
+
+def read(raw: bytes, *, max_attachment_bytes: int) -> Mail:
+    """Parse `raw` or raise `PayloadError` saying why it is not a message we can read."""
+    if not raw.strip():
+        raise PayloadError("empty message")
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception as exc:  # noqa: BLE001 - the parser is lenient; anything raised is fatal
+        raise PayloadError(f"not parseable MIME: {exc!r}") from None
+    assert isinstance(msg, EmailMessage)
+    if not msg.keys():
+        raise PayloadError("not parseable MIME: no header section")
+    sender_name, sender = _address(msg, "from")
+    if not sender:
+        raise PayloadError("not parseable MIME: no From address")
+    message_id = _first_id(_header(msg, "message-id")) or _synthetic_id(raw)
+    attachments, dropped = _attachments(msg, max_attachment_bytes)
+    return Mail(
+        message=msg,
+        message_id=message_id,
+        sender=sender,
+        sender_name=sender_name or None,
+        return_path=_return_path(msg),
+        subject=" ".join(_header(msg, "subject").split()),
+        references=tuple(_MSGID.findall(_header(msg, "references"))),
+        in_reply_to=_first_id(_header(msg, "in-reply-to")),
+        body=body_text(msg),
+        attachments=tuple(attachments),
+        dropped=tuple(dropped),
+    )
+
+
+def _header(msg: Message, name: str) -> str:
+    """A header as text; a header the policy cannot parse is read as its raw value."""
+    try:
+        value = msg.get(name)
+    except Exception:  # noqa: BLE001 - malformed headers must not make the whole mail unreadable
+        value = None
+        for key, raw in msg.raw_items():  # type: ignore[attr-defined]
+            if key.lower() == name:
+                value = raw
+                break
+    return str(value) if value is not None else ""
+
+
+def _address(msg: Message, name: str) -> tuple[str, str]:
+    pairs = getaddresses([_header(msg, name)])
+    for display, addr in pairs:
+        if "@" in addr:
+            return display, addr.strip().lower()
+    return "", ""
+
+
+def _return_path(msg: Message) -> str | None:
+    """The topmost Return-Path (the last delivery agent's) as an address; "" for `<>`."""
+    if "return-path" not in msg:
+        return None
+    value = _header(msg, "return-path").strip()
+    addr = parseaddr(value)[1].strip().lower()
+    return addr if "@" in addr else ""
+
+
+def _first_id(value: str) -> str | None:
+    found = _MSGID.findall(value)
+    if found:
+        return str(found[0])
+    bare = value.strip()
+    return bare if bare and " " not in bare else None
+
+
+def _synthetic_id(raw: bytes) -> str:
+    """A mail without Message-ID still needs a stable dedupe key: the same bytes, the same id."""
+    return "sha256." + hashlib.sha256(raw).hexdigest()[:32] + "@no-message-id"
+
+
+def decode_part(part: Message) -> str:
+    """A text part's content, decoded with the charset it names (read as the superset clients
+    really use), unknown charsets as UTF-8; undecodable bytes replaced, never fatal."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return str(part.get_payload() or "")
+    charset = (part.get_content_charset() or "us-ascii").strip().lower()
+    charset = _CHARSET_SUPERSETS.get(charset, charset)
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def html_to_text(html: str) -> str:
+    conv = html2text.HTML2Text()
+    conv.body_width = 0
+    conv.ignore_images = True
+    conv.ignore_emphasis = True
+    conv.ignore_links = True
+    conv.ignore_tables = True
+    return conv.handle(html)
+
+
+def body_text(msg: EmailMessage) -> str:
+    """The text the sender wrote: text/plain when there is one, else the HTML as text."""
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    text = decode_part(part)
+    if part.get_content_subtype() == "html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _attachments(msg: EmailMessage, limit: int) -> tuple[list[Attachment], list[str]]:
+    body = msg.get_body(preferencelist=("plain", "html"))
+    kept: list[Attachment] = []
+    dropped: list[str] = []
+    for part in _leaves(msg):
+        if part is body or not _is_attachment(part):
+            continue
+        name = part.get_filename() or None
+        data = part.get_payload(decode=True)
+        content = data if isinstance(data, bytes) else part.as_bytes()
+        mime = part.get_content_type()
+        if len(content) > limit:
+            shown = name or mime
+            dropped.append(
+                f'[attachment "{shown}" ({_size(len(content))}) dropped: over the'
+                f" {_size(limit)} limit]"
+            )
+            continue
+        kind = _KINDS.get(part.get_content_maintype(), "file")
+        kept.append(
+            Attachment(kind=kind, mime_type=mime, size=len(content), name=name, content=content)
+        )
+    return kept, dropped
+
+
+def _leaves(msg: Message) -> list[Message]:
+    """Every non-container part; an attached message (message/rfc822) is one leaf."""
+    if msg.is_multipart() and msg.get_content_maintype() == "multipart":
+        found: list[Message] = []
+        for sub in msg.get_payload():  # type: ignore[union-attr]
+            found.extend(_leaves(sub))  # type: ignore[arg-type]
+        return found
+    return [msg]
+
+
+def _is_attachment(part: Message) -> bool:
+    if part.get_content_disposition() == "attachment" or part.get_filename():
+        return True
+    return part.get_content_maintype() not in ("text", "multipart")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.0f} KB"
+
+
+def address_domain(addr: str) -> str:
+    return Address(addr_spec=parseaddr(addr)[1]).domain or "localhost"
+
+
+def with_return_path(raw: bytes, envelope_from: str) -> bytes:
+    """What a delivery agent does: the envelope sender (MAIL FROM) written as the topmost
+    Return-Path, replacing any the message claimed for itself; `<>` stays the null path."""
+    lines = raw.splitlines(keepends=True)
+    out: list[bytes] = []
+    in_headers, skipping = True, False
+    for line in lines:
+        if in_headers:
+            if line in (b"\r\n", b"\n"):
+                in_headers = False
+            elif line[:1] in (b" ", b"\t") and skipping:
+                continue
+            else:
+                skipping = line.lower().startswith(b"return-path:")
+                if skipping:
+                    continue
+        out.append(line)
+    addr = envelope_from.strip().strip("<>")
+    return f"Return-Path: <{addr}>\r\n".encode() + b"".join(out)
