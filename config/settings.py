@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     ambiguity_margin: float = Field(0.1, ge=0, le=1)
     handoff_after: int = Field(2, ge=1)
     handoff_webhook_url: str | None = None
+    handoff_api_token: SecretStr | None = None
+    """Bearer token for POST /api/handoff/{key}/release (env only; unset: the API is off)."""
     shop_api_url: str | None = None
 
     # -- Slack -----------------------------------------------------------------------------

@@ -155,18 +155,28 @@ class Turn:
 
     def retry(self, flow: Flow, frame: Frame, slot: str) -> None:
         """Forget a wrong value and ask again, or give up when retries are spent."""
-        spec = flow.slots[slot]
         frame.slots.pop(slot, None)
-        frame.retries += 1
-        if frame.retries > spec.retries:
-            frame.retries = 0
-            frame.asking = None
-            frame.step = spec.on_fail if spec.on_fail is not None else len(flow.program)
+        self.session.slots.pop(slot, None)
+        if self.failed(flow, frame, slot):
             return
         frame.step = next(
             (i for i, op in enumerate(flow.program) if isinstance(op, Ask) and op.slot == slot),
             len(flow.program),
         )
+
+    def failed(self, flow: Flow, frame: Frame, slot: str) -> bool:
+        """Count a wrong answer for `slot`; True (and on to the slot's `on_fail` steps) once
+        its retries are spent. Counted per slot, across asking and backend checks."""
+        spec = flow.slots[slot]
+        tries = frame.vars.setdefault("_tries", {})
+        tries[slot] = tries.get(slot, 0) + 1
+        frame.retries = tries[slot]
+        if tries[slot] <= spec.retries:
+            return False
+        tries[slot] = 0
+        frame.asking = None
+        frame.step = spec.on_fail if spec.on_fail is not None else len(flow.program)
+        return True
 
     def end(self, scope: str) -> None:
         if self.session.stack:

@@ -135,15 +135,11 @@ class FlowRunner:
         if value is not _MISSING and _valid(spec, value, turn, frame):
             frame.slots[spec.name] = value
             turn.session.slots[spec.name] = value
-            frame.asking, frame.retries = None, 0
+            frame.asking = None
             turn.session.fallbacks = 0
             await turn.run()
             return True
-        frame.retries += 1
-        if frame.retries > spec.retries:
-            frame.asking, frame.retries = None, 0
-            frame.step = spec.on_fail if spec.on_fail is not None else len(flow.program)
-        elif spec.invalid:
+        if not turn.failed(flow, frame, spec.name) and spec.invalid:
             turn.say(spec.invalid, frame)
         await turn.run()
         return True

@@ -1,0 +1,54 @@
+"""POST /api/handoff/{conversation_key}/release: a person hands a conversation back to the bot.
+
+The release goes through the queue as a `/bot` press, so it is handled in order with the
+conversation's other messages and the user is told the bot is back. Bearer token required
+(`HANDOFF_API_TOKEN`); without one configured the API answers 403."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+
+from aiohttp import web
+
+from core.errors import QueueUnavailable
+from core.models import Inbound, Sender
+from gateway.keys import SERVICES
+
+ROUTE = "/api/handoff/{conversation_key}/release"
+
+
+def _authorised(request: web.Request) -> bool:
+    token = request.app[SERVICES].settings.handoff_api_token
+    if token is None:
+        return False
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def release(request: web.Request) -> web.Response:
+    if not _authorised(request):
+        return web.json_response({"error": "forbidden"}, status=403)
+    services = request.app[SERVICES]
+    key = request.match_info["conversation_key"]
+    session = await services.backends.store.load(key)
+    if session is None:
+        return web.json_response({"error": "no such conversation"}, status=404)
+    if not session.handoff:
+        return web.json_response({"released": False, "reason": "not with a person"})
+    inbound = Inbound(
+        event_id=f"handoff-release-{uuid.uuid4().hex}",
+        conversation=session.conversation,
+        sender=Sender(id="handoff-api", name="support agent"),
+        payload="/bot",
+    )
+    try:
+        await services.backends.queue.put(inbound)
+    except QueueUnavailable:
+        return web.json_response({"error": "queue unavailable, try again"}, status=503)
+    return web.json_response({"released": True}, status=202)
+
+
+def register(app: web.Application) -> None:
+    app.router.add_post(ROUTE, release)

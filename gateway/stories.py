@@ -1,0 +1,211 @@
+"""Conversation tests: YAML stories played through the real pipeline (queue → engine → intent
+model → flows → outbox) with the replies, flow, slots and handoff checked after each turn."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from config.settings import Settings, load_settings
+from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
+from core.dialogue.yamlsrc import LDict, LList, YamlSyntaxError, load_file
+from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.session import Session
+from gateway.brain import Brain
+from gateway.services import Services, build_services
+
+TURN_TIMEOUT = 30.0
+STEP_KEYS = {"user", "press", "payload"}
+CHECK_KEYS = {"bot", "not_bot", "buttons", "flow", "slots", "handoff", "silent", "intent"}
+
+
+class StoryChannel(BaseChannel):
+    name: ClassVar[str] = "story"
+    capabilities: ClassVar[Capabilities] = Capabilities(max_text=100_000)
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+
+    def verify(self, req: WebhookRequest) -> None:
+        return None
+
+    def parse(self, req: WebhookRequest) -> WebhookReply:
+        return WebhookReply()
+
+    async def send(self, msg: Outbound) -> SentMessage:
+        self.sent.append(msg)
+        return SentMessage()
+
+
+@dataclass
+class StoryResult:
+    name: str
+    where: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class StoryReport:
+    results: list[StoryResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def format(self) -> str:
+        lines = []
+        for r in self.results:
+            lines.append(f"{'PASS' if r.passed else 'FAIL'} {r.where} {r.name}")
+            lines += [f"    {f}" for f in r.failures]
+        ok = sum(r.passed for r in self.results)
+        lines.append(f"{ok}/{len(self.results)} stories passed")
+        return "\n".join(lines)
+
+
+def story_settings(base: Settings | None = None) -> Settings:
+    """Memory queue and store, the in-process shop, no outside webhooks: stories are
+    deterministic and touch nothing outside the process."""
+    settings = base or load_settings()
+    return settings.model_copy(
+        update={"redis_url": None, "handoff_webhook_url": None, "shop_api_url": None}
+    )
+
+
+async def run_stories(
+    directory: Path, brain: Brain, settings: Settings | None = None
+) -> StoryReport:
+    """Play every story under `directory` (*.yml, *.yaml) through a fresh pipeline."""
+    report = StoryReport()
+    stories = await asyncio.to_thread(_collect, directory, report)
+    channel = StoryChannel()
+    services = build_services(
+        story_settings(settings),
+        nlu=brain.nlu,
+        dialogue=brain.dialogue,
+        with_worker=True,
+        extra_channels={channel.name: channel},
+    )
+    await services.start()
+    try:
+        for path, name, where, steps in stories:
+            result = StoryResult(name, where)
+            await _play(services, channel, steps, result, path)
+            report.results.append(result)
+    finally:
+        await services.stop()
+    return report
+
+
+def _collect(directory: Path, report: StoryReport) -> list[tuple[Path, str, str, LList]]:
+    files = sorted([*directory.rglob("*.yml"), *directory.rglob("*.yaml")])
+    if not files:
+        report.results.append(StoryResult("(dir)", str(directory), ["no story files found"]))
+    return [(path, *story) for path in files for story in _stories(path, report)]
+
+
+def _stories(path: Path, report: StoryReport) -> list[tuple[str, str, LList]]:
+    try:
+        doc = load_file(path)
+    except YamlSyntaxError as exc:
+        report.results.append(StoryResult("(file)", f"{path}:{exc.line}", [exc.reason]))
+        return []
+    if not isinstance(doc, LDict) or not isinstance(doc.get("stories"), LList):
+        report.results.append(StoryResult("(file)", f"{path}:1", ["expected stories: [...]"]))
+        return []
+    out = []
+    stories = doc["stories"]
+    for i, story in enumerate(stories):
+        where = f"{path}:{stories.line_of(i)}"
+        if not isinstance(story, LDict) or not isinstance(story.get("steps"), LList):
+            report.results.append(StoryResult("(story)", where, ["expected name: and steps:"]))
+            continue
+        out.append((str(story.get("name", f"story {i + 1}")), where, story["steps"]))
+    return out
+
+
+async def _play(
+    services: Services, channel: StoryChannel, steps: LList, result: StoryResult, path: Path
+) -> None:
+    chat = uuid.uuid4().hex[:12]
+    conv = ConversationRef(channel=channel.name, chat_id=chat)
+    assert services.engine is not None
+    for i, step in enumerate(steps):
+        at = f"{path}:{steps.line_of(i)}"
+        if not isinstance(step, LDict) or len(STEP_KEYS & set(step)) != 1:
+            result.failures.append(f"{at}: a step needs exactly one of user, press, payload")
+            return
+        unknown = set(step) - STEP_KEYS - CHECK_KEYS
+        if unknown:
+            result.failures.append(f"{at}: unknown key {sorted(unknown)[0]!r}")
+            return
+        session = await services.backends.store.load(conv.key)
+        if "press" in step:
+            labels = [b.label for b in (session.offered if session else [])]
+            if str(step["press"]) not in labels:
+                result.failures.append(f"{at}: no button {step['press']!r} offered ({labels})")
+                return
+        inbound = Inbound(
+            event_id=uuid.uuid4().hex,
+            conversation=conv,
+            sender=Sender(id=chat, name="story"),
+            text=str(step.get("user", step.get("press", "")) or ""),
+            payload=str(step["payload"]) if "payload" in step else None,
+        )
+        before = len(channel.sent)
+        done = services.engine.expect(inbound)
+        await services.backends.queue.put(inbound)
+        await asyncio.wait_for(done, TURN_TIMEOUT)
+        replies = [m for m in channel.sent[before:] if m.conversation == conv]
+        session = await services.backends.store.load(conv.key)
+        result.failures += [f"{at}: {f}" for f in check(step, replies, session)]
+        if result.failures:
+            return
+
+
+def check(step: LDict, replies: list[Outbound], session: Session | None) -> list[str]:
+    """What differs between a step's expectations and what the bot did."""
+    text = "\n".join(r.text for r in replies)
+    folded = text.casefold()
+    said = f"(bot said: {text!r})"
+    out: list[str] = []
+    for want in _list(step.get("bot")):
+        if str(want).casefold() not in folded:
+            out.append(f"expected the reply to contain {want!r} {said}")
+    for unwanted in _list(step.get("not_bot")):
+        if str(unwanted).casefold() in folded:
+            out.append(f"expected the reply not to contain {unwanted!r} {said}")
+    labels = [b.label for r in replies for b in r.buttons]
+    for label in _list(step.get("buttons")):
+        if label not in labels:
+            out.append(f"expected a button {label!r} (got {labels})")
+    if step.get("silent") and replies:
+        out.append(f"expected no reply {said}")
+    if "silent" in step and not step["silent"] and not replies:
+        out.append("expected a reply, got none")
+    top = session.stack[-1].flow if session and session.stack else None
+    if "flow" in step and step["flow"] != top:
+        out.append(f"expected flow {step['flow']!r}, is {top!r}")
+    if "handoff" in step and bool(step["handoff"]) != bool(session and session.handoff):
+        out.append(f"expected handoff {step['handoff']!r}")
+    slots = session.slots if session else {}
+    for name, value in (step.get("slots") or {}).items():
+        if slots.get(name) != value:
+            out.append(f"expected slot {name}={value!r}, is {slots.get(name)!r}")
+    if "intent" in step:
+        got = session.history[-1].intent if session and session.history else None
+        if got != step["intent"]:
+            out.append(f"expected intent {step['intent']!r}, is {got!r}")
+    return out
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
