@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dtm
 import hmac
 import json
+import logging
 import os
 import re
 import warnings
@@ -62,6 +63,10 @@ log = structlog.get_logger(__name__)
 # `timedelta` and warns on every int access, even inside its own constructor; opt into the
 # timedelta form (`send_error` reads either).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+# httpx logs every request line at INFO, and a Bot API URL carries the bot token
+# (`/bot<token>/sendMessage`): keep those lines out of the logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 - a header name
 CALLBACK_LIMIT = 64
