@@ -62,6 +62,16 @@ def scrub_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is at the time of writing (it may be replaced after set-up)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Set up structlog (and the standard library's logging, so library warnings come out the
     same way)."""
@@ -83,7 +93,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)

@@ -1,0 +1,59 @@
+"""Logs: JSON lines, bound context, personal data masked, secrets never written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+
+from config.logging import configure, mask_text
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden", "kept"),
+    [
+        ("mail jane.doe@example.com now", "jane.doe", "j***@example.com"),
+        ("call +44 20 7946 0958 please", "7946", "+***58"),
+        ("whatsapp:+14155550123", "4155550", "whatsapp:+***23"),
+        ("ring (415) 555-0123", "555-0123", "***23"),
+    ],
+)
+def test_mask_text(text: str, hidden: str, kept: str) -> None:
+    masked = mask_text(text)
+    assert hidden not in masked and kept in masked
+
+
+@pytest.mark.parametrize(
+    "text", ["order A1B2C3", "event 1700000000.123456", "2026-11-21", "took 12.5 ms"]
+)
+def test_mask_text_leaves_ids_and_dates(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.fixture
+def json_logs():
+    configure("info", "json")
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("json_logs")
+def test_json_lines_with_context_masking_and_redaction(capsys: pytest.CaptureFixture[str]) -> None:
+    log = structlog.get_logger("t")
+    with structlog.contextvars.bound_contextvars(
+        channel="whatsapp", conversation="whatsapp:+14155550123", event_id="SM123"
+    ):
+        log.info(
+            "turn", sender="bob@example.org", slack_bot_token="xoxb-1", nested={"password": "p"}
+        )
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    event = json.loads(line)
+    assert (
+        event["event"] == "turn" and event["channel"] == "whatsapp" and event["event_id"] == "SM123"
+    )
+    assert event["conversation"] == "whatsapp:+***23"
+    assert event["sender"] == "b***@example.org"
+    assert event["slack_bot_token"] == "[redacted]"
+    assert event["nested"] == {"password": "[redacted]"}
+    assert "xoxb-1" not in line and "14155550123" not in line

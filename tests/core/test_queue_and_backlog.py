@@ -1,0 +1,104 @@
+"""Dedupe expiry, spill and restore, coalescing a backlog, mapping typed choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.backlog import coalesce, resolve_choice
+from core.models import Attachment, Button, ConversationRef, Inbound, Sender
+from core.queue import MemoryQueue, TtlSet
+
+
+def inbound(text: str, event: str, payload: str | None = None, **kw: object) -> Inbound:
+    return Inbound(
+        event_id=event,
+        conversation=ConversationRef(channel="test", chat_id="a"),
+        sender=Sender(id="a"),
+        text=text,
+        payload=payload,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_ttl_set_forgets_after_ttl() -> None:
+    now = [0.0]
+    seen = TtlSet(10, clock=lambda: now[0])
+    assert seen.add("x")
+    assert not seen.add("x")
+    now[0] = 9.9
+    assert "x" in seen
+    now[0] = 10.0
+    assert "x" not in seen
+    assert seen.add("x")
+
+
+async def test_dedupe_is_per_channel_and_event_id() -> None:
+    q = MemoryQueue()
+    a = inbound("hi", "1")
+    other_channel = a.model_copy(
+        update={"conversation": ConversationRef(channel="other", chat_id="a")}
+    )
+    assert await q.put(a)
+    assert not await q.put(inbound("changed text, same event", "1"))
+    assert await q.put(other_channel)
+    assert await q.depth() == 2
+
+
+async def test_spill_keeps_order_and_attachment_bytes(tmp_path: Path) -> None:
+    spill = tmp_path / "spill.jsonl"
+    q = MemoryQueue(spill_path=spill)
+    blob = bytes(range(256))
+    await q.put(inbound("one", "1", attachments=(Attachment(kind="file", content=blob),)))
+    await q.put(inbound("two", "2"))
+    await q.put(inbound("three", "3"))
+    taken = await q.take(1, 0.1)  # in flight when the process stops: still not acknowledged
+    assert [d.inbound.text for d in taken] == ["one"]
+    await q.close()
+    again = MemoryQueue(spill_path=spill)
+    await again.start()
+    restored = await again.take(10, 0.1)
+    assert [d.inbound.text for d in restored] == ["one", "two", "three"]
+    assert restored[0].inbound.attachments[0].content == blob
+    assert not spill.exists()
+
+
+async def test_take_waits_for_a_put() -> None:
+    import asyncio
+
+    q = MemoryQueue()
+    waiter = asyncio.create_task(q.take(5, 2.0))
+    await asyncio.sleep(0.05)
+    await q.put(inbound("late", "9"))
+    got = await asyncio.wait_for(waiter, 1)
+    assert [d.inbound.text for d in got] == ["late"]
+    assert await q.take(5, 0.05) == []
+
+
+def test_coalesce_joins_texts_keeps_latest_identity_and_payload() -> None:
+    items = [
+        inbound("hi", "1"),
+        inbound("Track order", "2", payload="/order_status"),
+        inbound("  A1B2C3 ", "3", attachments=(Attachment(kind="image", file_id="f"),)),
+    ]
+    one = coalesce(items)
+    assert one.text == "hi\nTrack order\nA1B2C3"
+    assert one.payload == "/order_status"
+    assert one.event_id == "3"
+    assert one.attachments == items[2].attachments
+    assert one.meta["batched"] == "3"
+    assert coalesce(items[:1]) is items[0]
+
+
+def test_resolve_choice_by_number_or_label_only_when_offered() -> None:
+    offered = [
+        Button(label="Yes", payload="/affirm"),
+        Button(label="Talk to a person", payload="/human"),
+    ]
+    assert resolve_choice(offered, inbound("2", "1")).payload == "/human"
+    assert resolve_choice(offered, inbound(" 1. ", "1")).payload == "/affirm"
+    assert resolve_choice(offered, inbound("talk to a PERSON!", "1")).payload == "/human"
+    assert resolve_choice(offered, inbound("3", "1")).payload is None
+    assert resolve_choice(offered, inbound("yes please", "1")).payload is None
+    assert resolve_choice([], inbound("1", "1")).payload is None
+    pressed = inbound("2", "1", payload="/other")
+    assert resolve_choice(offered, pressed) is pressed

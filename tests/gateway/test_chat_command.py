@@ -1,0 +1,44 @@
+"""`python -m gateway chat`: stdin line by line through the same queue, engine and channel
+machinery as any channel; options numbered; ends at end of input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from adapters.terminal import TerminalChannel
+from config.settings import load_settings
+from core.models import Button
+from gateway.commands.chat import converse
+from gateway.services import build_services
+from tests.support.doubles import EchoDialogue, KeywordNlu
+
+
+async def test_scripted_conversation(tmp_path: Path) -> None:
+    out = io.StringIO()
+    terminal = TerminalChannel(out)
+    dialogue = EchoDialogue(
+        buttons=(Button(label="Yes", payload="/affirm"), Button(label="No", payload="/deny"))
+    )
+    services = build_services(
+        load_settings(data_dir=tmp_path),
+        nlu=KeywordNlu(),
+        dialogue=dialogue,
+        with_worker=True,
+        extra_channels={terminal.name: terminal},
+    )
+    stdin = io.StringIO("hi\n\n2\nno\n")
+    await converse(services, terminal, stdin)
+    assert out.getvalue().splitlines() == [
+        "bot> #1 hi",
+        "     1. Yes",
+        "     2. No",
+        "bot> #2 /deny",
+        "     1. Yes",
+        "     2. No",
+        "bot> #3 /deny",
+        "     1. Yes",
+        "     2. No",
+    ]
+    # Each line was its own turn (the chat waits for the answer before reading on).
+    assert [t for _, t, _ in dialogue.seen] == ["hi", "2", "no"]

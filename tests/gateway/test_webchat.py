@@ -1,0 +1,83 @@
+"""The web chat socket: JSON frames in and out, buttons, bad input answered with an error frame
+while the connection and the process stay up."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from core.models import Button
+from tests.support.doubles import EchoDialogue, KeywordNlu
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    return await asyncio.wait_for(ws.receive_json(), 5)
+
+
+async def test_text_and_button_frames_get_replies(gateway_factory: Any) -> None:
+    dialogue = EchoDialogue(buttons=(Button(label="Track my order", payload="/order_status"),))
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=dialogue) as (client, _):
+        ws = await client.ws_connect("/chat/ws?session=browser-session-1")
+        assert await receive(ws) == {"session": "browser-session-1"}
+        await ws.send_json({"text": "hi there"})
+        assert await receive(ws) == {
+            "text": "#1 hi there",
+            "buttons": [{"label": "Track my order", "payload": "/order_status"}],
+        }
+        await ws.send_json({"payload": "/order_status", "label": "Track my order"})
+        assert (await receive(ws))["text"] == "#2 /order_status"
+        await ws.close()
+
+
+async def test_bad_frames_get_errors_and_the_socket_stays_up(gateway_factory: Any) -> None:
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, s):
+        ws = await client.ws_connect("/chat/ws")
+        session = (await receive(ws))["session"]
+        bad: list[tuple[Any, str]] = [
+            ("{not json", "not JSON"),
+            ("[1, 2]", "JSON object"),
+            ('{"text": "   "}', "empty message"),
+            ('{"text": 42}', 'needs "text"'),
+            ('{"payload": ""}', "payload must be"),
+            ('{"text": "' + "x" * 1_000_000 + '"}', "too long"),
+            (b"\xff\xfe{", "not valid UTF-8"),
+        ]
+        for frame, expected in bad:
+            if isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
+            reply = await receive(ws)
+            assert expected in reply["error"], (frame[:40], reply)
+        assert await s.backends.queue.depth() == 0
+        await ws.send_json({"text": "still here?"})
+        assert (await receive(ws))["text"] == "#1 still here?"
+        # A second visitor is not affected by the first one's mistakes.
+        other = await client.ws_connect("/chat/ws")
+        assert (await receive(other))["session"] != session
+        await other.send_json({"text": "hello"})
+        assert (await receive(other))["text"] == "#1 hello"
+
+
+async def test_reply_waits_for_a_reconnect(gateway_factory: Any) -> None:
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue(delay=0.2)) as (client, _):
+        ws = await client.ws_connect("/chat/ws?session=reload-test-1")
+        await receive(ws)
+        await ws.send_json({"text": "are you there"})
+        await ws.close()  # the visitor reloads the page before the answer
+        await asyncio.sleep(0.4)
+        ws = await client.ws_connect("/chat/ws?session=reload-test-1")
+        assert (await receive(ws))["session"] == "reload-test-1"
+        assert (await receive(ws))["text"] == "#1 are you there"
+
+
+async def test_chat_page_is_served(gateway_factory: Any) -> None:
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, _):
+        r = await client.get("/chat")
+        assert r.status == 200 and "/chat/static/chat.js" in await r.text()
+        r = await client.get("/chat/static/chat.js")
+        assert r.status == 200 and "WebSocket" in await r.text()
+        r = await client.get("/", allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"] == "/chat"

@@ -1,0 +1,36 @@
+"""The web chat page in real headless Chromium: type, see the reply, press a button."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.models import Button
+from tests.support.doubles import EchoDialogue, KeywordNlu
+
+pytestmark = pytest.mark.browser
+
+
+async def test_visitor_types_and_presses_a_button(
+    gateway_factory: Any, browser: Any, tmp_path: Path
+) -> None:
+    dialogue = EchoDialogue(buttons=(Button(label="Track my order", payload="/order_status"),))
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=dialogue) as (client, _):
+        page = await browser.new_page()
+        await page.goto(str(client.make_url("/chat")))
+        await page.wait_for_selector("#status.online", timeout=10_000)
+        await page.fill("#text", "hello bot")
+        await page.press("#text", "Enter")
+        await page.wait_for_selector("li.msg.bot", timeout=10_000)
+        assert (await page.locator("li.msg.user").first.text_content()) == "hello bot"
+        assert "#1 hello bot" in (await page.locator("li.msg.bot").first.text_content() or "")
+        await page.click("li.msg.bot .buttons button:text('Track my order')")
+        await page.wait_for_function(
+            "document.querySelectorAll('li.msg.bot').length === 2", timeout=10_000
+        )
+        assert "#2 /order_status" in (await page.locator("li.msg.bot").nth(1).text_content() or "")
+        assert await page.locator("li.msg.bot").first.locator("button").is_disabled()
+        await page.screenshot(path=str(tmp_path / "webchat.png"))
+        assert (tmp_path / "webchat.png").stat().st_size > 1000

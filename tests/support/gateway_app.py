@@ -1,0 +1,54 @@
+"""A running gateway app (aiohttp test server on a free loopback port) built from the product's
+services with whatever brain and extra channels a test gives."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from config.settings import load_settings
+from core.channel import Channel
+from core.turn import Dialogue, IntentParser
+from gateway.app import create_app
+from gateway.services import Services, build_services
+
+GatewayFactory = Callable[..., Any]
+
+
+@asynccontextmanager
+async def running_gateway(
+    *,
+    nlu: IntentParser,
+    dialogue: Dialogue,
+    channels: dict[str, Channel] | None = None,
+    with_worker: bool = True,
+    **settings: Any,
+) -> AsyncIterator[tuple[TestClient[Any, Any], Services]]:
+    services = build_services(
+        load_settings(**settings),
+        nlu=nlu,
+        dialogue=dialogue,
+        with_worker=with_worker,
+        extra_channels=channels,
+    )
+    client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield client, services
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Any) -> GatewayFactory:
+    """`async with gateway_factory(nlu=..., dialogue=..., channels=...) as (client, services)`."""
+
+    def make(**kw: Any) -> Any:
+        kw.setdefault("data_dir", tmp_path)
+        return running_gateway(**kw)
+
+    return make
