@@ -63,7 +63,7 @@ def test_mistakes_in_the_file_are_named(
 
 def test_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "nope.yaml"))
-    with pytest.raises(SettingsError, match="GATEWAY_CONFIG: .*nope.yaml does not exist"):
+    with pytest.raises(SettingsError, match=r"GATEWAY_CONFIG: .*nope\.yaml does not exist"):
         load_settings()
 
 

@@ -64,7 +64,7 @@ async def test_signed_event_is_queued_answered_and_counted(gateway_factory: Any)
     channel = SignedChannel()
     async with gateway_factory(
         nlu=KeywordNlu(), dialogue=EchoDialogue(), channels={"test": channel}
-    ) as (client, s):
+    ) as (client, _s):
         body, headers = signed({"id": "e1", "chat": "c1", "text": "hi"})
         resp = await client.post("/webhooks/test", data=body, headers=headers)
         assert resp.status == 200 and await resp.text() == "ok"
@@ -84,7 +84,7 @@ async def test_retried_delivery_is_answered_once(gateway_factory: Any) -> None:
     channel = SignedChannel()
     async with gateway_factory(
         nlu=KeywordNlu(), dialogue=EchoDialogue(), channels={"test": channel}
-    ) as (client, s):
+    ) as (client, _s):
         body, headers = signed({"id": "e1", "chat": "c1", "text": "hi"})
         statuses = await asyncio.gather(
             *(client.post("/webhooks/test", data=body, headers=headers) for _ in range(5))
@@ -166,7 +166,7 @@ async def test_queue_down_answers_503_so_the_platform_retries(gateway_factory: A
 async def test_health_and_readiness(gateway_factory: Any) -> None:
     nlu = KeywordNlu()
     nlu.loaded = False
-    async with gateway_factory(nlu=nlu, dialogue=EchoDialogue()) as (client, s):
+    async with gateway_factory(nlu=nlu, dialogue=EchoDialogue()) as (client, _s):
         assert (await client.get("/healthz")).status == 200
         r = await client.get("/readyz")
         assert r.status == 503
