@@ -18,6 +18,7 @@ from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
 from core.queue import Delivery, Queue
+from core.senderlimit import SenderLimit, screen
 from core.session import Session, TurnRecord
 from core.store import SessionStore
 from core.turn import Dialogue, IntentParser, NluResult
@@ -50,7 +51,10 @@ class Engine:
         outbox: Outbox,
         metrics: Metrics,
         settings: EngineSettings | None = None,
+        senders: SenderLimit | None = None,
     ):
+        self._senders = senders
+        """Inbound flood control per sender (issue 7); None: off."""
         self._queue = queue
         self._store = store
         self._nlu = nlu
@@ -209,6 +213,11 @@ class Engine:
 
     async def _run(self, batch: list[Delivery], inbound: Inbound) -> None:
         t0 = time.perf_counter()
+        if self._senders is not None:  # a flood: answered once, the rest acknowledged unanswered
+            batch = await screen(self._senders, batch, outbox=self._outbox, queue=self._queue)
+            if not batch:
+                return
+            inbound = coalesce([d.inbound for d in batch])
         session = await self._store.load(inbound.conversation.key)
         replayed = False
         if session is not None and session.turn_entries:

@@ -12,6 +12,7 @@ from adapters.webchat import WebChatChannel
 from adapters.whatsapp import WhatsAppChannel
 from config.settings import Settings
 from core.channel import Channel
+from gateway.backends import build_relay
 
 ChannelFactory = Callable[[Settings], Channel | None]
 """Builds a channel from the settings, or None when the channel is not configured."""
@@ -73,7 +74,7 @@ def _email(s: Settings) -> Channel | None:
 
 
 FACTORIES: dict[str, ChannelFactory] = {
-    "webchat": lambda _settings: WebChatChannel(),
+    "webchat": lambda s: WebChatChannel(relay=build_relay(s)),
     "slack": _slack,
     "telegram": _telegram,
     "whatsapp": _whatsapp,
