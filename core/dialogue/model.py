@@ -163,14 +163,14 @@ class Policy:
     clarify_top: int = 3
     handoff_after: int = 2
     global_intents: tuple[str, ...] = ("help", "cancel", "human", "goodbye")
-    fallback: tuple[Template, ...] = (Template("Sorry, I didn't get that."),)
-    clarify: tuple[Template, ...] = (Template("Did you mean one of these?"),)
-    empty: tuple[Template, ...] = (Template("I didn't catch that. What can I help you with?"),)
-    resume: tuple[Template, ...] = (Template("Shall we get back to {{ flow }}?"),)
-    handoff: tuple[Template, ...] = (Template("I'm passing you to a person."),)
-    handback: tuple[Template, ...] = (Template("You're talking to the bot again."),)
-    idle: tuple[Template, ...] = (Template("Okay. What can I do for you?"),)
-    resume_declined: tuple[Template, ...] = (Template("Okay. What else can I do for you?"),)
+    fallback: tuple[Template, ...] = (Template.compile("Sorry, I didn't get that."),)
+    clarify: tuple[Template, ...] = (Template.compile("Did you mean one of these?"),)
+    empty: tuple[Template, ...] = (Template.compile("I didn't catch that. What can I help you with?"),)
+    resume: tuple[Template, ...] = (Template.compile("Shall we get back to {{ flow }}?"),)
+    handoff: tuple[Template, ...] = (Template.compile("I'm passing you to a person."),)
+    handback: tuple[Template, ...] = (Template.compile("You're talking to the bot again."),)
+    idle: tuple[Template, ...] = (Template.compile("Okay. What can I do for you?"),)
+    resume_declined: tuple[Template, ...] = (Template.compile("Okay. What else can I do for you?"),)
     titles: dict[str, str] = field(default_factory=dict)
     """Intent → short button label for clarifying questions."""
 

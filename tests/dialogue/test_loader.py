@@ -1,0 +1,276 @@
+"""The loader refuses each kind of mistake with file:line: reason."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from core.dialogue import FlowError, load_bot
+from core.dialogue.model import Ask, Call
+from tests.support.flows_nlu import FLOWS
+
+INTENTS = textwrap.dedent(
+    """\
+    intents:
+      greet: {examples: [hi]}
+      order_status: {examples: [where is my order]}
+      affirm: {examples: ["yes"]}
+    """
+)
+
+
+def write(tmp_path: Path, flows: str) -> Path:
+    (tmp_path / "intents.yml").write_text(INTENTS)
+    (tmp_path / "bot.yml").write_text(textwrap.dedent(flows))
+    return tmp_path
+
+
+def issues(tmp_path: Path, flows: str, actions: set[str] | None = None) -> list[str]:
+    directory = write(tmp_path, flows)
+    with pytest.raises(FlowError) as caught:
+        load_bot(directory, actions if actions is not None else {"orders.lookup"})
+    return [str(i) for i in caught.value.issues]
+
+
+def test_the_default_bot_loads(tmp_path: Path) -> None:
+    from gateway.dialogue_loader import build_registry
+    from config.settings import load_settings
+
+    bot = load_bot(FLOWS, build_registry(load_settings()).names())
+    assert {"order_status", "refund", "password_reset", "human"} <= set(bot.flows)
+    assert bot.triggers["order_status"] == "order_status"
+    assert "heldout" not in " ".join(bot.files)
+
+
+def test_unknown_step_kind(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - say: hi
+              - sya: oops
+        """,
+    )
+    assert found == [f"{tmp_path}/bot.yml:6: unknown step kind 'sya'"]
+
+
+def test_jump_to_unknown_step(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - say: hi
+              - jump: nowhere
+        """,
+    )
+    assert found == [f"{tmp_path}/bot.yml:6: unknown step 'nowhere' in flow 'hello'"]
+
+
+def test_undefined_intent_in_when_and_in_a_button(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greeting}
+            steps:
+              - say: hi
+                buttons:
+                  - {label: Track, intent: track}
+        """,
+    )
+    assert f"{tmp_path}/bot.yml:3: undefined intent 'greeting'" in found
+    assert f"{tmp_path}/bot.yml:7: undefined intent 'track'" in found
+
+
+def test_undefined_slot_in_ask_and_in_a_template(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            slots:
+              name: {}
+            steps:
+              - ask: "Your order?"
+                slot: order_id
+              - say: "Hi {{ slots.nam }}"
+        """,
+    )
+    assert found == [
+        f"{tmp_path}/bot.yml:8: undefined slot 'order_id' in flow 'hello'",
+        f"{tmp_path}/bot.yml:9: undefined slot 'nam' in flow 'hello'",
+    ]
+
+
+def test_undefined_action(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - call: orders.lookpu
+                as: order
+        """,
+    )
+    assert found == [f"{tmp_path}/bot.yml:5: undefined action 'orders.lookpu'"]
+
+
+def test_yaml_declared_http_action_counts_as_defined(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """\
+        actions:
+          weather.now:
+            url: "https://api.example/{{ city }}"
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - call: weather.now
+                with: {city: Paris}
+        """,
+    )
+    bot = load_bot(tmp_path, set())
+    assert "weather.now" in bot.actions
+    assert isinstance(bot.flows["hello"].program[0], Call)
+
+
+def test_template_that_does_not_compile(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - say:
+                  - "fine"
+                  - "Hi {{ user "
+        """,
+    )
+    assert len(found) == 1
+    assert found[0].startswith(f"{tmp_path}/bot.yml:7: template does not compile:")
+
+
+def test_condition_that_does_not_compile(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - if: "order.status =="
+                then: [{say: yes}]
+        """,
+    )
+    assert len(found) == 1
+    assert found[0].startswith(f"{tmp_path}/bot.yml:5: condition does not compile:")
+
+
+def test_when_claimed_by_two_flows(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps: [{say: hi}]
+          hello_again:
+            when: {intent: greet}
+            steps: [{say: hi again}]
+        """,
+    )
+    assert found == [
+        f"{tmp_path}/bot.yml:5: when intent 'greet' is already claimed by flow 'hello' "
+        f"({tmp_path}/bot.yml:2)"
+    ]
+
+
+def test_unreachable_step(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - say: hi
+              - end: flow
+              - say: never said
+        """,
+    )
+    assert found == [f"{tmp_path}/bot.yml:7: unreachable step in flow 'hello'"]
+
+
+def test_a_step_after_an_end_is_reachable_when_jumped_to(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            steps:
+              - jump: later
+              - id: later
+                say: reached
+        """,
+    )
+    assert load_bot(tmp_path, set()).flows["hello"]
+
+
+def test_undefined_flow_and_entity_and_yaml_syntax(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            slots:
+              code: {entity: coupon}
+            steps:
+              - ask: Code?
+                slot: code
+              - goto: elsewhere
+        """,
+    )
+    assert f"{tmp_path}/bot.yml:5: undefined entity 'coupon'" in found
+    assert f"{tmp_path}/bot.yml:9: undefined flow 'elsewhere'" in found
+    (tmp_path / "bot.yml").write_text("flows:\n  hello: [unclosed\n")
+    with pytest.raises(FlowError) as caught:
+        load_bot(tmp_path)
+    assert str(caught.value.issues[0]).startswith(f"{tmp_path}/bot.yml:3: YAML syntax")
+
+
+def test_every_mistake_is_listed_and_programs_are_flat(tmp_path: Path) -> None:
+    found = issues(
+        tmp_path,
+        """\
+        flows:
+          hello:
+            when: {intent: greet}
+            bogus: 1
+            steps:
+              - say: hi
+                colour: red
+        """,
+    )
+    assert found == [
+        f"{tmp_path}/bot.yml:4: unknown key 'bogus' in flow",
+        f"{tmp_path}/bot.yml:6: unknown key 'colour' in a say step",
+    ]
+    bot = load_bot(FLOWS, None)
+    program = bot.flows["order_status"].program
+    assert isinstance(program[0], Ask) and program[0].slot == "order_id"

@@ -1,0 +1,150 @@
+"""The runner's steps: say, ask/slots, call and on_error, if/else, goto, end, templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from core.dialogue.templates import SAFE_FALLBACK
+from tests.dialogue.helpers import Chat, make_runner, texts
+
+ORDERS = """\
+entities:
+  order_id: {regex: '\\b[A-Z]\\d[A-Z]\\d[A-Z]\\d\\b'}
+flows:
+  orders:
+    title: your order
+    when: {intent: order_status}
+    slots:
+      order_id:
+        entity: order_id
+        retries: 1
+        invalid: "Not an order number."
+        on_fail:
+          - say: "Giving up on the order number."
+    steps:
+      - ask: "Order number?"
+        slot: order_id
+      - call: orders.lookup
+        with: {order_id: "{{ slots.order_id }}"}
+        as: order
+        on_error:
+          - say: "The order system is down."
+      - if: "not order.found"
+        then:
+          - say: "No order {{ slots.order_id }}."
+          - retry: order_id
+        else:
+          - say: ["Order {{ slots.order_id }} is {{ order.status }}.",
+                  "{{ slots.order_id }}: {{ order.status }}."]
+  hello:
+    when: {intent: greet}
+    steps:
+      - say: "Hi {{ nobody.name }}"
+      - goto: orders
+"""
+
+
+async def test_ask_then_call_then_answer(tmp_path: Path) -> None:
+    runner, actions, _ = make_runner(tmp_path, ORDERS)
+    chat = Chat(runner)
+    assert texts(await chat.say("where is my order", "order_status")) == "Order number?"
+    assert chat.flow == "orders" and chat.session.stack[-1].asking == "order_id"
+    reply = texts(await chat.say("it is A1B2C3", "order_status", 0.3))
+    assert "A1B2C3" in reply and "shipped" in reply
+    assert actions.calls == [("orders.lookup", {"order_id": "A1B2C3"})]
+    assert chat.flow is None and chat.session.slots["order_id"] == "A1B2C3"
+
+
+async def test_entity_in_the_first_message_fills_the_slot(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS)
+    reply = texts(await Chat(runner).say("where is Z9Y8X7", "order_status"))
+    assert "Z9Y8X7" in reply and "shipped" in reply
+
+
+async def test_variations_are_picked_at_random(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS)
+    seen = {texts(await Chat(runner).say("A1B2C3", "order_status")) for _ in range(12)}
+    assert seen == {"Order A1B2C3 is shipped.", "A1B2C3: shipped."}
+
+
+async def test_invalid_answer_then_retry_limit_runs_on_fail(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS)
+    chat = Chat(runner)
+    await chat.say("where is my order", "order_status")
+    assert texts(await chat.say("dunno")) == "Not an order number.\nOrder number?"
+    assert texts(await chat.say("still dunno")) == "Giving up on the order number."
+    assert chat.flow is None
+
+
+async def test_backend_says_no_such_order_counts_as_a_retry(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS)
+    chat = Chat(runner)
+    await chat.say("where is my order", "order_status")
+    assert texts(await chat.say("Q1Q1Q1")) == "No order Q1Q1Q1.\nOrder number?"
+    assert chat.session.stack[-1].slots == {}
+    assert "Giving up" in texts(await chat.say("W2W2W2"))
+
+
+async def test_failing_action_runs_on_error(tmp_path: Path) -> None:
+    runner, actions, _ = make_runner(tmp_path, ORDERS)
+    actions.fail.add("orders.lookup")
+    chat = Chat(runner)
+    with capture_logs() as logs:
+        reply = texts(await chat.say("A1B2C3", "order_status"))
+    assert reply == "The order system is down."
+    assert chat.flow is None
+    assert any(e["event"] == "action.failed" for e in logs)
+
+
+async def test_action_without_on_error_still_answers_clearly(tmp_path: Path) -> None:
+    flows = """\
+    flows:
+      refund:
+        when: {intent: refund}
+        steps:
+          - call: orders.refund
+          - say: done
+    """
+    runner, actions, _ = make_runner(tmp_path, flows)
+    actions.fail.add("orders.refund")
+    assert "try again" in texts(await Chat(runner).say("refund", "refund"))
+
+
+async def test_failing_template_renders_safe_fallback_and_logs(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS)
+    chat = Chat(runner)
+    with capture_logs() as logs:
+        replies = await chat.say("hi", "greet")
+    assert replies[0].text == SAFE_FALLBACK
+    assert replies[1].text == "Order number?"  # goto went on to the orders flow
+    assert chat.flow == "orders"
+    assert any(e["event"] == "template.failed" for e in logs)
+
+
+async def test_set_if_else_end_and_loop_guard(tmp_path: Path) -> None:
+    flows = """\
+    flows:
+      hello:
+        when: {intent: greet}
+        slots:
+          mood: {}
+        steps:
+          - set: mood
+            value: "{{ 'good' if user == 'hi' else 'bad' }}"
+          - if: "slots.mood == 'good'"
+            then: [{say: "glad"}]
+            else: [{say: "sorry"}]
+          - id: again
+            say: "loop"
+          - jump: again
+    """
+    runner, _, _ = make_runner(tmp_path, flows)
+    chat = Chat(runner)
+    with capture_logs() as logs:
+        replies = await chat.say("hi", "greet")
+    assert replies[0].text == "glad" and replies[1].text == "loop"
+    assert chat.flow is None
+    assert any(e["event"] == "flow.looping" for e in logs)
+    assert (await chat.say("hey", "greet"))[0].text == "sorry"

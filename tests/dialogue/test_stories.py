@@ -1,0 +1,55 @@
+"""The story runner over the real pipeline (queue, engine, flows), here with the example-matching
+test double as intent model; `python -m gateway test` runs the same with the trained model."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from config.settings import load_settings
+from gateway.brain import Brain
+from gateway.dialogue_loader import load_dialogue
+from gateway.stories import run_stories
+from tests.support.flows_nlu import FLOWS, ExampleNlu
+
+STORIES = Path(__file__).resolve().parents[1] / "stories"
+
+
+def brain(tmp_path: Path) -> Brain:
+    bundle = load_dialogue(load_settings(flows_dir=FLOWS, data_dir=tmp_path))
+    return Brain(ExampleNlu.from_dir(FLOWS, bundle.extractor), bundle.dialogue)
+
+
+async def test_every_shipped_story_passes(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    report = await run_stories(STORIES, brain(tmp_path), settings)
+    assert report.passed, report.format()
+    assert len(report.results) >= 20
+
+
+async def test_a_failing_story_names_file_line_and_difference(tmp_path: Path) -> None:
+    (tmp_path / "s.yml").write_text(
+        textwrap.dedent(
+            """\
+            stories:
+              - name: wrong expectation
+                steps:
+                  - user: where is my order
+                    bot: [order number]
+                  - user: A1B2C3
+                    bot: [delivered]
+                    flow: order_status
+              - name: pressing a button that was not offered
+                steps:
+                  - press: Nope
+            """
+        )
+    )
+    report = await run_stories(tmp_path, brain(tmp_path), load_settings(data_dir=tmp_path))
+    assert not report.passed
+    first, second = report.results
+    assert first.where == f"{tmp_path}/s.yml:2"
+    assert first.failures[0].startswith(f"{tmp_path}/s.yml:6: expected the reply to contain")
+    assert "expected flow 'order_status', is None" in first.failures[1]
+    assert "no button 'Nope' offered" in second.failures[0]
+    assert "0/2 stories passed" in report.format()
