@@ -165,7 +165,9 @@ class Policy:
     global_intents: tuple[str, ...] = ("help", "cancel", "human", "goodbye")
     fallback: tuple[Template, ...] = (Template.compile("Sorry, I didn't get that."),)
     clarify: tuple[Template, ...] = (Template.compile("Did you mean one of these?"),)
-    empty: tuple[Template, ...] = (Template.compile("I didn't catch that. What can I help you with?"),)
+    empty: tuple[Template, ...] = (
+        Template.compile("I didn't catch that. What can I help you with?"),
+    )
     resume: tuple[Template, ...] = (Template.compile("Shall we get back to {{ flow }}?"),)
     handoff: tuple[Template, ...] = (Template.compile("I'm passing you to a person."),)
     handback: tuple[Template, ...] = (Template.compile("You're talking to the bot again."),)

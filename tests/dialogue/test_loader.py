@@ -35,8 +35,8 @@ def issues(tmp_path: Path, flows: str, actions: set[str] | None = None) -> list[
 
 
 def test_the_default_bot_loads(tmp_path: Path) -> None:
-    from gateway.dialogue_loader import build_registry
     from config.settings import load_settings
+    from gateway.dialogue_loader import build_registry
 
     bot = load_bot(FLOWS, build_registry(load_settings()).names())
     assert {"order_status", "refund", "password_reset", "human"} <= set(bot.flows)

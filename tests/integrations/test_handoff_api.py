@@ -1,0 +1,67 @@
+"""POST /api/handoff/{key}/release hands a conversation back to the bot, in order, by token."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from config.settings import load_settings
+from core.models import ConversationRef, Inbound, Sender
+from gateway import handoff_api
+from gateway.app import create_app
+from gateway.dialogue_loader import load_dialogue
+from gateway.services import build_services
+from gateway.stories import StoryChannel
+from tests.support.flows_nlu import FLOWS, ExampleNlu
+
+
+async def test_release_by_api(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, flows_dir=FLOWS, handoff_api_token="t0ken", redis_url=None
+    )
+    bundle = load_dialogue(settings)
+    channel = StoryChannel()
+    services = build_services(
+        settings,
+        nlu=ExampleNlu.from_dir(FLOWS, bundle.extractor),
+        dialogue=bundle.dialogue,
+        with_worker=True,
+        extra_channels={channel.name: channel},
+    )
+    app = create_app(services)
+    handoff_api.register(app)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        conv = ConversationRef(channel="story", chat_id="42")
+        inbound = Inbound(
+            event_id="e1", conversation=conv, sender=Sender(id="u"), text="talk to a person"
+        )
+        assert services.engine is not None
+        done = services.engine.expect(inbound)
+        await services.backends.queue.put(inbound)
+        await done
+        session = await services.backends.store.load(conv.key)
+        assert session is not None and session.handoff
+        url = f"/api/handoff/{conv.key}/release"
+        assert (await client.post(url)).status == 403
+        bad = {"Authorization": "Bearer nope"}
+        assert (await client.post(url, headers=bad)).status == 403
+        good = {"Authorization": "Bearer t0ken"}
+        assert (await client.post("/api/handoff/story:404/release", headers=good)).status == 404
+        resp = await client.post(url, headers=good)
+        assert resp.status == 202 and (await resp.json()) == {"released": True}
+        for _ in range(100):
+            session = await services.backends.store.load(conv.key)
+            if session is not None and not session.handoff:
+                break
+            await asyncio.sleep(0.02)
+        assert session is not None and not session.handoff
+        assert "bot again" in channel.sent[-1].text
+        again = await client.post(url, headers=good)
+        assert (await again.json()) == {"released": False, "reason": "not with a person"}
+    finally:
+        await client.close()
+        await bundle.stop()
