@@ -128,7 +128,9 @@ class FlowRunner:
     ) -> bool:
         """Take the message as the answer to the flow's question; False when it is another
         request instead (the flow is interrupted)."""
-        value = _slot_value(spec, choice, entities, turn.inbound.text.strip())
+        payload = turn.inbound.payload or ""
+        answer = turn.inbound.text.strip() or ("" if payload.startswith("/") else payload)
+        value = _slot_value(spec, choice, entities, answer)
         interrupt = self._interrupts(turn, choice, flow, spec.free_text)
         if interrupt and (spec.free_text or value is _MISSING):
             return False
