@@ -1,0 +1,341 @@
+"""Benchmark of the intent model against a TF-IDF (word + char n-grams) + logistic-regression
+baseline trained on the same data: CLINC150 (train on `train`, tune on `val` + `oos_val`, report
+on `val`) and the default bot (train on flows/, report on flows/heldout/). One run prints one
+table: in-scope accuracy, out-of-scope recall at the chosen threshold, training time, p50/p99
+latency per message, messages/s at batch 1 and at 32 concurrent requests, the serving path's
+overhead over the bare forward pass on the same batches, and peak memory.
+
+Full run (about 15-25 minutes on 2 cores):  python bench/nlu.py
+Short run (a 30-intent slice of CLINC150):  python bench/nlu.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline, make_union  # noqa: E402
+
+from core.nlu.config import TrainConfig  # noqa: E402
+from core.nlu.data import Example, in_scope, load_clinc, load_data  # noqa: E402
+from core.nlu.metrics import Scores, choose_threshold, report  # noqa: E402
+from core.nlu.parser import ModelParser, ServeConfig  # noqa: E402
+from core.nlu.predictor import Predictor  # noqa: E402
+from core.nlu.train import split, train  # noqa: E402
+
+CLINC = ROOT.parent / "shared" / "data" / "clinc150" / "train_val.json"
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+def reset_peak() -> None:
+    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) of this process."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- the baseline ---------------------------------------------------------------------------
+
+
+class Baseline:
+    def __init__(self, train_set: Sequence[Example]):
+        self.pipe = make_pipeline(
+            make_union(
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+            ),
+            LogisticRegression(C=20, max_iter=2000),
+        )
+        self.pipe.fit([e.text for e in train_set], [e.intent for e in train_set])
+        self.labels = list(self.pipe.classes_)
+
+    def probs(self, texts: Sequence[str]) -> torch.Tensor:
+        return torch.from_numpy(self.pipe.predict_proba(list(texts))).float()
+
+
+# -- timing ---------------------------------------------------------------------------------
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else float("nan")
+
+
+def sync_latency(fn: Callable[[list[str]], object], texts: Sequence[str]) -> list[float]:
+    out = []
+    for t in texts:
+        start = time.perf_counter()
+        fn([t])
+        out.append(time.perf_counter() - start)
+    return out
+
+
+async def through_parser(parser: ModelParser, texts: Sequence[str], clients: int) -> float:
+    """`clients` concurrent senders, each awaiting its answer before sending the next: msgs/s."""
+    work = list(texts)
+    pos = 0
+
+    async def client() -> None:
+        nonlocal pos
+        while pos < len(work):
+            t = work[pos]
+            pos += 1
+            await parser.parse(t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return len(work) / (time.perf_counter() - start)
+
+
+async def serve_figures(
+    model_dir: Path, texts: Sequence[str], n_lat: int, n_tp: int
+) -> dict[str, Any]:
+    cfg = ServeConfig(threads=2)
+    parser = ModelParser(model_dir, cfg)
+    await parser.start()
+    lat = []
+    for t in texts[:n_lat]:
+        start = time.perf_counter()
+        await parser.parse(t)
+        lat.append(time.perf_counter() - start)
+    sample = (list(texts) * (n_tp // max(len(texts), 1) + 1))[:n_tp]
+    single = ModelParser(model_dir, ServeConfig(threads=2, max_batch=1))
+    await single.start()
+    b1 = await through_parser(single, sample, 32)
+    await single.close()
+    # micro-batching, with the batches it forms recorded to time the bare forward pass on them
+    from core.nlu.parser import BatchLog
+
+    parser.record = BatchLog()
+    start = time.perf_counter()
+    b32 = await through_parser(parser, sample, 32)
+    served = time.perf_counter() - start
+    batches = parser.record.batches
+    parser.record = None
+    assert parser.predictor is not None
+    pred = parser.predictor
+    encoded = [pred.encode(b) for b in batches]
+    start = time.perf_counter()
+    for enc in encoded:
+        pred.forward(enc)
+    bare = time.perf_counter() - start
+    await parser.close()
+    return {
+        "p50_ms": 1000 * pct(lat, 50),
+        "p99_ms": 1000 * pct(lat, 99),
+        "msgs_s_batch1": b1,
+        "msgs_s_32": b32,
+        "mean_batch": statistics.mean(len(b) for b in batches),
+        "overhead": served / bare - 1,
+    }
+
+
+def baseline_serve(base: Baseline, texts: Sequence[str], n_lat: int, n_tp: int) -> dict[str, Any]:
+    lat = sync_latency(base.probs, texts[:n_lat])
+    sample = (list(texts) * (n_tp // max(len(texts), 1) + 1))[:n_tp]
+    start = time.perf_counter()
+    for t in sample[: n_tp // 4]:
+        base.probs([t])
+    b1 = (n_tp // 4) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for i in range(0, len(sample), 32):
+        base.probs(sample[i : i + 32])
+    b32 = len(sample) / (time.perf_counter() - start)
+    return {
+        "p50_ms": 1000 * pct(lat, 50),
+        "p99_ms": 1000 * pct(lat, 99),
+        "msgs_s_batch1": b1,
+        "msgs_s_32": b32,
+        "mean_batch": 32.0,
+        "overhead": None,
+    }
+
+
+# -- one dataset ----------------------------------------------------------------------------
+
+
+def run_dataset(
+    name: str,
+    train_set: list[Example],
+    tune: list[Example] | None,
+    evaluate: list[Example],
+    config: TrainConfig,
+    out: Path,
+    n_lat: int,
+    n_tp: int,
+) -> dict[str, dict[str, Any]]:
+    """`tune` (validation: early stopping and threshold) defaults to a stratified split."""
+    print(
+        f"[{name}] {len(in_scope(train_set))} training examples, {len(evaluate)} to evaluate",
+        flush=True,
+    )
+    texts = [e.text for e in evaluate]
+    if tune is None:
+        fit_set, tune_set = split(in_scope(train_set), config.val_fraction, config.seed)
+        tune_set += [e for e in train_set if e not in in_scope(train_set)]
+    else:
+        fit_set, tune_set = in_scope(train_set), tune
+    results: dict[str, dict[str, Any]] = {}
+
+    reset_peak()
+    start = time.perf_counter()
+    base = Baseline(fit_set)
+    base_train = time.perf_counter() - start
+    thr = choose_threshold(
+        Scores.of(tune_set, base.probs([e.text for e in tune_set]), base.labels), len(base.labels)
+    )["threshold"]
+    rep = report(Scores.of(evaluate, base.probs(texts), base.labels), thr, len(base.labels))
+    results["tfidf+lr"] = {
+        **rep,
+        "train_s": base_train,
+        **baseline_serve(base, texts, n_lat, n_tp),
+        "peak_mb": peak_mb(),
+    }
+    print(f"[{name}] baseline done: accuracy {rep['accuracy']:.4f}", flush=True)
+    del base
+
+    reset_peak()
+    start = time.perf_counter()
+    res = train(fit_set, out, config, validation=tune_set, progress=sys.stderr.isatty())
+    ours_train = time.perf_counter() - start
+    from core.nlu import artifacts
+
+    loaded = artifacts.load(out)
+    probs = Predictor(loaded).predict(texts)
+    rep = report(Scores.of(evaluate, probs, loaded.labels), loaded.threshold, len(loaded.labels))
+    serve = asyncio.run(serve_figures(out, texts, n_lat, n_tp))
+    results["distilbert"] = {
+        **rep,
+        "train_s": ours_train,
+        "epochs": res.epochs,
+        "encoder": res.encoder,
+        **serve,
+        "peak_mb": peak_mb(),
+    }
+    print(f"[{name}] model done: accuracy {rep['accuracy']:.4f}", flush=True)
+    return results
+
+
+# -- the table ------------------------------------------------------------------------------
+
+ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("in-scope accuracy", "accuracy", lambda v: f"{100 * v:.2f}%"),
+    ("macro-F1", "macro_f1", lambda v: f"{100 * v:.2f}%"),
+    ("OOS recall @ threshold", "oos_recall", lambda v: "n/a" if v is None else f"{100 * v:.1f}%"),
+    ("accuracy with threshold", "accuracy_with_threshold", lambda v: f"{100 * v:.2f}%"),
+    ("threshold (chosen on val)", "threshold", lambda v: f"{v:.3f}"),
+    ("training time", "train_s", lambda v: f"{v:.0f} s"),
+    ("latency p50 (1 client)", "p50_ms", lambda v: f"{v:.2f} ms"),
+    ("latency p99 (1 client)", "p99_ms", lambda v: f"{v:.2f} ms"),
+    ("msgs/s batch-1 serving, 32 conc.", "msgs_s_batch1", lambda v: f"{v:.0f}"),
+    ("msgs/s micro-batched, 32 conc.", "msgs_s_32", lambda v: f"{v:.0f}"),
+    ("mean batch formed", "mean_batch", lambda v: f"{v:.1f}"),
+    (
+        "serving overhead vs bare forward",
+        "overhead",
+        lambda v: "n/a" if v is None else f"{100 * v:+.1f}%",
+    ),
+    ("peak RSS (process)", "peak_mb", lambda v: f"{v:.0f} MB"),
+]
+
+
+def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    cols = [(ds, model) for ds in results for model in results[ds]]
+    heads = [f"{ds}: {m}" for ds, m in cols]
+    width = max(len(r[0]) for r in ROWS)
+    cw = max(14, *(len(h) for h in heads))
+    lines = [f"| {'':<{width}} | " + " | ".join(f"{h:>{cw}}" for h in heads) + " |"]
+    lines.append(f"|{'-' * (width + 2)}|" + "|".join("-" * (cw + 2) for _ in heads) + "|")
+    for label, key, fmt in ROWS:
+        cells = [fmt(results[ds][m].get(key)) if key in results[ds][m] else "n/a" for ds, m in cols]
+        lines.append(f"| {label:<{width}} | " + " | ".join(f"{c:>{cw}}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="30 CLINC intents, 4 epochs, fewer requests"
+    )
+    ap.add_argument("--skip-clinc", action="store_true")
+    ap.add_argument("--skip-bot", action="store_true")
+    ap.add_argument("--clinc", type=Path, default=CLINC, help="CLINC150 train_val.json")
+    ap.add_argument("--flows", type=Path, default=ROOT / "flows")
+    ap.add_argument("--epochs", type=int, help="override the training epochs")
+    ap.add_argument("--requests", type=int, default=2000, help="messages per throughput run")
+    ap.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="models and JSON")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    config = TrainConfig(base_model="distilbert-base-uncased", threads=2)
+    if args.epochs:
+        config = config.with_(epochs=args.epochs)
+    n_tp = 400 if args.quick else args.requests
+    n_lat = 100 if args.quick else 300
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    if not args.skip_clinc:
+        tr = load_clinc(args.clinc, "train")
+        va = load_clinc(args.clinc, "val") + load_clinc(args.clinc, "oos_val")
+        if args.quick:
+            keep = set(sorted({e.intent for e in tr})[:30])
+            tr = [e for e in tr if e.intent in keep]
+            va = [e for e in va if e.intent in keep] + [e for e in va if e.intent == "out_of_scope"]
+            config = config.with_(epochs=args.epochs or 4)
+        results["CLINC150 val"] = run_dataset(
+            "clinc150", tr, va, va, config, args.out / "clinc150", n_lat, n_tp
+        )
+    held = args.flows / "heldout"
+    if not args.skip_bot and held.is_dir():
+        results["bot heldout"] = run_dataset(
+            "bot",
+            load_data(args.flows),
+            None,
+            load_data(held),
+            config.with_(epochs=args.epochs or 30, patience=5),
+            args.out / "bot",
+            n_lat,
+            n_tp,
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    slim = {
+        ds: {m: {k: v for k, v in r.items() if k != "per_intent"} for m, r in d.items()}
+        for ds, d in results.items()
+    }
+    (args.out / "nlu.json").write_text(json.dumps(slim, indent=1))
+    print()
+    print(table(results))
+    print(f"\n(figures: {args.out / 'nlu.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    random.seed(0)
+    raise SystemExit(main())

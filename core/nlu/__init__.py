@@ -1,0 +1,1 @@
+"""The intent model: data loading, training, evaluation and the micro-batching parser."""

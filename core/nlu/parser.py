@@ -1,0 +1,214 @@
+"""The intent model as the engine's `IntentParser`: inference runs on one dedicated thread with
+dynamic micro-batching (messages that arrive together share one forward pass), so the event
+loop never waits on torch."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+import torch
+
+from core.nlu import artifacts
+from core.nlu.predictor import Predictor
+from core.turn import Entity, IntentScore, NluResult
+
+log = structlog.get_logger(__name__)
+
+Extract = Callable[[str], tuple[Entity, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    threads: int = 2
+    quantize: bool = False
+    wait_ms: float = 3.0
+    """How long a batch waits for company once messages are arriving concurrently."""
+    max_batch: int = 32
+    max_chars: int = 512
+    top_k: int = 5
+
+
+@dataclass(slots=True)
+class _Job:
+    text: str
+    future: asyncio.Future[NluResult]
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass(slots=True)
+class BatchLog:
+    """What the batcher did, for the benchmark: the texts of every forward pass."""
+
+    batches: list[list[str]] = field(default_factory=list)
+
+
+def clean(text: str, max_chars: int) -> str:
+    """Control and format characters become spaces (one for one, so entity offsets still fit
+    the original text) and the text is cut to `max_chars`."""
+    cut = text[:max_chars]
+    return "".join(" " if unicodedata.category(c)[0] == "C" else c for c in cut)
+
+
+class ModelParser:
+    """`ready()` is false until `start()` (or `load()`) has loaded the model directory."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        config: ServeConfig | None = None,
+        *,
+        extract: Extract | None = None,
+    ):
+        self.model_dir = model_dir
+        self.config = config or ServeConfig()
+        self.extract = extract
+        self.predictor: Predictor | None = None
+        self.record: BatchLog | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loaded = threading.Event()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self._loaded.is_set() and self._thread is not None and self._thread.is_alive()
+
+    @property
+    def threshold(self) -> float:
+        return self.predictor.loaded.threshold if self.predictor else 0.5
+
+    def load(self) -> None:
+        """Blocking load; `ModelDirError` names the path and the reason."""
+        torch.set_num_threads(self.config.threads)
+        loaded = artifacts.load(self.model_dir, quantize=self.config.quantize)
+        self.predictor = Predictor(loaded)
+        self.predictor.predict(["warm up"])
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="nlu-inference", daemon=True)
+            self._thread.start()
+        self._loaded.set()
+        log.info(
+            "nlu.loaded",
+            model_dir=str(self.model_dir),
+            intents=len(loaded.labels),
+            encoder=loaded.fingerprint.get("encoder"),
+            quantized=self.config.quantize,
+            threshold=loaded.threshold,
+        )
+
+    async def start(self) -> None:
+        """Loads off the event loop, so `/readyz` can answer (red) meanwhile."""
+        if not self._loaded.is_set():
+            await asyncio.to_thread(self.load)
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(thread.join, 10)
+        self._loaded.clear()
+
+    # -- the seam -------------------------------------------------------------------------
+
+    async def parse(self, text: str) -> NluResult:
+        if not self.ready():
+            return NluResult.empty(text)
+        loop = asyncio.get_running_loop()
+        job = _Job(text, loop.create_future(), loop)
+        self._jobs.put(job)
+        return await job.future
+
+    # -- the inference thread -------------------------------------------------------------
+
+    def _serve(self) -> None:
+        last_size = 1
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = self._gather(batch, patient=last_size > 1)
+            last_size = len(batch)
+            self._run(batch)
+            if stop:
+                return
+
+    def _gather(self, batch: list[_Job], patient: bool) -> bool:
+        """Takes what is already queued; waits up to `wait_ms` for more only when messages have
+        been arriving together (a lone message is not delayed). True when asked to stop."""
+        deadline = time.perf_counter() + self.config.wait_ms / 1000
+        while len(batch) < self.config.max_batch:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                left = deadline - time.perf_counter()
+                if not patient or left <= 0:
+                    return False
+                try:
+                    job = self._jobs.get(timeout=left)
+                except queue.Empty:
+                    return False
+            if job is None:
+                return True
+            batch.append(job)
+        return False
+
+    def _run(self, batch: list[_Job]) -> None:
+        try:
+            results = self._classify([j.text for j in batch])
+        except Exception:  # a failed batch answers "no intent", never raises
+            log.exception("nlu.batch_failed", size=len(batch))
+            results = [NluResult.empty(j.text) for j in batch]
+        for job, res in zip(batch, results, strict=True):
+            job.loop.call_soon_threadsafe(_resolve, job.future, res)
+
+    def _classify(self, texts: list[str]) -> list[NluResult]:
+        assert self.predictor is not None
+        cfg = self.config
+        cleaned = [clean(t, cfg.max_chars) for t in texts]
+        live = [i for i, t in enumerate(cleaned) if t.strip()]
+        out = [NluResult.empty(t) for t in texts]
+        if not live:
+            return out
+        probs = self.predictor.forward(self.predictor.encode([cleaned[i] for i in live]))
+        if self.record is not None:
+            self.record.batches.append([cleaned[i] for i in live])
+        top = probs.topk(min(cfg.top_k, probs.shape[-1]), dim=-1)
+        values: list[list[float]] = top.values.tolist()
+        indices: list[list[int]] = top.indices.tolist()
+        labels = self.predictor.labels
+        for row, i in enumerate(live):
+            ranking = tuple(
+                IntentScore(labels[k], round(p, 6))
+                for p, k in zip(values[row], indices[row], strict=True)
+            )
+            out[i] = NluResult(
+                text=texts[i],
+                intent=ranking[0].intent,
+                confidence=ranking[0].confidence,
+                ranking=ranking,
+                entities=self._entities(cleaned[i]),
+            )
+        return out
+
+    def _entities(self, text: str) -> tuple[Entity, ...]:
+        if self.extract is None:
+            return ()
+        try:
+            return tuple(self.extract(text))
+        except Exception:  # a broken extractor must not lose the intent
+            log.exception("nlu.extract_failed")
+            return ()
+
+
+def _resolve(future: asyncio.Future[NluResult], result: NluResult) -> None:
+    if not future.done():
+        future.set_result(result)

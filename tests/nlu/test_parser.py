@@ -1,0 +1,129 @@
+"""The serving parser: micro-batching on its own thread, rankings, entities, odd input."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from core.nlu.parser import BatchLog, ModelParser, ServeConfig, clean
+from core.turn import Entity
+
+
+@pytest.fixture
+async def parser(fixture_model_dir: Path):
+    p = ModelParser(fixture_model_dir, ServeConfig(threads=1, wait_ms=20, max_batch=8))
+    await p.start()
+    yield p
+    await p.close()
+
+
+async def test_not_ready_until_loaded(fixture_model_dir: Path) -> None:
+    p = ModelParser(fixture_model_dir)
+    assert not p.ready()
+    early = await p.parse("where is my order")
+    assert early.intent is None and early.confidence == 0.0
+    await p.start()
+    try:
+        assert p.ready()
+    finally:
+        await p.close()
+    assert not p.ready()
+
+
+async def test_known_examples_get_their_intent(parser: ModelParser) -> None:
+    res = await parser.parse("where is my order")
+    assert res.intent == "order_status"
+    assert res.confidence == res.ranking[0].confidence
+    assert [r.confidence for r in res.ranking] == sorted(
+        (r.confidence for r in res.ranking), reverse=True
+    )
+    assert {r.intent for r in res.ranking} == {
+        "greet",
+        "order_status",
+        "password_reset",
+        "refund",
+    }
+    assert (await parser.parse("reset my password")).intent == "password_reset"
+
+
+async def test_concurrent_messages_share_a_forward_pass(parser: ModelParser) -> None:
+    parser.record = BatchLog()
+    texts = ["hello", "where is my order", "i want a refund", "reset my password"] * 4
+    await parser.parse("warm the batcher: a lone message goes at once")
+    results = await asyncio.gather(*(parser.parse(t) for t in texts))
+    assert [r.text for r in results] == texts
+    sizes = [len(b) for b in parser.record.batches[1:]]
+    assert sum(sizes) == len(texts) and max(sizes) > 1
+    assert max(sizes) <= 8
+    assert results[1].intent == "order_status" and results[2].intent == "refund"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "x" * 10_000,
+        "where is my order " * 700,
+        "😀😀😀🎉",
+        "заказ 注文 where طلب",
+        "order\x00\x07\x1b[31m status\u200b\ufeff",
+        "\ud800 lone surrogate",
+    ],
+)
+async def test_odd_input_gets_a_result_not_an_exception(parser: ModelParser, text: str) -> None:
+    res = await parser.parse(text)
+    assert res.text == text
+    assert 0.0 <= res.confidence <= 1.0
+
+
+async def test_empty_and_emoji_are_low_confidence(parser: ModelParser) -> None:
+    assert (await parser.parse("")).intent is None
+    emoji = await parser.parse("😀😀😀")
+    assert emoji.confidence < parser.threshold
+
+
+def test_clean_keeps_offsets_and_cuts() -> None:
+    assert clean("a\x00b\u200bc", 100) == "a b c"
+    assert len(clean("x" * 10_000, 512)) == 512
+
+
+async def test_entities_come_from_the_extractor(fixture_model_dir: Path) -> None:
+    seen: list[str] = []
+
+    def extract(text: str) -> tuple[Entity, ...]:
+        seen.append(text)
+        i = text.find("A1B2C3")
+        return (Entity("order_id", "A1B2C3", "A1B2C3", i, i + 6),) if i >= 0 else ()
+
+    p = ModelParser(fixture_model_dir, ServeConfig(threads=1), extract=extract)
+    await p.start()
+    try:
+        res = await p.parse("where is order A1B2C3")
+        assert res.entities == (Entity("order_id", "A1B2C3", "A1B2C3", 15, 21),)
+        assert res.intent == "order_status"
+        assert seen == ["where is order A1B2C3"]
+    finally:
+        await p.close()
+
+
+async def test_a_failing_extractor_keeps_the_intent(fixture_model_dir: Path) -> None:
+    def extract(text: str) -> tuple[Entity, ...]:
+        raise ValueError("broken extractor")
+
+    p = ModelParser(fixture_model_dir, ServeConfig(threads=1), extract=extract)
+    await p.start()
+    try:
+        res = await p.parse("reset my password")
+        assert res.intent == "password_reset" and res.entities == ()
+    finally:
+        await p.close()
+
+
+async def test_quantized_model_still_classifies(fixture_model_dir: Path) -> None:
+    p = ModelParser(fixture_model_dir, ServeConfig(threads=1, quantize=True))
+    await p.start()
+    try:
+        assert (await p.parse("where is my order")).intent == "order_status"
+    finally:
+        await p.close()
