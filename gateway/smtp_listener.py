@@ -67,7 +67,7 @@ class SmtpListener:
     port: int
     data_size_limit: int
     hostname: str = "localhost"
-    server: asyncio.AbstractServer | None = None
+    server: asyncio.Server | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

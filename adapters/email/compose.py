@@ -21,6 +21,8 @@ PREFIX = re.compile(
     re.IGNORECASE,
 )
 _MAX_REFERENCES = 20
+SHORT_ANSWER = 40
+"""Characters up to which a one-line text is an answer to the question it replies to."""
 CHOICE_HINT = "Reply with the number of your choice."
 
 
@@ -73,10 +75,12 @@ def answered(mail: Mail) -> str:
 
 
 def exchange_key(mail: Mail, text: str) -> str:
-    """What a repeat is: the same words from the same sender in answer to the same message of
-    ours. An out-of-office that answers every mail with one text repeats itself at once."""
+    """What a repeat is: the same words from the same sender. A short answer ("2", "yes",
+    "A1B2C3") counts as new again when it answers another message of ours; a longer text (an
+    out-of-office notice) repeated is a repeat whatever it answers."""
     words = " ".join(text.split()).casefold()
-    return _digest(f"{answered(mail)}|{words}")
+    short = len(words) <= SHORT_ANSWER and "\n" not in text.strip()
+    return _digest(f"{answered(mail) if short else '*'}|{words}")
 
 
 def reply_subject(subject: str) -> str:

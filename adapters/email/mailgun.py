@@ -59,11 +59,12 @@ def _multipart(ctype: str, body: bytes) -> Form:
         raise PayloadError("multipart/form-data body without parts")
     fields: dict[str, str] = {}
     files: list[Upload] = []
-    for part in msg.iter_parts():  # type: ignore[attr-defined]
+    for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        data = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
         filename = part.get_filename()
         if filename:
             files.append(Upload(str(name), filename, part.get_content_type(), data))
@@ -130,14 +131,11 @@ class Verifier:
                 fields = {}
             if all(fields.get(n) for n in names):
                 return fields["timestamp"], fields["token"], fields["signature"]
-        headers = tuple(req.header(f"x-mailgun-{n}") for n in names)
-        if all(headers):
-            return headers
-        return (
-            req.query.get("timestamp", ""),
-            req.query.get("token", ""),
-            req.query.get("signature", ""),
-        )
+        ts, token, sig = (req.header(f"x-mailgun-{n}") for n in names)
+        if ts and token and sig:
+            return ts, token, sig
+        q = req.query
+        return q.get("timestamp", ""), q.get("token", ""), q.get("signature", "")
 
 
 def mime_from_form(form: Form) -> bytes:

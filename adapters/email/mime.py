@@ -93,7 +93,7 @@ def _header(msg: Message, name: str) -> str:
         value = msg.get(name)
     except Exception:  # noqa: BLE001 - malformed headers must not make the whole mail unreadable
         value = None
-        for key, raw in msg.raw_items():  # type: ignore[attr-defined]
+        for key, raw in msg.raw_items():
             if key.lower() == name:
                 value = raw
                 break
@@ -194,7 +194,7 @@ def _leaves(msg: Message) -> list[Message]:
     """Every non-container part; an attached message (message/rfc822) is one leaf."""
     if msg.is_multipart() and msg.get_content_maintype() == "multipart":
         found: list[Message] = []
-        for sub in msg.get_payload():  # type: ignore[union-attr]
+        for sub in msg.get_payload():
             found.extend(_leaves(sub))  # type: ignore[arg-type]
         return found
     return [msg]

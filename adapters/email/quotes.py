@@ -7,7 +7,8 @@ import re
 
 _ATTRIBUTION = re.compile(
     r"^(?:On|Le|Am|El|Il|Op|Em|Den|På|W dniu|Dne)\s.{0,300}?"
-    r"(?:wrote|a écrit|schrieb|escribió|ha scritto|schreef|escreveu|skrev|napisał|napsal)\s*:\s*$",
+    r"(?:wrote|a écrit|schrieb|escribió|ha scritto|schreef|escreveu|skrev|napisał|napsal)"
+    r"(?:\s[^\n]{0,200})?\s*:\s*$",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
 _CUT_LINES = [
