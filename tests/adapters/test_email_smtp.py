@@ -46,6 +46,7 @@ async def gateway(
     smtp_port: int,
     listen: int | None = None,
     dialogue: Any = None,
+    nlu: Any = None,
 ) -> AsyncIterator[tuple[Services, int]]:
     """A running gateway with its SMTP listener on `listen` (a free port by default), sending
     its replies to the SMTP server on `smtp_port`."""
@@ -59,7 +60,7 @@ async def gateway(
         smtp_listen_port=port,
     )
     services = build_services(
-        settings, nlu=KeywordNlu(), dialogue=dialogue or EchoDialogue(), with_worker=True
+        settings, nlu=nlu or KeywordNlu(), dialogue=dialogue or EchoDialogue(), with_worker=True
     )
     assert install_smtp_listener(services) is not None
     client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
