@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,10 +111,14 @@ class DialogueBundle:
 
 
 def load_dialogue(
-    settings: Settings, *, threshold: float | None = None, shop: Shop | None = None
+    settings: Settings,
+    *,
+    threshold: float | Callable[[], float] | None = None,
+    shop: Shop | None = None,
 ) -> DialogueBundle:
     """Load the flows in `settings.flows_dir`; broken flows stop the start with file:line.
-    `threshold` is the intent model's own threshold, used when `confidence_threshold` is unset."""
+    `threshold` is the intent model's own threshold (or a function giving it once the model has
+    loaded), used when `confidence_threshold` is unset; else the flows' policy decides."""
     registry = build_registry(settings, shop)
     try:
         bot = load_bot(settings.flows_dir, registry.names())

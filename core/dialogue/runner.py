@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -32,7 +33,7 @@ class FlowRunner:
         actions: Actions,
         handoff: HandoffTarget | None = None,
         extractor: EntityExtractor | None = None,
-        threshold: float | None = None,
+        threshold: float | Callable[[], float] | None = None,
         margin: float | None = None,
         handoff_after: int | None = None,
         rng: random.Random | None = None,
@@ -49,6 +50,11 @@ class FlowRunner:
     @property
     def bot(self) -> Bot:
         return self._bot
+
+    def use_threshold(self, threshold: float | Callable[[], float] | None) -> None:
+        """The confidence threshold: a number, or a function read each turn (e.g. the intent
+        model's own threshold, known once the model has loaded); None: the flows' policy."""
+        self._threshold = threshold
 
     def replace(self, bot: Bot, extractor: EntityExtractor | None = None) -> None:
         self._bot = bot
@@ -90,7 +96,8 @@ class FlowRunner:
 
     def _limits(self, bot: Bot) -> tuple[float, float]:
         p = bot.policy
-        threshold = self._threshold if self._threshold is not None else p.threshold
+        chosen = self._threshold() if callable(self._threshold) else self._threshold
+        threshold = chosen if chosen is not None else p.threshold
         margin = self._margin if self._margin is not None else p.margin
         return threshold, margin
 

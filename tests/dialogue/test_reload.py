@@ -39,6 +39,8 @@ async def test_bundle_gives_runner_extractor_and_intents(flows: Path) -> None:
     assert [e.value for e in b.extractor.extract("a1b2c3")] == ["A1B2C3"]
     assert b.dialogue._threshold == 0.42
     assert load_dialogue(load_settings(flows_dir=flows), threshold=0.7).dialogue._threshold == 0.7
+    b.dialogue.use_threshold(lambda: 0.55)
+    assert b.dialogue._limits(b.dialogue.bot)[0] == 0.55
 
 
 async def test_broken_flows_stop_the_start_with_file_and_line(flows: Path) -> None:

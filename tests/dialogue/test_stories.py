@@ -6,6 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from config.settings import load_settings
 from gateway.brain import Brain
 from gateway.dialogue_loader import load_dialogue
@@ -53,3 +55,21 @@ async def test_a_failing_story_names_file_line_and_difference(tmp_path: Path) ->
     assert "expected flow 'order_status', is None" in first.failures[1]
     assert "no button 'Nope' offered" in second.failures[0]
     assert "0/2 stories passed" in report.format()
+
+
+@pytest.mark.slow
+async def test_every_shipped_story_passes_with_a_trained_model(
+    tmp_path: Path, trained_model_dir: Path
+) -> None:
+    from core.nlu.parser import ModelParser
+
+    settings = load_settings(flows_dir=FLOWS, data_dir=tmp_path)
+    bundle = load_dialogue(settings)
+    parser = ModelParser(trained_model_dir, extract=bundle.extractor.extract)
+    await parser.start()
+    bundle.dialogue.use_threshold(lambda: parser.threshold)
+    try:
+        report = await run_stories(STORIES, Brain(parser, bundle.dialogue), settings)
+    finally:
+        await parser.close()
+    assert report.passed, report.format()
