@@ -285,3 +285,16 @@ async def test_media_is_fetched_with_the_account_credentials(
             await outsider.fetch_media(Attachment(kind="image", url=url))
     finally:
         await outsider.close()
+
+
+async def test_twilio_edge_settings_in_the_environment_do_not_move_the_api(
+    fake_twilio: TwilioServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILIO_EDGE", "sydney")
+    monkeypatch.setenv("TWILIO_REGION", "au1")
+    ch = channel(fake_twilio.url)
+    try:
+        await ch.send(Outbound(conversation=USER, text="hi"))
+    finally:
+        await ch.close()
+    assert fake_twilio.fake.bodies() == ["hi"]
