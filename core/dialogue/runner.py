@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from core.dialogue.model import Bot, Flow, SlotSpec
+from core.dialogue.model import Ask, Bot, Flow, SlotSpec
 from core.dialogue.policy import Choice, choose
 from core.dialogue.ports import Actions, HandoffTarget
 from core.dialogue.program import RESUME, Turn
@@ -117,6 +117,9 @@ class FlowRunner:
                 return
             top = None
         if top is not None and top.asking is not None:
+            _realign(bot, s)
+            top = s.stack[-1] if s.stack else None
+        if top is not None and top.asking is not None:
             flow = bot.flows.get(top.flow)
             spec = flow.slots.get(top.asking) if flow else None
             answered = flow is not None and spec is not None
@@ -199,6 +202,27 @@ class FlowRunner:
         flow = bot.flows[flow_name]
         turn.start(flow, _prefill(flow, entities))
         await turn.run()
+
+
+def _realign(bot: Bot, session: Session) -> None:
+    """After a reload the waiting frame's step may point elsewhere: find the question for the
+    slot it waits on again, or drop the frame when the flow no longer asks it."""
+    frame = session.stack[-1]
+    flow = bot.flows.get(frame.flow)
+    if flow is None:
+        session.stack.pop()
+        return
+    here = flow.program[frame.step] if frame.step < len(flow.program) else None
+    if isinstance(here, Ask) and here.slot == frame.asking:
+        return
+    at = next(
+        (i for i, op in enumerate(flow.program) if isinstance(op, Ask) and op.slot == frame.asking),
+        None,
+    )
+    if at is None:
+        session.stack.pop()
+    else:
+        frame.step = at
 
 
 def _slot_value(spec: SlotSpec, choice: Choice, entities: tuple[Entity, ...], text: str) -> Any:

@@ -26,8 +26,9 @@ _AMOUNT = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\w.,])-?\d+(?:[.,]\d+)?(?![\w])")
 _DATEISH = re.compile(
-    r"(?i)\b(today|tomorrow|yesterday|tonight|now|noon|midnight|next|last|ago|"
-    r"mon|tue|wed|thu|fri|sat|sun)\w*|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
+    r"(?i)\b(?:today|tomorrow|yesterday|tonight|now|noon|midnight|next|last|ago|mon(?:day)?|"
+    r"tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:rs(?:day)?)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)"
+    r"\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
     r"\s+\d|\b\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?\b|\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b"
 )
 

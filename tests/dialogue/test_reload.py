@@ -82,3 +82,24 @@ async def test_sighup_and_the_watcher_reload(flows: Path) -> None:
         assert "$6.95" in text
     finally:
         await b.stop()
+
+
+async def test_a_waiting_conversation_survives_a_reload_that_moves_its_question(
+    flows: Path,
+) -> None:
+    from tests.dialogue.helpers import Chat
+
+    b = bundle(flows)
+    chat = Chat(b.dialogue)
+    await chat.say("where is my order", "order_status")
+    step = chat.session.stack[-1].step
+    edit(
+        flows,
+        "    steps:\n      - ask: [\"What's your order number?",
+        "    steps:\n      - say: Let's look.\n      - ask: [\"What's your order number?",
+    )
+    assert b.reload() == []
+    assert type(b.dialogue.bot.flows["order_status"].program[0]).__name__ == "Say"
+    reply = "\n".join(r.text for r in await chat.say("A1B2C3", "order_status", 0.3))
+    assert "shipped" in reply
+    assert chat.session.stack == [] and step == 0
