@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway import health, webchat, webhooks
+from gateway import handoff_api, health, webchat, webhooks
 from gateway.keys import SERVICES
 from gateway.services import Services
 
@@ -29,6 +29,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/chat", webchat.page)
     app.router.add_get("/chat/ws", webchat.socket)
     app.router.add_static("/chat/static", webchat.STATIC, show_index=False)
+    handoff_api.register(app)
     return app
 
 

@@ -11,6 +11,7 @@ from gateway.app import create_app
 from gateway.brain import load_brain
 from gateway.commands._common import settings_from
 from gateway.services import build_services
+from gateway.smtp_listener import install_smtp_listener
 
 
 def register(sub: Any) -> None:
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     services = build_services(
         settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=args.worker
     )
+    brain.install(services, background=True)
+    install_smtp_listener(services)
     app = create_app(services)
     print(
         f"gateway: listening on http://{settings.host}:{settings.port} (web chat at /chat)",

@@ -8,9 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gateway.brain import load_brain
+from config.settings import Settings
+from gateway.brain import Brain, load_brain
 from gateway.commands._common import settings_from
-from gateway.stories import run_stories, story_settings
+from gateway.stories import StoryReport, run_stories, story_settings
 
 
 def register(sub: Any) -> None:
@@ -32,6 +33,14 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = story_settings(settings_from(args))
     brain = load_brain(settings)
-    report = asyncio.run(run_stories(args.dir, brain, settings))
+    report = asyncio.run(_play(args.dir, brain, settings))
     print(report.format())
     return 0 if report.passed else 1
+
+
+async def _play(directory: Path, brain: Brain, settings: Settings) -> StoryReport:
+    await brain.start(background=False)
+    try:
+        return await run_stories(directory, brain, settings)
+    finally:
+        await brain.stop()

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         )
     brain = load_brain(settings)
     services = build_services(settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=True)
+    brain.install(services, background=False)
     asyncio.run(_run(services, args.metrics_port))
     return 0
 

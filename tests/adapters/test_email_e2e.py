@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-import pytest
 
 from tests.adapters.test_email_smtp import gateway, user_mail
 from tests.support.fakes_twilio_email import Captured, SmtpSink
-
-pytest.importorskip("tests.support.brain", reason="the real_brain fixture is not there yet")
 
 
 def plain(mail: Captured) -> str:
