@@ -203,7 +203,7 @@ class RedisQueue:
                 await self._maintain()
             while self._due:
                 part = self._due.pop()
-                if part not in self._owned:
+                if part not in self._owned | self._draining:
                     continue
                 claimed = await self._claim(part, self._lease_ms)
                 if part in self._settling and not await self._foreign_pending(part):
@@ -336,7 +336,7 @@ class RedisQueue:
                 self._settling.add(part)
                 log.info("queue.partition_acquired", partition=part, share=share, alive=alive)
         self._settling &= self._owned
-        self._due = sorted(self._owned)
+        self._due = sorted(self._owned | self._draining)
 
     # -- settling ---------------------------------------------------------------------------
 

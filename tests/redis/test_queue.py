@@ -166,3 +166,33 @@ async def test_outage_raises_queue_unavailable(own_redis: RedisServer) -> None:
     own_redis.start()
     await q.ping()
     await r.aclose()
+
+
+async def test_hand_over_waits_for_the_entries_in_flight(make: Callable[..., RedisQueue]) -> None:
+    a, b = make(), make()
+    await a.start()
+    await a.take(1, 0.05)
+    assert len(a._owned) == 4
+    await a.put(event("h1", chat="c1", text="1"))
+    first = await take_all(a, 1)
+    part = a.partition(first[0].conversation_key)
+    await a.put(event("h2", chat="c1", text="2"))
+    # b joins: a gives up half of the partitions, but not `part` while h1 is in flight
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(a._owned) + len(a._draining) > 2:
+        got = await asyncio.gather(a.take(8, 0.05), b.take(8, 0.05))
+        assert not got[1], "b must not read c1's h2 while a still handles h1"
+        assert [d.inbound.event_id for d in got[0]] in ([], ["h2"])
+        if got[0]:
+            first += got[0]
+        if part in a._draining:
+            break
+    await a.ack(first)
+    later: list[Delivery] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        d.inbound.event_id == "h2" for d in first + later
+    ):
+        for d in await b.take(8, 0.05) + await a.take(8, 0.05):
+            later.append(d)
+    assert [d.inbound.event_id for d in first + later] == ["h1", "h2"]
