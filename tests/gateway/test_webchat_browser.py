@@ -34,3 +34,26 @@ async def test_visitor_types_and_presses_a_button(
         assert await page.locator("li.msg.bot").first.locator("button").is_disabled()
         await page.screenshot(path=str(tmp_path / "webchat.png"))
         assert (tmp_path / "webchat.png").stat().st_size > 1000
+
+
+async def test_order_status_with_the_real_bot(
+    gateway_factory: Any, browser: Any, real_brain: Any
+) -> None:
+    async with gateway_factory(nlu=real_brain.nlu, dialogue=real_brain.dialogue) as (client, _):
+        page = await browser.new_page()
+        await page.goto(str(client.make_url("/chat")))
+        await page.wait_for_selector("#status.online", timeout=10_000)
+        bots = page.locator("li.msg.bot")
+        await page.fill("#text", "where is my order")
+        await page.press("#text", "Enter")
+        await page.wait_for_function(
+            "document.querySelectorAll('li.msg.bot').length >= 1", timeout=15_000
+        )
+        assert "order number" in (await bots.last.text_content() or "").lower()
+        await page.fill("#text", "A1B2C3")
+        await page.press("#text", "Enter")
+        await page.wait_for_function(
+            "[...document.querySelectorAll('li.msg.bot')]"
+            ".some(li => li.textContent.includes('shipped'))",
+            timeout=15_000,
+        )
