@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from core.redis.client import connect
 from tests.redis.harness import SIGNATURE, sign
 from tests.support.redis_server import free_port
 
@@ -220,3 +221,26 @@ async def until(cond: Callable[[], Any], timeout: float, what: str, cluster: Clu
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def lease_owners(redis_url: str, partitions: int = 16, prefix: str = "gateway") -> set[int]:
+    """Pids of the workers holding partition leases (consumer names end in `-<pid>-<random>`)."""
+    r = connect(redis_url)
+    try:
+        vals = await r.mget([f"{prefix}:lease:{i}" for i in range(partitions)])
+    finally:
+        await r.aclose()
+    return {int(v.decode().rsplit("-", 2)[1]) for v in vals if v}
+
+
+async def wait_workers(cluster: Cluster, timeout: float = 60.0) -> None:
+    """Until every worker of `cluster` holds partitions, so the load is shared from the start."""
+    assert cluster.redis_url is not None
+    want = {p.pid for p in cluster.procs if p.role == "worker"}
+    await cluster.wait_ready(timeout)
+    deadline = time.monotonic() + timeout
+    while await lease_owners(cluster.redis_url) != want:
+        cluster.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers never shared the partitions")
+        await asyncio.sleep(0.1)

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from core.redis.client import connect
-from tests.redis.cluster import Cluster, Recorder, deliver, payload, post, until
+from tests.redis.cluster import Cluster, Recorder, deliver, payload, post, until, wait_workers
 from tests.support.redis_server import RedisServer
 
 PARTITIONS = 16
@@ -72,19 +72,9 @@ async def test_worker_killed_mid_turn_is_finished_by_another(
     c = clusters(redis_url, TURN_DELAY="2.0")
     c.spawn("serve")
     workers = {p.pid: p for p in (c.spawn("worker"), c.spawn("worker"))}
-    await c.wait_ready()
+    await wait_workers(c)
     r = connect(redis_url)
     try:
-
-        async def owners() -> set[int]:
-            vals = await r.mget([f"gateway:lease:{i}" for i in range(PARTITIONS)])
-            return {int(v.decode().rsplit("-", 2)[1]) for v in vals if v}
-
-        deadline = time.monotonic() + 60
-        while await owners() != set(workers):
-            c.check_alive()
-            assert time.monotonic() < deadline, "workers never shared the partitions"
-            await asyncio.sleep(0.1)
         chat = "kill-1"
         part = zlib.crc32(f"probe:{chat}".encode()) % PARTITIONS
         async with aiohttp.ClientSession() as http:
@@ -115,7 +105,7 @@ async def test_redis_restart_while_messages_flow(
     c.spawn("serve")
     c.spawn("worker")
     c.spawn("worker")
-    await c.wait_ready()
+    await wait_workers(c)
     port = c.serves()[0].port or 0
     chats = {f"rr-{i}": [f"m{j}" for j in range(12)] for i in range(5)}
     statuses: list[int] = []
@@ -167,7 +157,7 @@ async def test_200_messages_20_conversations_2_serves_3_workers_in_order(
     serves = [c.spawn("serve"), c.spawn("serve")]
     for _ in range(3):
         c.spawn("worker")
-    await c.wait_ready()
+    await wait_workers(c)
     chats = {f"ord-{i}": [f"m{j}" for j in range(10)] for i in range(20)}
 
     async def conversation(http: aiohttp.ClientSession, chat: str, msgs: list[str]) -> None:
