@@ -137,15 +137,21 @@ class SlackChannel(BaseChannel):
             return WebhookReply(note=f"event {kind!r} is not handled")
         if subtype not in _ACCEPTED_SUBTYPES:
             return WebhookReply(note=f"message subtype {subtype!r} ignored")
-        if event.get("bot_id") or event.get("user") in _bot_users(data):
-            return WebhookReply(note="message from a bot (possibly ourselves) ignored")
+        bots = _bot_users(data)
         channel, user, ts = event.get("channel"), event.get("user"), event.get("ts")
-        if not all(isinstance(v, str) and v for v in (channel, user, ts)):
+        if event.get("bot_id") or user in bots:
+            return WebhookReply(note="message from a bot (possibly ourselves) ignored")
+        if not (channel and user and ts):
             raise PayloadError(f"{kind} event without channel, user or ts")
-        assert isinstance(channel, str) and isinstance(user, str) and isinstance(ts, str)
-        thread = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
-        text = unescape(_strip_mentions(str(event.get("text") or ""), _bot_users(data)))
-        files: list[Any] = event["files"] if isinstance(event.get("files"), list) else []
+        if not (isinstance(channel, str) and isinstance(user, str) and isinstance(ts, str)):
+            raise PayloadError(f"{kind} event: channel, user and ts must be strings")
+        thread = event.get("thread_ts")
+        if not isinstance(thread, str):
+            thread = None
+        text = unescape(_strip_mentions(str(event.get("text") or ""), bots))
+        files = event.get("files")
+        if not isinstance(files, list):
+            files = []
         meta = {"slack_event_id": event_id, "ts": ts}
         if thread:
             meta["thread_ts"] = thread
@@ -255,9 +261,9 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except ValueError:
-        raise PayloadError("body is not JSON") from None
+        data = json.loads(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
+        raise PayloadError("body is not UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
     return data
@@ -274,7 +280,7 @@ def _dig(data: Any, *path: str) -> str | None:
 def _bot_users(data: dict[str, Any]) -> set[str]:
     """The bot's own user ids, from the event's authorizations."""
     auths = data.get("authorizations")
-    if not isinstance(auths, list):
+    if not auths or not isinstance(auths, list):
         return set()
     return {
         a["user_id"]
@@ -298,6 +304,8 @@ def escape(text: str) -> str:
 
 
 def unescape(text: str) -> str:
+    if "&" not in text:
+        return text
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

@@ -1,0 +1,376 @@
+"""Ingress benchmark: requests per second and p50/p99 latency of `POST /webhooks/slack` with
+validly signed, unique Slack events, driven by `wrk` on 127.0.0.1, against three servers, each in
+its own process, in one run:
+
+  bare     a bare aiohttp handler that reads the body and answers 200 (the ceiling)
+  bolt     slack-bolt's AsyncApp behind its aiohttp server: signature verification and ack
+  gateway  this gateway: signature check, parse, dedupe, durable enqueue, answer
+           (a webhook-only `serve` process, as at scale: workers answer elsewhere)
+
+    .venv/bin/python -m bench.ingress [--duration 10] [--connections 32] [--threads 1]
+
+Every request is signed with a fresh timestamp and carries its own event_id and ts, so the
+gateway's dedupe sees new events (requests are pre-signed before the run: wrk's Lua has no HMAC;
+the whole run stays inside Slack's 5-minute window). Targets: gateway ≥ 50% of bare, ≥ 3× bolt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TOKEN = "xoxb-bench-token"
+PATH = "/webhooks/slack"
+SERVERS = ("bare", "bolt", "gateway")
+
+LUA = r"""
+local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+function init(args)
+  local all = dofile(os.getenv("INGRESS_DATA"))
+  local step = tonumber(os.getenv("INGRESS_THREADS"))
+  reqs = {}
+  for i = tid + 1, #all, step do
+    local r = all[i]
+    reqs[#reqs + 1] = wrk.format("POST", nil, {
+      ["Content-Type"] = "application/json",
+      ["X-Slack-Request-Timestamp"] = r[1],
+      ["X-Slack-Signature"] = r[2],
+    }, r[3])
+  end
+  idx = 0
+end
+function request()
+  idx = idx % #reqs + 1
+  return reqs[idx]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+# -- the signed requests ------------------------------------------------------------------
+
+
+def signed_events(n: int, tag: str) -> list[tuple[str, str, str]]:
+    stamp = str(int(time.time()))
+    out = []
+    for i in range(n):
+        ts = f"{1700000000 + i // 1000}.{i % 1000:06d}"
+        body = json.dumps(
+            {
+                "token": "XXYYZZ",
+                "team_id": "T123ABC456",
+                "api_app_id": "A123ABC456",
+                "type": "event_callback",
+                "event_id": f"Ev{tag}{i:08d}",
+                "event_time": int(stamp),
+                "event": {
+                    "type": "message",
+                    "channel": f"D{i % 500:08d}",
+                    "user": "U2147483697",
+                    "text": "where is my order A1B2C3?",
+                    "ts": ts,
+                    "event_ts": ts,
+                    "channel_type": "im",
+                },
+                "authorizations": [{"team_id": "T123ABC456", "user_id": "UBOT", "is_bot": True}],
+            },
+            separators=(",", ":"),
+        )
+        base = f"v0:{stamp}:{body}".encode()
+        sig = "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+        out.append((stamp, sig, body))
+    return out
+
+
+def write_lua_data(path: Path, events: list[tuple[str, str, str]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write("return {\n")
+        for stamp, sig, body in events:
+            assert "]==]" not in body
+            f.write(f'{{"{stamp}","{sig}",[==[{body}]==]}},\n')
+        f.write("}\n")
+
+
+# -- the servers (each runs in its own process: `--serve NAME`) ---------------------------
+
+
+def serve_bare(port: int) -> None:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post(PATH, handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def serve_bolt(port: int) -> None:
+    """Bolt's own server; its one `auth.test` (made lazily on the first event, then cached) is
+    answered by a route in the same process, since there is no Slack here."""
+    from aiohttp import web
+    from slack_bolt.app.async_app import AsyncApp
+    from slack_bolt.app.async_server import AsyncSlackAppServer
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    async def auth_test(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "ok": True,
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "team_id": "T123ABC456",
+                "user": "bench",
+                "team": "bench",
+                "url": "https://bench.slack.test/",
+            }
+        )
+
+    async def main() -> None:
+        api = web.Application()
+        api.router.add_post("/api/auth.test", auth_test)
+        api_runner = web.AppRunner(api, access_log=None)
+        await api_runner.setup()
+        api_site = web.TCPSite(api_runner, "127.0.0.1", 0)
+        await api_site.start()
+        api_url = f"http://127.0.0.1:{api_runner.addresses[0][1]}/api/"
+        bolt = AsyncApp(
+            signing_secret=SECRET,
+            client=AsyncWebClient(token=TOKEN, base_url=api_url),
+            request_verification_enabled=True,
+            # AsyncApp has no token_verification_enabled: it checks the token once, lazily, with
+            # auth.test (answered above, then cached), never at start.
+        )
+
+        @bolt.event("message")
+        async def on_message(ack: Any) -> None:
+            await ack()
+
+        server = AsyncSlackAppServer(port=port, path=PATH, app=bolt, host="127.0.0.1")
+        runner = web.AppRunner(server.web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def serve_gateway(port: int, log_level: str) -> None:
+    from aiohttp import web
+
+    from config.logging import configure
+    from config.settings import Settings
+    from core.turn import NluResult
+    from gateway.app import create_app
+    from gateway.services import build_services
+
+    class Unused:
+        """This process only takes webhooks; no turn runs here."""
+
+        async def parse(self, text: str) -> NluResult:
+            raise AssertionError("no turns in a webhook-only process")
+
+        def ready(self) -> bool:
+            return True
+
+        async def step(self, *args: Any) -> Any:
+            raise AssertionError("no turns in a webhook-only process")
+
+    settings = Settings(
+        slack_signing_secret=SECRET,
+        slack_bot_token=TOKEN,
+        slack_api_url="http://127.0.0.1:9/api/",
+        data_dir=Path(tempfile.mkdtemp(prefix="ingress-")),
+        log_level=log_level,
+        log_format="json",
+        embedded_worker="off",
+    )
+    configure(settings.log_level, settings.log_format)
+    services = build_services(settings, nlu=Unused(), dialogue=Unused(), with_worker=False)  # type: ignore[arg-type]
+    web.run_app(create_app(services), host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port} after {timeout}s")
+
+
+def run_wrk(
+    wrk: str, port: int, script: Path, data: Path, args: argparse.Namespace, duration: float
+) -> dict[str, Any]:
+    env = {**os.environ, "INGRESS_DATA": str(data), "INGRESS_THREADS": str(args.threads)}
+    cmd = [
+        wrk,
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}{PATH}",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    out = done.stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: the cost per request, whatever else the shared
+    machine is doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    name: str, args: argparse.Namespace, wrk: str, script: Path, warm: Path, data: Path
+) -> dict[str, Any]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.ingress",
+        "--serve",
+        name,
+        "--port",
+        str(port),
+        "--log-level",
+        args.log_level,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        run_wrk(wrk, port, script, warm, args, args.warmup)
+        cpu = cpu_seconds(proc.pid)
+        result = run_wrk(wrk, port, script, data, args, args.duration)
+        result["cpu_us_per_req"] = (cpu_seconds(proc.pid) - cpu) / result["requests"] * 1e6
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    result["server"] = name
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--duration", type=float, default=10.0, help="seconds measured per server")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1, help="wrk threads")
+    p.add_argument("--events", type=int, default=60000, help="distinct signed events per run")
+    p.add_argument("--log-level", default="info", help="the gateway's LOG_LEVEL (default info)")
+    p.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    args = p.parse_args()
+    if args.serve:
+        if args.serve == "bare":
+            serve_bare(args.port)
+        elif args.serve == "bolt":
+            serve_bolt(args.port)
+        else:
+            serve_gateway(args.port, args.log_level)
+        return 0
+    wrk = shutil.which("wrk") or "/usr/bin/wrk"
+    if not Path(wrk).exists():
+        raise SystemExit("wrk not found: apt-get install wrk")
+    with tempfile.TemporaryDirectory(prefix="ingress-") as tmp:
+        script, warm, data = Path(tmp, "sign.lua"), Path(tmp, "warm.lua"), Path(tmp, "data.lua")
+        script.write_text(LUA)
+        write_lua_data(warm, signed_events(5000, "W"))
+        write_lua_data(data, signed_events(args.events, "M"))
+        results = [measure(name, args, wrk, script, warm, data) for name in SERVERS]
+    print_table(results, args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    by = {r["server"]: r for r in results}
+    bare, bolt, gw = by["bare"]["rps"], by["bolt"]["rps"], by["gateway"]["rps"]
+    print(
+        f"POST {PATH}, signed unique events, wrk -t{args.threads} -c{args.connections} "
+        f"-d{args.duration:g}s on 127.0.0.1, {os.cpu_count()} CPUs (shared), "
+        f"gateway LOG_LEVEL={args.log_level}"
+    )
+    print("| server | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | requests |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['server']} | {r['rps']:.0f} | {r['p50_us'] / 1000:.2f} | "
+            f"{r['p99_us'] / 1000:.2f} | {r['cpu_us_per_req']:.0f} | {r['non2xx']} | "
+            f"{r['requests']} |"
+        )
+    wrapped = by["gateway"]["requests"] > args.events
+    print()
+    print("| ratio | value | target |")
+    print("|---|---:|---:|")
+    print(
+        f"| gateway / bare | {gw / bare:.2f} | ≥ 0.50 {'met' if gw / bare >= 0.5 else 'NOT met'} |"
+    )
+    print(f"| gateway / bolt | {gw / bolt:.2f} | ≥ 3.00 {'met' if gw / bolt >= 3 else 'NOT met'} |")
+    cpu = {r["server"]: r["cpu_us_per_req"] for r in results}
+    print(
+        f"| CPU per request, bare / gateway | {cpu['bare'] / cpu['gateway']:.2f} "
+        "| (a throughput ratio free of the shared machine's noise) |"
+    )
+    print(f"| CPU per request, bolt / gateway | {cpu['bolt'] / cpu['gateway']:.2f} | |")
+    if wrapped:
+        print(
+            f"(the gateway took more than {args.events} requests: later ones repeated event ids "
+            "and were answered as duplicates; raise --events)"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
