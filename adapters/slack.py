@@ -211,6 +211,8 @@ class SlackChannel(BaseChannel):
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, msg: Outbound) -> SentMessage:
+        if not msg.text.strip() and not msg.buttons and not msg.attachments:
+            return SentMessage()
         caps = self.capabilities
         native, overflow = fit_buttons(msg.buttons, caps)
         keyed = [(b, self._keys.encode(b.payload, caps.max_payload_bytes or 2000)) for b in native]

@@ -7,7 +7,6 @@ import datetime as dtm
 import hmac
 import json
 import logging
-import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -58,11 +57,6 @@ from core.models import (
 from core.render import PayloadKeys, fit_buttons, split_text, with_options
 
 log = structlog.get_logger(__name__)
-
-# python-telegram-bot 22 moves time periods (`RetryAfter.retry_after`) from int seconds to
-# `timedelta` and warns on every int access, even inside its own constructor; opt into the
-# timedelta form (`send_error` reads either).
-os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 # httpx logs every request line at INFO, and a Bot API URL carries the bot token
 # (`/bot<token>/sendMessage`): keep those lines out of the logs.
@@ -161,7 +155,7 @@ class TelegramChannel(BaseChannel):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
                 update = Update.de_json(data, None)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise PayloadError(f"malformed Telegram update: {type(exc).__name__}") from None
         if update.callback_query is not None:
             return self._callback(update.update_id, update.callback_query, data)
@@ -322,7 +316,9 @@ def send_error(exc: TelegramError) -> ChannelSendError:
     """Telegram's error tree to ours: flood control carries its wait; a blocked bot, a bad
     request or a rejected token will not get better by trying again."""
     if isinstance(exc, RetryAfter):
-        after = exc.retry_after
+        with warnings.catch_warnings():  # an int here is deprecated unless PTB_TIMEDELTA is on
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            after = exc.retry_after
         wait = after.total_seconds() if isinstance(after, dtm.timedelta) else float(after)
         return ChannelSendError("telegram flood control (429)", retryable=True, retry_after=wait)
     if isinstance(exc, Forbidden | BadRequest | InvalidToken):

@@ -3,6 +3,7 @@ and its webhook answers 404 saying which setting turns it on."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from adapters.email import EmailChannel, SmtpServer
@@ -31,6 +32,10 @@ def _slack(s: Settings) -> Channel | None:
 def _telegram(s: Settings) -> Channel | None:
     if s.telegram_bot_token is None or s.telegram_secret_token is None:
         return None
+    # python-telegram-bot 22 is moving time periods (RetryAfter.retry_after) from int seconds to
+    # timedelta and warns on every int access, even inside its own constructor: opt into the new
+    # form (the adapter reads either).
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     return TelegramChannel(
         bot_token=s.telegram_bot_token.get_secret_value(),
         secret_token=s.telegram_secret_token.get_secret_value(),
