@@ -156,22 +156,37 @@ async def measure(name: str, cluster: Cluster, brain: str, args: argparse.Namesp
     return rows
 
 
-async def model_rate(n: int) -> float | None:
-    """The intent model's own batched msgs/s (parse calls in flight together), or None when the
-    real brain does not load."""
+def model_fits(model_dir: str) -> bool:
+    """True when `model_dir` holds a model of the current flows, so `load_brain` will not train
+    (a bench must not start a training run by surprise)."""
+    from config.settings import load_settings
+    from core.nlu import artifacts
+    from core.nlu.data import load_data
+    from core.nlu.train import fingerprint, matches
+    from gateway.nlu_loader import train_config
+
+    settings = load_settings(model_dir=model_dir)
+    saved = artifacts.read_fingerprint(Path(model_dir))
+    wanted = fingerprint(load_data(settings.flows_dir), train_config(settings))
+    return saved is not None and matches(saved, wanted)
+
+
+async def model_rate(n: int, model_dir: str) -> float:
+    """The intent model's own batched msgs/s: `n` parse calls in flight together, after a
+    warm-up, in this process."""
     from config.settings import load_settings
     from gateway.brain import load_brain
-    from gateway.errors import StartupError
 
+    brain = load_brain(load_settings(model_dir=model_dir), progress=False)
+    await brain.start(background=False)
     try:
-        brain = load_brain(load_settings())
-    except StartupError:
-        return None
-    texts = [TEXTS[i % len(TEXTS)] for i in range(n)]
-    await asyncio.gather(*(brain.nlu.parse(t) for t in texts[:32]))
-    t0 = time.perf_counter()
-    await asyncio.gather(*(brain.nlu.parse(t) for t in texts))
-    return n / (time.perf_counter() - t0)
+        texts = [TEXTS[i % len(TEXTS)] for i in range(n)]
+        await asyncio.gather(*(brain.nlu.parse(t) for t in texts[:64]))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(brain.nlu.parse(t) for t in texts))
+        return n / (time.perf_counter() - t0)
+    finally:
+        await brain.stop()
 
 
 def table(rows: list[Row]) -> str:
@@ -188,15 +203,20 @@ def table(rows: list[Row]) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
-    brain = args.brain
-    model = None
-    if brain in ("auto", "real"):
-        model = await model_rate(256)
-        if model is None and brain == "real":
-            print("the real brain does not load (gateway.brain.load_brain)", file=sys.stderr)
+    model: float | None = None
+    brain = "double"
+    if args.brain != "double":
+        if model_fits(args.model_dir):
+            brain = "real"
+            model = await model_rate(512, args.model_dir)
+        elif args.brain == "real":
+            print(
+                f"no trained model of the current flows in {args.model_dir}; train it first "
+                "(python -m gateway train) or pass --model-dir",
+                file=sys.stderr,
+            )
             return 2
-        brain = "real" if model is not None else "double"
-    label = "real" if brain == "real" else "DOUBLE (KeywordNlu+EchoDialogue)"
+    label = f"real ({Path(args.model_dir).name})" if brain == "real" else "DOUBLE"
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         work = Path(tmp)
@@ -216,7 +236,8 @@ async def main(args: argparse.Namespace) -> int:
         try:
             for name, url, procs in setups:
                 redis.cli("FLUSHALL")
-                cluster = Cluster(url, recorder, work, env={"CLAIM_IDLE_MS": "30000"}, brain=brain)
+                env = {"CLAIM_IDLE_MS": "30000", "MODEL_DIR": str(Path(args.model_dir).resolve())}
+                cluster = Cluster(url, recorder, work, env=env, brain=brain)
                 for role, extra in procs:
                     cluster.spawn(role, *extra)
                 try:
@@ -237,8 +258,8 @@ async def main(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            "\nbrain: test DOUBLES (the real brain is not wired yet): these figures measure "
-            "the queue, processes and HTTP, not the intent model; no model ratio given."
+            "\nbrain: test DOUBLES (KeywordNlu + EchoDialogue; no trained model given): these "
+            "figures measure the queue, processes and HTTP, not the intent model."
         )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -254,5 +275,6 @@ if __name__ == "__main__":
     p.add_argument("--messages", type=int, default=400)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--paced-seconds", type=float, default=5.0)
+    p.add_argument("--model-dir", default="var/model", help="the trained intent model")
     p.add_argument("--out", default="var/bench/e2e.json")
     sys.exit(asyncio.run(main(p.parse_args())))

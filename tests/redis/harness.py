@@ -19,8 +19,9 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import sys
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import web
@@ -41,8 +42,7 @@ from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.backends import build_relay
 from gateway.commands._common import settings_from
-from gateway.commands.worker import _run as run_worker
-from gateway.services import build_services
+from gateway.services import Services, build_services
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
 SIGNATURE = "x-probe-signature"
@@ -108,13 +108,29 @@ class ProbeChannel(BaseChannel):
         return SentMessage()
 
 
-def brain(kind: str, settings: Settings) -> tuple[IntentParser, Dialogue]:
+def brain(kind: str, settings: Settings) -> tuple[IntentParser, Dialogue, Any]:
+    """(nlu, dialogue, the real Brain to install or None). The real one is imported only when
+    asked for: it pulls in torch, seconds of start-up the fault tests do not need."""
     if kind == "real":
         from gateway.brain import load_brain
 
-        b = load_brain(settings)
-        return b.nlu, b.dialogue
-    return KeywordNlu(), EchoDialogue(delay=float(os.environ.get("TURN_DELAY", "0")))
+        b = load_brain(settings, progress=False)
+        return b.nlu, b.dialogue, b
+    nlu, dialogue = KeywordNlu(), EchoDialogue(delay=float(os.environ.get("TURN_DELAY", "0")))
+    return nlu, dialogue, None
+
+
+async def run_worker(services: Services) -> None:
+    """Like `gateway worker`: run until SIGTERM, then finish the turns in flight."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await services.start()
+    try:
+        await stop.wait()
+    finally:
+        await services.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--brain", choices=["double", "real"], default="double")
     args = p.parse_args(argv)
     settings = settings_from(args)
-    nlu, dialogue = brain(args.brain, settings)
+    nlu, dialogue, real = brain(args.brain, settings)
     channels = {
         "probe": ProbeChannel(
             os.environ.get("PROBE_SECRET", "probe-secret"), os.environ.get("RECORD_URL")
@@ -135,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     services = build_services(
         settings, nlu=nlu, dialogue=dialogue, with_worker=with_worker, extra_channels=channels
     )
+    if real is not None:
+        real.install(services, background=False)
     if args.role == "worker":
-        asyncio.run(run_worker(services, None))
+        asyncio.run(run_worker(services))
         return 0
     print(f"harness: serving on {settings.port}", flush=True)
     web.run_app(

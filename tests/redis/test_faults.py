@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -33,7 +33,7 @@ async def recorder() -> AsyncIterator[Recorder]:
 
 
 @pytest.fixture
-def clusters(recorder: Recorder, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+async def clusters(recorder: Recorder, tmp_path: Path) -> AsyncIterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
     def make(redis_url: str, **env: str) -> Cluster:
@@ -42,8 +42,8 @@ def clusters(recorder: Recorder, tmp_path: Path) -> Iterator[Callable[..., Clust
         return c
 
     yield make
-    for c in made:
-        c.stop()
+    for c in made:  # in a thread: the recorder must keep answering the workers that wind down
+        await asyncio.to_thread(c.stop)
 
 
 def tokens(replies: list[str]) -> tuple[list[int], list[str]]:
