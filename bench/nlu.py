@@ -223,7 +223,14 @@ def run_dataset(
 
     reset_peak()
     start = time.perf_counter()
-    res = train(fit_set, out, config, validation=tune_set, progress=sys.stderr.isatty())
+    res = train(
+        fit_set,
+        out,
+        config,
+        validation=tune_set,
+        progress=sys.stderr.isatty(),
+        on_epoch=lambda e, a: print(f"[{name}] epoch {e}: validation accuracy {a:.4f}", flush=True),
+    )
     ours_train = time.perf_counter() - start
     from core.nlu import artifacts
 
@@ -301,6 +308,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_tp = 400 if args.quick else args.requests
     n_lat = 100 if args.quick else 300
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    held = args.flows / "heldout"
+    if not args.skip_bot and held.is_dir():
+        results["bot heldout"] = run_dataset(
+            "bot",
+            load_data(args.flows),
+            None,
+            load_data(held),
+            config,
+            args.out / "bot",
+            n_lat,
+            n_tp,
+        )
     if not args.skip_clinc:
         tr = load_clinc(args.clinc, "train")
         va = load_clinc(args.clinc, "val") + load_clinc(args.clinc, "oos_val")
@@ -311,18 +330,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = config.with_(epochs=args.epochs or 4)
         results["CLINC150 val"] = run_dataset(
             "clinc150", tr, va, va, config, args.out / "clinc150", n_lat, n_tp
-        )
-    held = args.flows / "heldout"
-    if not args.skip_bot and held.is_dir():
-        results["bot heldout"] = run_dataset(
-            "bot",
-            load_data(args.flows),
-            None,
-            load_data(held),
-            config.with_(epochs=args.epochs or 30, patience=5),
-            args.out / "bot",
-            n_lat,
-            n_tp,
         )
     args.out.mkdir(parents=True, exist_ok=True)
     slim = {

@@ -20,10 +20,13 @@ class TrainConfig:
     vocab_size: int = 8000
     dropout: float = 0.1
     # optimisation
-    max_len: int = 48
-    epochs: int = 12
-    patience: int = 3
-    batch_size: int = 32
+    max_len: int = 40
+    epochs: int = 8
+    min_steps: int = 600
+    """Small bots get more epochs: at least this many optimiser steps (at most 60 epochs)."""
+    patience: int = 2
+    """Epochs without a better validation accuracy before stopping (scaled up with epochs)."""
+    batch_size: int = 64
     lr: float = 5e-4
     pretrained_lr: float = 5e-5
     ngram_lr: float = 0.02
@@ -45,5 +48,15 @@ class TrainConfig:
         return asdict(self)
 
 
-TINY = TrainConfig(layers=1, dim=64, heads=2, hidden=128, vocab_size=2000, epochs=8, patience=2)
+TINY = TrainConfig(
+    layers=1,
+    dim=64,
+    heads=2,
+    hidden=128,
+    vocab_size=2000,
+    epochs=8,
+    min_steps=0,
+    patience=2,
+    batch_size=32,
+)
 """For tests: trains on a small bot in seconds."""

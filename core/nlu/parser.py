@@ -5,6 +5,7 @@ loop never waits on torch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -34,6 +35,8 @@ class ServeConfig:
     max_batch: int = 32
     max_chars: int = 512
     top_k: int = 5
+    load_wait: float = 120.0
+    """Seconds a message that arrives while the model is loading waits for it."""
 
 
 @dataclass(slots=True)
@@ -75,6 +78,7 @@ class ModelParser:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loaded = threading.Event()
+        self._loading: asyncio.Future[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -105,9 +109,13 @@ class ModelParser:
         )
 
     async def start(self) -> None:
-        """Loads off the event loop, so `/readyz` can answer (red) meanwhile."""
-        if not self._loaded.is_set():
-            await asyncio.to_thread(self.load)
+        """Loads off the event loop, so `/readyz` can answer (red) meanwhile; messages that
+        arrive during the load wait for it (up to `load_wait`) instead of being misread."""
+        if self._loaded.is_set():
+            return
+        if self._loading is None or (self._loading.done() and self._loading.exception()):
+            self._loading = asyncio.ensure_future(asyncio.to_thread(self.load))
+        await asyncio.shield(self._loading)
 
     async def close(self) -> None:
         thread, self._thread = self._thread, None
@@ -115,10 +123,14 @@ class ModelParser:
             self._jobs.put(None)
             await asyncio.to_thread(thread.join, 10)
         self._loaded.clear()
+        self._loading = None
 
     # -- the seam -------------------------------------------------------------------------
 
     async def parse(self, text: str) -> NluResult:
+        if not self.ready() and self._loading is not None and not self._loading.done():
+            with contextlib.suppress(Exception):  # a failed load is reported by start()
+                await asyncio.wait_for(asyncio.shield(self._loading), self.config.load_wait)
         if not self.ready():
             return NluResult.empty(text)
         loop = asyncio.get_running_loop()

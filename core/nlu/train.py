@@ -219,7 +219,9 @@ def train(
     data = _Encoded(tok, vocab, texts, config.max_len)
     y = torch.tensor([labels.index(e.intent) for e in train_set])
     steps_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
-    total = steps_per_epoch * config.epochs
+    epochs = min(max(config.epochs, -(-config.min_steps // steps_per_epoch)), 60)
+    patience = max(config.patience, epochs // 4)
+    total = steps_per_epoch * epochs
     lr = config.lr if kind == "scratch" else config.pretrained_lr
     dense = torch.optim.AdamW(
         [p for n, p in net.named_parameters() if not n.startswith("ngram.")], lr=lr
@@ -234,7 +236,7 @@ def train(
     best, best_state, best_epoch, stale, epoch = -1.0, None, 0, 0, 0
     bar = tqdm(total=total, desc="training intent model", unit="step", disable=not progress)
     gen = torch.Generator().manual_seed(config.seed)
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, epochs + 1):
         net.train()
         order = torch.randperm(len(train_set), generator=gen).tolist()
         for s in range(steps_per_epoch):
@@ -263,7 +265,7 @@ def train(
             best_state = copy.deepcopy(net.state_dict())
         else:
             stale += 1
-            if stale >= config.patience:
+            if stale >= patience:
                 break
     bar.close()
     if best_state is not None:

@@ -127,3 +127,24 @@ async def test_quantized_model_still_classifies(fixture_model_dir: Path) -> None
         assert (await p.parse("where is my order")).intent == "order_status"
     finally:
         await p.close()
+
+
+async def test_messages_during_the_load_wait_for_it(fixture_model_dir: Path) -> None:
+    p = ModelParser(fixture_model_dir, ServeConfig(threads=1))
+    loading = asyncio.ensure_future(p.start())
+    await asyncio.sleep(0)
+    assert not p.ready()
+    res = await p.parse("where is my order")
+    assert res.intent == "order_status"
+    await loading
+    await p.close()
+
+
+async def test_a_failed_load_reports_and_parse_still_answers(tmp_path: Path) -> None:
+    from core.nlu.artifacts import ModelDirError
+
+    p = ModelParser(tmp_path / "missing", ServeConfig(threads=1))
+    with pytest.raises(ModelDirError, match="missing: no model directory"):
+        await p.start()
+    assert (await p.parse("hello")).intent is None
+    assert not p.ready()
