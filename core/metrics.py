@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -41,6 +43,14 @@ class Metrics:
             "gateway_queue_depth", "Events queued and not yet acknowledged", registry=r
         )
         self.in_flight = Gauge("gateway_turns_in_flight", "Turns being handled now", registry=r)
+        self._in: dict[str, Any] = {}
+
+    def counted_in(self, channel: str) -> None:
+        """`messages_in` for `channel`, with the labelled child cached (the webhook hot path)."""
+        child = self._in.get(channel)
+        if child is None:
+            child = self._in[channel] = self.messages_in.labels(channel=channel)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 
 class Frozen(BaseModel):
@@ -73,7 +73,8 @@ class Inbound(Frozen):
     locale: str | None = None
     received_at: float = Field(default_factory=time.time)
     meta: dict[str, str] = Field(default_factory=dict)
-    raw: dict[str, Any] | None = Field(default=None, repr=False)
+    raw: SkipValidation[dict[str, Any] | None] = Field(default=None, repr=False)
+    """Not validated: it is the platform's payload as parsed, kept for debugging only."""
 
     @property
     def channel(self) -> str:

@@ -87,4 +87,4 @@ async def _handle(ws: web.WebSocketResponse, s: Services, session: str, data: st
         await ws.send_json({"error": "the bot is busy right now; please send that again shortly"})
         return
     if fresh:
-        s.metrics.messages_in.labels(channel="webchat").inc()
+        s.metrics.counted_in("webchat")
