@@ -18,13 +18,16 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d[\d\s().-]{6,18}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4})(?!\w)"
 )
+# Telegram bot tokens travel inside API URLs (https://api.telegram.org/bot<id>:<secret>/...).
+_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
 _SECRET_KEYS = re.compile(r"secret|token|password|passwd|authorization|api_key|signature", re.I)
 _KEEP_KEYS = frozenset({"event_id", "timestamp", "level", "logger", "entries", "reply"})
 
 
 def mask_text(text: str) -> str:
     """Mask e-mail addresses (first letter and domain kept) and phone numbers (last two digits
-    kept)."""
+    kept); remove bot tokens."""
+    text = _BOT_TOKEN.sub("[redacted]", text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(_mask_phone, text)
 

@@ -17,6 +17,11 @@ from config.logging import configure, mask_text
         ("call +44 20 7946 0958 please", "7946", "+***58"),
         ("whatsapp:+14155550123", "4155550", "whatsapp:+***23"),
         ("ring (415) 555-0123", "555-0123", "***23"),
+        (
+            "POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage",
+            "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "/bot[redacted]/sendMessage",
+        ),
     ],
 )
 def test_mask_text(text: str, hidden: str, kept: str) -> None:
