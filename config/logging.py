@@ -19,7 +19,7 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d[\d\s().-]{6,18}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4})(?!\w)"
 )
 # Telegram bot tokens travel inside API URLs (https://api.telegram.org/bot<id>:<secret>/...).
-_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
+_BOT_TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 _SECRET_KEYS = re.compile(r"secret|token|password|passwd|authorization|api_key|signature", re.I)
 _KEEP_KEYS = frozenset({"event_id", "timestamp", "level", "logger", "entries", "reply"})
 
