@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -23,12 +20,3 @@ def connect(url: str, *, socket_timeout: float = 5.0) -> Redis:
         health_check_interval=15,
         decode_responses=False,
     )
-
-
-@asynccontextmanager
-async def translated(error: type[Exception], what: str) -> AsyncIterator[None]:
-    """Raise `error` (a GatewayError) in place of a connection-level Redis failure."""
-    try:
-        yield
-    except OUTAGE as exc:
-        raise error(f"redis unreachable during {what}: {exc}") from exc
