@@ -13,7 +13,7 @@ import structlog
 
 from core.backlog import coalesce, resolve_choice
 from core.channel import ChannelSendError
-from core.errors import QueueUnavailable
+from core.errors import QueueUnavailable, StoreUnavailable
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
@@ -178,7 +178,8 @@ class Engine:
 
     async def _attempts(self, batch: list[Delivery], inbound: Inbound) -> None:
         channel = inbound.channel
-        for attempt in range(1, self._cfg.max_attempts + 1):
+        attempt = outage = 0
+        while True:
             try:
                 await self._run(batch, inbound)
                 return
@@ -187,21 +188,38 @@ class Engine:
                     await self._give_up(batch, inbound, f"send refused: {exc}", apologise=False)
                     return
                 error: Exception = exc
+            except (QueueUnavailable, StoreUnavailable) as exc:
+                # The queue or store is down: the entries stay pending (nothing is lost, and
+                # another worker may take them over), so wait without using up an attempt.
+                outage += 1
+                self._metrics.errors.labels(stage="backend").inc()
+                log.warning("turn.backend_unavailable", error=str(exc), waits=outage)
+                await asyncio.sleep(min(self._cfg.retry_backoff * 2 ** min(outage, 6), 5.0))
+                continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a turn must never take the worker down
                 error = exc
+            attempt += 1
             self._metrics.errors.labels(stage="turn").inc()
             log.error("turn.failed", attempt=attempt, error=repr(error), exc_info=error)
-            if attempt < self._cfg.max_attempts:
-                await asyncio.sleep(self._cfg.retry_backoff * 2 ** (attempt - 1))
+            if attempt >= self._cfg.max_attempts:
+                break
+            await asyncio.sleep(self._cfg.retry_backoff * 2 ** (attempt - 1))
         await self._give_up(batch, inbound, repr(error), apologise=True)
         self._metrics.turns.labels(channel=channel, outcome="failed").inc()
 
     async def _give_up(
         self, batch: Sequence[Delivery], inbound: Inbound, error: str, *, apologise: bool
     ) -> None:
-        await self._queue.dead_letter(batch, error)
+        try:
+            await self._queue.dead_letter(batch, error)
+        except QueueUnavailable as exc:
+            # Left pending: it will be delivered again once the queue is back.
+            log.error(
+                "turn.dead_letter_failed", error=str(exc), entries=[d.entry_id for d in batch]
+            )
+            return
         log.error("turn.dead_lettered", entries=[d.entry_id for d in batch], error=error)
         if not apologise:
             return

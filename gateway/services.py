@@ -76,9 +76,12 @@ def build_services(
     dialogue: Dialogue,
     with_worker: bool | None = None,
     extra_channels: dict[str, Channel] | None = None,
+    flood_control: bool = True,
 ) -> Services:
+    """`flood_control`: a sender over the limit is told once to slow down and the rest of the
+    flood goes unanswered (off for the terminal chat, where stdin may be a long script)."""
     metrics = Metrics()
-    backends = build_backends(settings)
+    backends = build_backends(settings, metrics)
     channels = build_channels(settings)
     channels.update(extra_channels or {})
     outbox = Outbox(
@@ -99,6 +102,7 @@ def build_services(
                 max_attempts=settings.max_attempts,
                 history_turns=settings.history_turns,
             ),
+            senders=backends.senders if flood_control else None,
         )
         if run_worker
         else None

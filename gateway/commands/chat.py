@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         dialogue=brain.dialogue,
         with_worker=True,
         extra_channels={terminal.name: terminal},
+        flood_control=False,
     )
     brain.install(services, background=False)
     asyncio.run(converse(services, terminal, sys.stdin))

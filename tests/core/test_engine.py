@@ -11,6 +11,7 @@ import pytest
 
 from core.channel import ChannelSendError
 from core.engine import Engine, EngineSettings
+from core.errors import StoreUnavailable
 from core.metrics import Metrics
 from core.models import Button, ConversationRef, Inbound, Sender
 from core.outbox import Outbox
@@ -197,3 +198,22 @@ async def test_stop_finishes_in_flight_turns_and_spills_the_rest(tmp_path: Path)
     assert answered | {m.conversation.chat_id for m in again.channel.sent} == {
         f"c{i}" for i in range(4)
     }
+
+
+async def test_store_outage_waits_without_using_up_attempts(tmp_path: Path) -> None:
+    r = Rig(tmp_path, max_attempts=1)
+    real_load = r.store.load
+    failures = [StoreUnavailable("connection refused")] * 3
+
+    async def flaky_load(key: str) -> Session | None:
+        if failures:
+            raise failures.pop()
+        return await real_load(key)
+
+    r.store.load = flaky_load  # type: ignore[method-assign]
+    await r.engine.start()
+    await r.send_all([msg("a", "hi")])
+    await r.engine.stop(2)
+    assert r.channel.texts() == ["#1 hi"]  # answered once, not apologised for
+    assert r.queue.dead == []
+    assert 'gateway_errors_total{stage="backend"} 3.0' in r.metrics.render().decode()
