@@ -208,6 +208,7 @@ def train(
     train_set = list(train_set) + [
         Example(typo(e.text, rng), e.intent) for _ in range(config.typo_copies) for e in train_set
     ]
+    config = config.for_size(len(train_set))
     texts = [e.text for e in train_set]
     encoder, tok, kind = build_encoder(config, texts, labels)
     vocab = (

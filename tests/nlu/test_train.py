@@ -78,3 +78,12 @@ def test_typo_changes_one_character() -> None:
     for _ in range(20):
         t = typo("where is my order", rng)
         assert abs(len(t) - len("where is my order")) <= 1
+
+
+def test_small_bots_get_the_small_encoder() -> None:
+    from core.nlu.config import TrainConfig
+
+    cfg = TrainConfig()
+    assert cfg.for_size(900).dim == 64 and cfg.for_size(900).layers == cfg.layers
+    assert cfg.for_size(15_000) == cfg
+    assert TINY.for_size(10) == TINY
