@@ -5,8 +5,10 @@ table: in-scope accuracy, out-of-scope recall at the chosen threshold, training 
 latency per message, messages/s at batch 1 and at 32 concurrent requests, the serving path's
 overhead over the bare forward pass on the same batches, and peak memory.
 
-Full run (about 15-25 minutes on 2 cores):  python bench/nlu.py
-Short run (a 30-intent slice of CLINC150):  python bench/nlu.py --quick
+Full run (CLINC150 up to 8 epochs, early stopping; 20-40 minutes on 2 busy cores):
+    python bench/nlu.py                      (or: python -m gateway bench nlu)
+Shorter: --epochs 3 (CLINC150 epochs; a small bot always gets >= 600 optimiser steps),
+--quick (a 30-intent slice of CLINC150), --skip-clinc, --skip-bot.
 """
 
 from __future__ import annotations
