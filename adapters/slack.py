@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -20,9 +21,11 @@ from core.channel import (
     ChannelSendError,
     PayloadError,
     SentMessage,
+    Step,
     VerificationError,
     WebhookReply,
     WebhookRequest,
+    send_steps,
 )
 from core.models import (
     Attachment,
@@ -217,13 +220,13 @@ class SlackChannel(BaseChannel):
         native, overflow = fit_buttons(msg.buttons, caps)
         keyed = [(b, self._keys.encode(b.payload, caps.max_payload_bytes or 2000)) for b in native]
         parts = split_text(escape(with_options(msg.text, overflow)), caps.max_text) or [""]
-        sent: SentMessage = SentMessage()
+        steps: list[Step] = []
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             blocks = blocks_for(part, keyed if last else [], msg.attachments if last else ())
             fallback = part or " ".join(b.label for b in native) or "(attachment)"
-            sent = await self._post(msg.conversation, fallback, blocks)
-        return sent
+            steps.append(partial(self._post, msg.conversation, fallback, blocks))
+        return await send_steps(msg, steps)
 
     async def _post(
         self, conv: ConversationRef, text: str, blocks: list[dict[str, Any]]

@@ -10,6 +10,7 @@ import logging
 import re
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import structlog
@@ -41,9 +42,11 @@ from core.channel import (
     ChannelSendError,
     PayloadError,
     SentMessage,
+    Step,
     VerificationError,
     WebhookReply,
     WebhookRequest,
+    send_steps,
 )
 from core.models import (
     Attachment,
@@ -275,19 +278,25 @@ class TelegramChannel(BaseChannel):
             parts = ["Please choose:"]
         chat = msg.conversation.chat_id
         thread = int(msg.conversation.thread_id) if msg.conversation.thread_id else None
-        sent = SentMessage()
-        try:
-            for a in msg.attachments:
+
+        async def attachment(a: Attachment) -> None:
+            try:
                 await send_attachment(self._bot, chat, a, thread)
-            for i, part in enumerate(parts):
-                last = i == len(parts) - 1
+            except TelegramError as exc:
+                raise send_error(exc) from None
+
+        async def text(part: str, last: bool) -> SentMessage:
+            try:
                 out = await self._bot.send_message(
                     chat, part, reply_markup=markup if last else None, message_thread_id=thread
                 )
-                sent = SentMessage(platform_id=str(out.message_id))
-        except TelegramError as exc:
-            raise send_error(exc) from None
-        return sent
+            except TelegramError as exc:
+                raise send_error(exc) from None
+            return SentMessage(platform_id=str(out.message_id))
+
+        steps: list[Step] = [partial(attachment, a) for a in msg.attachments]
+        steps += [partial(text, part, i == len(parts) - 1) for i, part in enumerate(parts)]
+        return await send_steps(msg, steps)
 
     def _keyboard(self, buttons: Sequence[Any]) -> InlineKeyboardMarkup | None:
         if not buttons:

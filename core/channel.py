@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -59,12 +59,37 @@ class PayloadError(GatewayError):
 class ChannelSendError(GatewayError):
     """A send failed. `retryable` says whether trying again can help; `retry_after` is the
     platform's own back-off in seconds when it gave one (Slack `Retry-After`, Telegram
-    `retry_after`)."""
+    `retry_after`). `steps_done`: the platform calls of this message that had succeeded before
+    the failure (set by `send_steps`), so a retry resumes after them."""
 
     def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.steps_done = 0
+
+
+STEPS_DONE = "steps_done"
+"""`Outbound.meta` key the outbox sets on a retry: the steps an earlier try delivered."""
+
+Step = Callable[[], Awaitable[SentMessage | None]]
+
+
+async def send_steps(msg: Outbound, steps: Sequence[Step]) -> SentMessage:
+    """Run the platform calls of one message (its parts, attachments) in order, skipping those an
+    earlier try delivered. Without this, a 429 on part 2 of a long reply makes the retry send
+    part 1 again: the user reads it twice."""
+    done = int(msg.meta.get(STEPS_DONE, "0"))
+    sent = SentMessage()
+    for i in range(done, len(steps)):
+        try:
+            out = await steps[i]()
+        except ChannelSendError as exc:
+            exc.steps_done = i
+            raise
+        if out is not None:
+            sent = out
+    return sent
 
 
 @runtime_checkable

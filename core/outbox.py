@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from core.channel import Channel, ChannelSendError
+from core.channel import STEPS_DONE, Channel, ChannelSendError
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.ratelimit import RateLimiter
@@ -65,6 +65,10 @@ class Outbox:
                 self._metrics.errors.labels(stage="send").inc()
                 if not exc.retryable or attempt == self._attempts:
                     raise
+                if exc.steps_done:  # the next try resumes after what went out
+                    msg = msg.model_copy(
+                        update={"meta": {**msg.meta, STEPS_DONE: str(exc.steps_done)}}
+                    )
                 wait = (
                     exc.retry_after
                     if exc.retry_after is not None

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import partial
 from typing import ClassVar
 
 import aiosmtplib
@@ -21,9 +22,11 @@ from core.channel import (
     ChannelSendError,
     PayloadError,
     SentMessage,
+    Step,
     VerificationError,
     WebhookReply,
     WebhookRequest,
+    send_steps,
 )
 from core.models import Button, Capabilities, ConversationRef, Inbound, Outbound, Sender
 from core.render import split_text
@@ -179,15 +182,18 @@ class EmailChannel(BaseChannel):
         if ctx is not None and not await self._may_answer(ctx):
             return SentMessage(extra={"suppressed": "rfc3834"})
         parts = split_text(msg.text, self.capabilities.max_text) or [""]
-        sent = SentMessage()
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
+
+        async def mail_part(part: str, last: bool) -> SentMessage:
             mail, message_id = self._compose(msg, part, msg.buttons if last else (), to, ctx)
             if last:
                 self._attach(mail, msg)
             await self._deliver(mail, to)
-            sent = SentMessage(platform_id=message_id)
-        return sent
+            return SentMessage(platform_id=message_id)
+
+        steps: list[Step] = [
+            partial(mail_part, part, i == len(parts) - 1) for i, part in enumerate(parts)
+        ]
+        return await send_steps(msg, steps)
 
     def _compose(
         self,

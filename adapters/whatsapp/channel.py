@@ -4,6 +4,7 @@ client only), buttons as numbered options, long text split at 1600 characters.""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, ClassVar
 
 import aiohttp
@@ -18,9 +19,11 @@ from core.channel import (
     BaseChannel,
     ChannelSendError,
     SentMessage,
+    Step,
     VerificationError,
     WebhookReply,
     WebhookRequest,
+    send_steps,
 )
 from core.models import Attachment, Capabilities, Outbound
 from core.render import numbered_options, split_text, with_options
@@ -132,11 +135,13 @@ class WhatsAppChannel(BaseChannel):
         media = [a.url for a in msg.attachments if a.url]
         if not parts and not media:
             return SentMessage()
-        sent = SentMessage()
-        for i, part in enumerate(parts or [""]):
-            with_media = media if i == 0 and media else None
-            sent = await self._create(to, body=part or None, media_url=with_media)
-        return sent
+        steps: list[Step] = [
+            partial(
+                self._create, to, body=part or None, media_url=media if i == 0 and media else None
+            )
+            for i, part in enumerate(parts or [""])
+        ]
+        return await send_steps(msg, steps)
 
     async def _create(self, to: str, **fields: Any) -> SentMessage:
         client = self._ensure_client()

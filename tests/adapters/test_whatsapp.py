@@ -14,8 +14,12 @@ from twilio.request_validator import RequestValidator
 
 from adapters.whatsapp import EMPTY_TWIML, WhatsAppChannel
 from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
+from core.metrics import Metrics
 from core.models import Attachment, Button, ConversationRef, Outbound
+from core.outbox import Outbox
+from core.ratelimit import MemoryRateLimiter
 from core.render import split_text
+from core.store import MemorySentLog
 from tests.support.fakes_twilio_email import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioServer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
@@ -197,6 +201,16 @@ async def test_long_text_is_split_never_cut(wa: WhatsAppChannel, fake_twilio: Tw
     assert len(bodies) > 1 and all(len(b) <= 1600 for b in bodies)
     assert bodies == split_text(text, 1600)
     assert " ".join(bodies).split() == text.split()
+
+
+async def test_a_split_reply_refused_halfway_is_resumed_not_repeated(
+    wa: WhatsAppChannel, fake_twilio: TwilioServer
+) -> None:
+    text = " ".join(f"Sentence number {i} of a long answer." for i in range(120))
+    fake_twilio.fake.fail_next(429, 20429, "Too Many Requests", after=1)
+    box = Outbox({"whatsapp": wa}, MemorySentLog(), MemoryRateLimiter(), Metrics(), backoff=0)
+    assert await box.deliver("e1:0", Outbound(conversation=USER, text=text))
+    assert fake_twilio.fake.bodies() == split_text(text, 1600)
 
 
 async def test_a_content_template_is_sent_by_sid(

@@ -26,6 +26,8 @@ class Failure:
     status: int
     code: int
     message: str
+    after: int = 0
+    """Requests to let through first."""
 
 
 @dataclass
@@ -39,8 +41,8 @@ class FakeTwilio:
     api_url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def fail_next(self, status: int, code: int, message: str = "error") -> None:
-        self.failures.append(Failure(status, code, message))
+    def fail_next(self, status: int, code: int, message: str = "error", *, after: int = 0) -> None:
+        self.failures.append(Failure(status, code, message, after))
 
     def bodies(self, to: str | None = None) -> list[str]:
         return [m.get("Body", "") for m in self.messages if to is None or m["To"] == to]
@@ -74,7 +76,9 @@ async def create_message(request: web.Request) -> web.Response:
         return _error(401, 20003, "Authenticate")
     if request.match_info["sid"] != fake.account_sid:
         return _error(404, 20404, "The requested resource was not found")
-    if fake.failures:
+    if fake.failures and fake.failures[0].after > 0:
+        fake.failures[0].after -= 1
+    elif fake.failures:
         f = fake.failures.pop(0)
         return _error(f.status, f.code, f.message)
     form = await request.post()
