@@ -24,8 +24,8 @@ system:
 run: install
 	$(PY) -m gateway serve
 
-## Install everything and run the whole test suite (lint, type check, house rules, tests)
-test: install system lint unit
+## Install everything and run the whole test suite (lint, type check, house rules, tests, stories)
+test: install system lint unit stories
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -34,6 +34,16 @@ lint: install
 
 unit: install
 	$(PY) -m pytest -q
+
+## The conversation stories (tests/stories) through the real bot; trains the model when needed
+stories: install
+	$(PY) -m gateway test
+
+## All benchmarks, each against its baseline in the same run (minutes; see README)
+bench: install system
+	$(PY) bench/nlu.py
+	$(PY) -m bench.ingress
+	$(PY) -m bench.e2e
 
 fmt: install
 	$(VENV)/bin/ruff format .

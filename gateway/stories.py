@@ -14,7 +14,7 @@ from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
 from core.dialogue.yamlsrc import LDict, LList, YamlSyntaxError, load_file
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
 from core.session import Session
-from gateway.brain import Brain
+from core.turn import Dialogue, IntentParser
 from gateway.services import Services, build_services
 
 TURN_TIMEOUT = 30.0
@@ -79,7 +79,7 @@ def story_settings(base: Settings | None = None) -> Settings:
 
 
 async def run_stories(
-    directory: Path, brain: Brain, settings: Settings | None = None
+    directory: Path, nlu: IntentParser, dialogue: Dialogue, settings: Settings | None = None
 ) -> StoryReport:
     """Play every story under `directory` (*.yml, *.yaml) through a fresh pipeline."""
     report = StoryReport()
@@ -87,8 +87,8 @@ async def run_stories(
     channel = StoryChannel()
     services = build_services(
         story_settings(settings),
-        nlu=brain.nlu,
-        dialogue=brain.dialogue,
+        nlu=nlu,
+        dialogue=dialogue,
         with_worker=True,
         extra_channels={channel.name: channel},
     )
@@ -104,7 +104,10 @@ async def run_stories(
 
 
 def _collect(directory: Path, report: StoryReport) -> list[tuple[Path, str, str, LList]]:
-    files = sorted([*directory.rglob("*.yml"), *directory.rglob("*.yaml")])
+    if directory.is_file():
+        files = [directory]
+    else:
+        files = sorted([*directory.rglob("*.yml"), *directory.rglob("*.yaml")])
     if not files:
         report.results.append(StoryResult("(dir)", str(directory), ["no story files found"]))
     return [(path, *story) for path in files for story in _stories(path, report)]

@@ -11,6 +11,7 @@ from typing import Any
 from config.settings import Settings
 from gateway.brain import Brain, load_brain
 from gateway.commands._common import settings_from
+from gateway.errors import StartupError
 from gateway.stories import StoryReport, run_stories, story_settings
 
 
@@ -31,6 +32,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.dir.exists():
+        # Checked before the brain loads: that may train the intent model for minutes.
+        raise StartupError(f"{args.dir}: no such story file or directory (default tests/stories)")
     settings = story_settings(settings_from(args))
     brain = load_brain(settings)
     report = asyncio.run(_play(args.dir, brain, settings))
@@ -41,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
 async def _play(directory: Path, brain: Brain, settings: Settings) -> StoryReport:
     await brain.start(background=False)
     try:
-        return await run_stories(directory, brain, settings)
+        return await run_stories(directory, brain.nlu, brain.dialogue, settings)
     finally:
         await brain.stop()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
-from gateway.brain import Brain
+from core.turn import Dialogue
 from gateway.dialogue_loader import load_dialogue
 from gateway.stories import run_stories
 from tests.support.flows_nlu import FLOWS, ExampleNlu
@@ -17,14 +17,15 @@ from tests.support.flows_nlu import FLOWS, ExampleNlu
 STORIES = Path(__file__).resolve().parents[1] / "stories"
 
 
-def brain(tmp_path: Path) -> Brain:
+def example_brain(tmp_path: Path) -> tuple[ExampleNlu, Dialogue]:
+    """The flows with the example-matching test double instead of the trained model."""
     bundle = load_dialogue(load_settings(flows_dir=FLOWS, data_dir=tmp_path))
-    return Brain(ExampleNlu.from_dir(FLOWS, bundle.extractor), bundle.dialogue)
+    return ExampleNlu.from_dir(FLOWS, bundle.extractor), bundle.dialogue
 
 
 async def test_every_shipped_story_passes(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    report = await run_stories(STORIES, brain(tmp_path), settings)
+    report = await run_stories(STORIES, *example_brain(tmp_path), settings)
     assert report.passed, report.format()
     assert len(report.results) >= 20
 
@@ -47,7 +48,7 @@ async def test_a_failing_story_names_file_line_and_difference(tmp_path: Path) ->
             """
         )
     )
-    report = await run_stories(tmp_path, brain(tmp_path), load_settings(data_dir=tmp_path))
+    report = await run_stories(tmp_path, *example_brain(tmp_path), load_settings(data_dir=tmp_path))
     assert not report.passed
     first, second = report.results
     assert first.where == f"{tmp_path}/s.yml:2"
@@ -69,7 +70,14 @@ async def test_every_shipped_story_passes_with_a_trained_model(
     await parser.start()
     bundle.dialogue.use_threshold(lambda: parser.threshold)
     try:
-        report = await run_stories(STORIES, Brain(parser, bundle.dialogue), settings)
+        report = await run_stories(STORIES, parser, bundle.dialogue, settings)
     finally:
         await parser.close()
     assert report.passed, report.format()
+
+
+async def test_one_story_file_can_be_played_alone(tmp_path: Path) -> None:
+    story = tmp_path / "one.yml"
+    story.write_text("stories:\n  - name: hi\n    steps:\n      - user: hello\n")
+    report = await run_stories(story, *example_brain(tmp_path), load_settings(data_dir=tmp_path))
+    assert [r.name for r in report.results] == ["hi"], report.format()

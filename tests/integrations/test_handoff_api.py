@@ -9,7 +9,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import load_settings
 from core.models import ConversationRef, Inbound, Sender
-from gateway import handoff_api
 from gateway.app import create_app
 from gateway.dialogue_loader import load_dialogue
 from gateway.services import build_services
@@ -30,8 +29,7 @@ async def test_release_by_api(tmp_path: Path) -> None:
         with_worker=True,
         extra_channels={channel.name: channel},
     )
-    app = create_app(services)
-    handoff_api.register(app)
+    app = create_app(services)  # mounts the release API
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:
