@@ -73,4 +73,14 @@ def load_text(text: str) -> Any:
 
 
 def load_file(path: Path) -> Any:
-    return load_text(path.read_text(encoding="utf-8"))
+    """A file that cannot be read or is not UTF-8 is a mistake with its line, not a traceback."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlSyntaxError(1, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlSyntaxError(line, "not UTF-8 text") from exc
+    return load_text(text)

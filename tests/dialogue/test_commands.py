@@ -32,3 +32,18 @@ def test_flows_check_lists_each_mistake(tmp_path: Path, capsys: pytest.CaptureFi
     assert f"{path}:{when_line}: undefined intent 'thank'" in out
     assert f"{path}:{never_line}: unreachable step in flow 'human'" in out
     assert out[-1] == f"2 mistake(s) in {target}"
+
+
+def test_flows_check_names_a_file_that_is_not_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bot.yml").write_bytes(b"flows:\n  x: \xff\xfe\n")
+    assert main(["flows", "check", str(tmp_path)]) == 1
+    assert f"{tmp_path}/bot.yml:2: not UTF-8 text" in capsys.readouterr().out
+
+
+def test_stories_from_a_missing_path_are_refused_before_the_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test", str(tmp_path / "nope")]) == 2
+    assert "no such story file or directory" in capsys.readouterr().err
