@@ -7,11 +7,10 @@ conversation's other messages and the user is told the bot is back. Bearer token
 from __future__ import annotations
 
 import hmac
-import uuid
 
 from aiohttp import web
 
-from core.errors import QueueUnavailable
+from core.errors import QueueUnavailable, StoreUnavailable
 from core.models import Inbound, Sender
 from gateway.keys import SERVICES
 
@@ -32,13 +31,18 @@ async def release(request: web.Request) -> web.Response:
         return web.json_response({"error": "forbidden"}, status=403)
     services = request.app[SERVICES]
     key = request.match_info["conversation_key"]
-    session = await services.backends.store.load(key)
+    try:
+        session = await services.backends.store.load(key)
+    except StoreUnavailable:
+        return web.json_response({"error": "store unavailable, try again"}, status=503)
     if session is None:
         return web.json_response({"error": "no such conversation"}, status=404)
     if not session.handoff:
         return web.json_response({"released": False, "reason": "not with a person"})
+    # One release per state of the conversation: an agent's tool that retries the call (or two
+    # agents pressing at once) queues one `/bot`, and the user hears "bot again" once.
     inbound = Inbound(
-        event_id=f"handoff-release-{uuid.uuid4().hex}",
+        event_id=f"handoff-release-{session.created_at:.6f}-{session.revision}",
         conversation=session.conversation,
         sender=Sender(id="handoff-api", name="support agent"),
         payload="/bot",

@@ -8,11 +8,14 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import load_settings
+from core.errors import StoreUnavailable
 from core.models import ConversationRef, Inbound, Sender
+from core.session import Session
 from gateway.app import create_app
 from gateway.dialogue_loader import load_dialogue
 from gateway.services import build_services
 from gateway.stories import StoryChannel
+from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.flows_nlu import FLOWS, ExampleNlu
 
 
@@ -63,3 +66,30 @@ async def test_release_by_api(tmp_path: Path) -> None:
     finally:
         await client.close()
         await bundle.stop()
+
+
+async def test_a_repeated_release_is_queued_once_and_an_outage_is_503(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, handoff_api_token="t0ken", redis_url=None)
+    services = build_services(
+        settings, nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
+    )
+    conv = ConversationRef(channel="story", chat_id="7")
+    session = Session.new(conv)
+    session.handoff, session.revision = True, 4
+    await services.backends.store.save(session)
+    client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        url, good = f"/api/handoff/{conv.key}/release", {"Authorization": "Bearer t0ken"}
+        for _ in range(3):  # the agent's tool retries
+            assert (await client.post(url, headers=good)).status == 202
+        assert await services.backends.queue.depth() == 1
+
+        async def down(key: str) -> None:
+            raise StoreUnavailable("redis unreachable")
+
+        services.backends.store.load = down  # type: ignore[method-assign]
+        resp = await client.post(url, headers=good)
+        assert resp.status == 503 and "unavailable" in (await resp.json())["error"]
+    finally:
+        await client.close()
