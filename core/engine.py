@@ -271,7 +271,8 @@ class Engine:
     async def _compute(
         self, session: Session, batch: list[Delivery], inbound: Inbound
     ) -> NluResult:
-        await self._outbox.before_turn(inbound)
+        for d in batch:  # each of a backlog's button presses has its spinner to stop
+            await self._outbox.before_turn(d.inbound)
         inbound = resolve_choice(session.offered, inbound)
         if inbound.payload is not None or not inbound.text.strip():
             nlu = NluResult.empty(inbound.text)

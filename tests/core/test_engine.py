@@ -93,6 +93,26 @@ async def test_backlog_of_one_conversation_is_one_turn(tmp_path: Path) -> None:
     assert r.channel.texts() == ["#1 first", "#2 where\nis\nmy order"]
 
 
+async def test_every_event_of_a_backlog_is_seen_before_the_turn(tmp_path: Path) -> None:
+    """Two button presses read as one turn: both spinners must stop, not only the last."""
+    r = Rig(tmp_path)
+    seen: list[str] = []
+
+    async def before_turn(inbound: Inbound) -> None:
+        seen.append(inbound.event_id)
+
+    r.channel.before_turn = before_turn  # type: ignore[method-assign]
+    items = [msg("a", "Track", "p1", "/order_status"), msg("a", "Help", "p2", "/help")]
+    waits = [r.engine.expect(i) for i in items]
+    for i in items:
+        await r.queue.put(i)
+    await r.engine.start()
+    await asyncio.wait_for(asyncio.gather(*waits), 10)
+    await r.engine.stop(2)
+    assert len(r.channel.sent) == 1
+    assert seen == ["p1", "p2"]
+
+
 async def test_conversations_run_in_parallel_within_the_bound(tmp_path: Path) -> None:
     r = Rig(tmp_path, delay=0.3, concurrency=4)
     await r.engine.start()
