@@ -4,6 +4,8 @@ while the connection and the process stay up."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from typing import Any
 
 import aiohttp
@@ -81,3 +83,40 @@ async def test_chat_page_is_served(gateway_factory: Any) -> None:
         assert r.status == 200 and "WebSocket" in await r.text()
         r = await client.get("/", allow_redirects=False)
         assert r.status == 302 and r.headers["Location"] == "/chat"
+
+
+async def test_invalid_utf8_text_frame_closes_that_socket_only(gateway_factory: Any) -> None:
+    """RFC 6455 (8.1) makes invalid UTF-8 in a text frame fail the connection: it is closed with
+    1007 and a reason; the process, other sockets and the conversation carry on (the page
+    reconnects by itself)."""
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, s):
+        other = await client.ws_connect("/chat/ws?session=bystander-01")
+        await receive(other)
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /chat/ws?session=utf8-test-01 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        payload, mask = b"\xff\xfe{", os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        await writer.drain()
+        data = b""
+        while b"\x88" not in data:  # the session frame first, then the close frame
+            chunk = await asyncio.wait_for(reader.read(4096), 5)
+            assert chunk, "connection ended without a close frame"
+            data += chunk
+        close = data[data.index(b"\x88") :]
+        assert int.from_bytes(close[2:4], "big") == 1007
+        writer.close()
+        await writer.wait_closed()
+        assert await s.backends.queue.depth() == 0
+        await other.send_json({"text": "unaffected"})
+        assert (await receive(other))["text"] == "#1 unaffected"
+        again = await client.ws_connect("/chat/ws?session=utf8-test-01")
+        assert (await receive(again))["session"] == "utf8-test-01"
+        await again.send_json({"text": "hello again"})
+        assert (await receive(again))["text"] == "#1 hello again"
