@@ -138,11 +138,11 @@ class SlackChannel(BaseChannel):
         kind, subtype = event.get("type"), event.get("subtype")
         if kind not in ("message", "app_mention"):
             return WebhookReply(note=f"event {kind!r} is not handled")
-        if subtype not in _ACCEPTED_SUBTYPES:
+        if not isinstance(subtype, str | None) or subtype not in _ACCEPTED_SUBTYPES:
             return WebhookReply(note=f"message subtype {subtype!r} ignored")
         bots = _bot_users(data)
         channel, user, ts = event.get("channel"), event.get("user"), event.get("ts")
-        if event.get("bot_id") or user in bots:
+        if event.get("bot_id") or (isinstance(user, str) and user in bots):
             return WebhookReply(note="message from a bot (possibly ourselves) ignored")
         if not (channel and user and ts):
             raise PayloadError(f"{kind} event without channel, user or ts")

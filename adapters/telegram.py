@@ -158,8 +158,13 @@ class TelegramChannel(BaseChannel):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
                 update = Update.de_json(data, None)
+            return self._update(update, data)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            # PTB builds objects without checking field types: a wrong type surfaces only when
+            # a field is used (a str where a size is added up, a list where a name is expected).
             raise PayloadError(f"malformed Telegram update: {type(exc).__name__}") from None
+
+    def _update(self, update: Update, data: dict[str, Any]) -> WebhookReply:
         if update.callback_query is not None:
             return self._callback(update.update_id, update.callback_query, data)
         if update.message is not None:

@@ -13,13 +13,15 @@ from structlog.testing import capture_logs
 
 from adapters.slack import SlackChannel
 from core.backlog import resolve_choice
-from core.channel import ChannelSendError, VerificationError
+from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
 from core.models import Attachment, Button, ConversationRef, Outbound
 from tests.adapters.cases.slack import (
     BOT_TOKEN,
     CASE,
     SIGNING_SECRET,
     action_body,
+    event_body,
+    message_event,
     sign,
 )
 from tests.adapters.contract import (
@@ -227,3 +229,18 @@ async def test_a_429_is_waited_out_and_the_reply_arrives_once(
         sent = await wait_sent(fake_slack, 1)
         assert time.monotonic() - started >= 0.9, "Retry-After was honoured"
         assert fake_slack.requests == 2 and len(sent) == 1
+
+
+@pytest.mark.parametrize(("field", "value"), [("subtype", []), ("user", {}), ("user", ["U1"])])
+def test_wrongly_typed_event_fields_are_a_payload_error_or_ignored(field: str, value: Any) -> None:
+    event = message_event("hi", chat="D1", event="Ev1")
+    event[field] = value
+    body = event_body(event, "Ev1")
+    ch = channel_at(time.time())
+    headers = {"content-type": "application/json"}
+    req = WebhookRequest("POST", "https://x/webhooks/slack", headers, {}, body)
+    try:
+        reply = ch.parse(req)
+    except PayloadError:
+        return
+    assert not reply.events and reply.note

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.telegram import TelegramChannel
 from core.backlog import resolve_choice
-from core.channel import ChannelSendError
+from core.channel import ChannelSendError, PayloadError
 from core.models import Attachment, Button, ConversationRef, Inbound, Outbound, Sender
 from tests.adapters.cases.telegram import BOT_TOKEN, CASE, SECRET_TOKEN, text_update
 from tests.adapters.contract import (
@@ -184,3 +185,25 @@ async def test_a_429_is_waited_out_and_the_reply_arrives_once(
         sent = await wait_sent(fake_telegram, 1)
         assert time.monotonic() - started >= 0.9
         assert [s.text for s in sent] == ["#1 hello"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "path", "value"),
+    [
+        ("photo", ("message", "photo", 0, "file_size"), "big"),
+        ("document", ("message", "document", "mime_type"), 7),
+        ("location", ("message", "location", "latitude"), "north"),
+        ("group_mention", ("message", "entities", 0, "offset"), "3"),
+        ("callback_query", ("callback_query", "from"), None),
+    ],
+)
+def test_wrongly_typed_fields_are_a_payload_error_not_a_crash(
+    fixture: str, path: tuple[str | int, ...], value: object
+) -> None:
+    body = fixture_body(fixture)
+    node: Any = body
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    with pytest.raises(PayloadError, match="malformed Telegram update"):
+        parse(make("http://127.0.0.1:9/bot"), body)
