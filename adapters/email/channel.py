@@ -152,7 +152,7 @@ class EmailChannel(BaseChannel):
                 "reply_to": mail.return_path,
                 "exchange": compose.exchange_key(mail, text),
             },
-            raw={"headers": [(k, str(v)) for k, v in mail.message.items()][:100]},
+            raw={"headers": mime.header_items(mail.message)},
         )
 
     async def before_turn(self, inbound: Inbound) -> None:

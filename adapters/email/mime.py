@@ -11,6 +11,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
+from itertools import islice
 
 import html2text
 
@@ -88,16 +89,26 @@ def read(raw: bytes, *, max_attachment_bytes: int) -> Mail:
 
 
 def _header(msg: Message, name: str) -> str:
-    """A header as text; a header the policy cannot parse is read as its raw value."""
+    """The first `name` header as text ("" when missing)."""
+    for key, raw in msg.raw_items():
+        if key.lower() == name:
+            return _value(msg, key, raw)
+    return ""
+
+
+def header_items(msg: Message, limit: int = 100) -> list[tuple[str, str]]:
+    """The first `limit` headers as text, for the event's raw record."""
+    return [(key, _value(msg, key, raw)) for key, raw in islice(msg.raw_items(), limit)]
+
+
+def _value(msg: Message, name: str, raw: str) -> str:
+    """A header the policy cannot parse (`Message-ID: <@>` raises IndexError deep in the
+    library, and only when the value is read) is its raw text: it must not make the mail
+    unreadable."""
     try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001 - malformed headers must not make the whole mail unreadable
-        value = None
-        for key, raw in msg.raw_items():
-            if key.lower() == name:
-                value = raw
-                break
-    return str(value) if value is not None else ""
+        return str(msg.policy.header_fetch_parse(name, raw))
+    except Exception:  # noqa: BLE001 - any header parser failure, see above
+        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _address(msg: Message, name: str) -> tuple[str, str]:

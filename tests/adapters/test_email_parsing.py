@@ -212,3 +212,14 @@ def test_the_envelope_sender_becomes_the_return_path() -> None:
     assert event.meta["reply_to"] == "bob@client.example"
     reply = channel().parse_mail(mail(), envelope_from="")
     assert reply.events == () and reply.note and "null Return-Path" in reply.note
+
+
+@pytest.mark.parametrize("bad", [b"Message-ID: <@>", b"References: <@>", b"In-Reply-To: <@>"])
+def test_a_header_the_library_cannot_parse_does_not_crash_the_parse(bad: bytes) -> None:
+    raw = (
+        b"Return-Path: <ada@client.example>\r\nFrom: ada@client.example\r\n"
+        b"To: help@shop.example\r\nSubject: hi\r\n" + bad + b"\r\n\r\nwhere is my order\r\n"
+    )
+    [event] = channel().parse_mail(raw).events
+    assert event.text == "where is my order"
+    assert ("Subject", "hi") in event.raw["headers"]
