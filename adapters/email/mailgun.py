@@ -158,13 +158,10 @@ def mime_from_form(form: Form) -> bytes:
         raise PayloadError("message-headers is not JSON") from None
     for pair in pairs if isinstance(pairs, list) else []:
         if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() not in _SKIP_HEADERS:
-            try:
-                msg[str(pair[0])] = str(pair[1])
-            except ValueError:
-                continue  # a second Subject/From etc.: the first one stands
+            _set_header(msg, str(pair[0]), str(pair[1]))
     for name, key in (("From", "from"), ("Subject", "subject")):
         if name not in msg and f.get(key):
-            msg[name] = f[key]
+            _set_header(msg, name, f[key])
     if "Return-Path" not in msg and sender:
         msg["Return-Path"] = f"<{sender}>"
     plain, rich = f.get("body-plain", ""), f.get("body-html", "")
@@ -183,3 +180,12 @@ def mime_from_form(form: Form) -> bytes:
             filename=up.filename,
         )
     return msg.as_bytes()
+
+
+def _set_header(msg: EmailMessage, name: str, value: str) -> None:
+    """Add a header unless the library refuses it: a second Subject/From (the first stands) is
+    a ValueError, a value it cannot parse (`Message-ID: <@>`) an IndexError from deep inside."""
+    try:
+        msg[name] = value
+    except Exception:  # noqa: BLE001 - a header we cannot store is left out, see above
+        return

@@ -219,3 +219,16 @@ def test_a_urlencoded_form_is_signed_by_its_fields() -> None:
 def test_bad_bodies_are_400(body: bytes, ctype: str) -> None:
     with pytest.raises(PayloadError):
         channel().parse(request(body, {"Content-Type": ctype}))
+
+
+def test_a_parsed_form_header_the_library_cannot_store_is_left_out() -> None:
+    headers = [["Message-ID", "<@>"], ["Subject", "order"], ["Subject", "second"]]
+    fields = {
+        "sender": "ada@client.example",
+        "from": "ada@client.example",
+        "body-plain": "where is my order",
+        "message-headers": json.dumps(headers),
+    }
+    req = request(urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+    [event] = channel().parse(req).events
+    assert event.text == "where is my order" and event.meta["subject"] == "order"
