@@ -267,7 +267,7 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
         raise PayloadError("body is not UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")

@@ -150,7 +150,7 @@ class TelegramChannel(BaseChannel):
     def parse(self, req: WebhookRequest) -> WebhookReply:
         try:
             data = json.loads(req.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PayloadError("body is not JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise PayloadError("not a Telegram update: no integer update_id")

@@ -73,7 +73,7 @@ class WebChatChannel(BaseChannel):
         """One frame from the browser: `{"text": "..."}` or `{"payload": "..."}` for a button."""
         try:
             frame = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[...]]]]" nested too deep
             raise PayloadError('frame is not JSON; send {"text": "..."}') from None
         if not isinstance(frame, dict):
             raise PayloadError('frame must be a JSON object like {"text": "..."}')
@@ -90,7 +90,11 @@ class WebChatChannel(BaseChannel):
         if len(text) > max_chars:
             raise PayloadError(f"message too long: {len(text)} characters, at most {max_chars}")
         msg_id = frame.get("id")
-        event_id = msg_id if isinstance(msg_id, str) and valid_session(msg_id) else uuid.uuid4().hex
+        if not (isinstance(msg_id, str) and valid_session(msg_id)):
+            msg_id = uuid.uuid4().hex
+        # Scoped to the session: an id the browser picks cannot collide with (and be dropped as
+        # a duplicate of) another visitor's message.
+        event_id = f"{session}:{msg_id}"
         return Inbound(
             event_id=event_id,
             conversation=ConversationRef(channel=self.name, chat_id=session),

@@ -154,7 +154,7 @@ def mime_from_form(form: Form) -> bytes:
     msg = EmailMessage()
     try:
         pairs = json.loads(f.get("message-headers") or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PayloadError("message-headers is not JSON") from None
     for pair in pairs if isinstance(pairs, list) else []:
         if isinstance(pair, list) and len(pair) == 2 and str(pair[0]).lower() not in _SKIP_HEADERS:

@@ -45,6 +45,7 @@ async def test_bad_frames_get_errors_and_the_socket_stays_up(gateway_factory: An
             ('{"payload": ""}', "payload must be"),
             ('{"text": "' + "x" * 1_000_000 + '"}', "too long"),
             (b"\xff\xfe{", "not valid UTF-8"),
+            ("[" * 5000 + "]" * 5000, "not JSON"),
         ]
         for frame, expected in bad:
             if isinstance(frame, bytes):
@@ -120,3 +121,14 @@ async def test_invalid_utf8_text_frame_closes_that_socket_only(gateway_factory: 
         assert (await receive(again))["session"] == "utf8-test-01"
         await again.send_json({"text": "hello again"})
         assert (await receive(again))["text"] == "#1 hello again"
+
+
+async def test_an_id_the_browser_picks_is_scoped_to_its_session(gateway_factory: Any) -> None:
+    """Two visitors whose pages number their messages alike are both answered."""
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, _):
+        for session in ("visitor-one-1", "visitor-two-2"):
+            ws = await client.ws_connect(f"/chat/ws?session={session}")
+            await receive(ws)
+            await ws.send_json({"text": f"hi from {session}", "id": "message-0001"})
+            assert (await receive(ws))["text"] == f"#1 hi from {session}"
+            await ws.close()
