@@ -112,16 +112,30 @@ class MemoryQueue:
         self.dead: list[DeadLetter] = []
 
     async def start(self) -> None:
-        if self._spill_path and self._spill_path.exists():
-            restored = 0
-            for line in self._spill_path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    inbound = Inbound.model_validate_json(line)
-                    if await self.put(inbound):
-                        restored += 1
-            self._spill_path.unlink()
-            if restored:
-                log.info("queue.restored", count=restored, path=str(self._spill_path))
+        """Take back a spill file. A line that no longer reads (written by another version, or
+        damaged) must not stop the gateway from starting: it is logged, and the file is kept
+        aside as `<name>.bad` instead of being deleted."""
+        path = self._spill_path
+        if path is None or not path.exists():
+            return
+        restored, bad = 0, 0
+        for n, line in enumerate(path.read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                inbound = Inbound.model_validate_json(line)
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                bad += 1
+                log.error("queue.spill_line_unreadable", path=str(path), line=n, error=str(exc))
+                continue
+            if await self.put(inbound):
+                restored += 1
+        if bad:
+            path.replace(path.with_name(path.name + ".bad"))
+        else:
+            path.unlink()
+        if restored:
+            log.info("queue.restored", count=restored, path=str(path))
 
     async def close(self) -> None:
         """Spill what was not acknowledged, pending entries first so the order is kept."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from core.backlog import coalesce, resolve_choice
 from core.models import Attachment, Button, ConversationRef, Inbound, Sender
 from core.queue import MemoryQueue, TtlSet
@@ -60,6 +62,20 @@ async def test_spill_keeps_order_and_attachment_bytes(tmp_path: Path) -> None:
     assert [d.inbound.text for d in restored] == ["one", "two", "three"]
     assert restored[0].inbound.attachments[0].content == blob
     assert not spill.exists()
+
+
+async def test_an_unreadable_spill_line_is_kept_aside_and_the_rest_restored(
+    tmp_path: Path,
+) -> None:
+    spill = tmp_path / "spill.jsonl"
+    good = inbound("kept", "1").model_dump_json()
+    spill.write_text(good + "\n" + '{"event_id": "2", "from_an_older_version": true}\n')
+    q = MemoryQueue(spill_path=spill)
+    with capture_logs() as logs:
+        await q.start()
+    assert [d.inbound.text for d in await q.take(10, 0.1)] == ["kept"]
+    assert [e["line"] for e in logs if e["event"] == "queue.spill_line_unreadable"] == [2]
+    assert not spill.exists() and (tmp_path / "spill.jsonl.bad").exists()
 
 
 async def test_take_waits_for_a_put() -> None:
