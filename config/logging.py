@@ -79,14 +79,16 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     """Set up structlog (and the standard library's logging, so library warnings come out the
     same way)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    # In JSON the traceback becomes the `exception` text before scrubbing, so an address or a
+    # bot token inside an exception's message is masked like any other value.
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        scrub_processor,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info
         if use_json
         else structlog.processors.StackInfoRenderer(),
+        scrub_processor,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()

@@ -62,3 +62,16 @@ def test_json_lines_with_context_masking_and_redaction(capsys: pytest.CaptureFix
     assert event["slack_bot_token"] == "[redacted]"
     assert event["nested"] == {"password": "[redacted]"}
     assert "xoxb-1" not in line and "14155550123" not in line
+
+
+@pytest.mark.usefixtures("json_logs")
+def test_a_logged_exception_is_masked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    token = "123456789:" + "A" * 35
+    try:
+        raise RuntimeError(f"https://api.telegram.org/bot{token}/sendMessage for bob@example.org")
+    except RuntimeError as exc:
+        structlog.get_logger("t").error("turn.failed", exc_info=exc)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    event = json.loads(line)
+    assert "RuntimeError" in event["exception"] and "b***@example.org" in event["exception"]
+    assert token not in line and "bob@example.org" not in line
