@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
 
 class Frozen(BaseModel):
@@ -115,3 +115,12 @@ class Capabilities(Frozen):
     threads: bool = False
     per_chat_interval: float = 0.0
     """Least seconds between two messages to one chat (Telegram: about one a second)."""
+
+
+def invalid_fields(exc: ValidationError) -> str:
+    """Which fields failed and why, without the input: pydantic's own message quotes the input,
+    which for a queued event is the user's message, and that must not reach a log line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['type']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )

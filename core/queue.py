@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
+from pydantic import ValidationError
 
-from core.models import Inbound
+from core.models import Inbound, invalid_fields
 
 log = structlog.get_logger(__name__)
 
@@ -124,9 +125,11 @@ class MemoryQueue:
                 continue
             try:
                 inbound = Inbound.model_validate_json(line)
-            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            except ValidationError as exc:
                 bad += 1
-                log.error("queue.spill_line_unreadable", path=str(path), line=n, error=str(exc))
+                log.error(
+                    "queue.spill_line_unreadable", path=str(path), line=n, error=invalid_fields(exc)
+                )
                 continue
             if await self.put(inbound):
                 restored += 1

@@ -48,7 +48,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from core.errors import QueueUnavailable
 from core.metrics import Metrics
-from core.models import Inbound
+from core.models import Inbound, invalid_fields
 from core.queue import Delivery
 from core.redis.client import OUTAGE
 
@@ -286,8 +286,12 @@ class RedisQueue:
         eid = f"{part}/{entry_id.decode()}"
         try:
             inbound = Inbound.model_validate_json(fields[b"e"])
-        except (KeyError, ValidationError) as exc:
-            await self._to_dead(part, entry_id, eid, fields.get(b"e", b""), f"unreadable: {exc}")
+        except KeyError:
+            await self._to_dead(part, entry_id, eid, b"", "unreadable: no event field")
+            return None
+        except ValidationError as exc:
+            reason = f"unreadable: {invalid_fields(exc)}"
+            await self._to_dead(part, entry_id, eid, fields[b"e"], reason)
             return None
         self._inflight[eid] = part
         d = Delivery(eid, inbound, attempts)

@@ -69,12 +69,14 @@ async def test_an_unreadable_spill_line_is_kept_aside_and_the_rest_restored(
 ) -> None:
     spill = tmp_path / "spill.jsonl"
     good = inbound("kept", "1").model_dump_json()
-    spill.write_text(good + "\n" + '{"event_id": "2", "from_an_older_version": true}\n')
+    spill.write_text(good + "\n" + '{"event_id": "2", "text": "my card is 4111"}\n')
     q = MemoryQueue(spill_path=spill)
     with capture_logs() as logs:
         await q.start()
     assert [d.inbound.text for d in await q.take(10, 0.1)] == ["kept"]
-    assert [e["line"] for e in logs if e["event"] == "queue.spill_line_unreadable"] == [2]
+    [line] = [e for e in logs if e["event"] == "queue.spill_line_unreadable"]
+    assert line["line"] == 2 and "conversation: missing" in line["error"]
+    assert "4111" not in str(line)
     assert not spill.exists() and (tmp_path / "spill.jsonl.bad").exists()
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from core.errors import QueueUnavailable
 from core.metrics import Metrics
@@ -149,6 +150,22 @@ async def test_poison_entry_goes_to_dead_letters(make: Callable[..., RedisQueue]
     assert await take_all(other, 1, within=2.5) == []
     dead = await other.dead()
     assert dead and "delivered 2 times" in dead[0]["error"]
+
+
+async def test_an_unreadable_entry_is_dead_lettered_without_its_text_in_the_log(
+    make: Callable[..., RedisQueue], redis_url: str
+) -> None:
+    q = make()
+    await q.start()
+    bad = event("u1", text="my card number is 4111").model_dump_json().replace('"sender"', '"x"')
+    r = connect(redis_url)
+    await r.xadd(q.stream(q.partition("test:c1")), {"e": bad})
+    await r.aclose()
+    with capture_logs() as logs:
+        assert await take_all(q, 1, within=1.5) == []
+    [line] = [e for e in logs if e["event"] == "queue.dead_letter"]
+    assert "sender: missing" in line["error"] and "4111" not in str(line)
+    assert (await q.dead())[0]["event"] == bad
 
 
 async def test_outage_raises_queue_unavailable(own_redis: RedisServer) -> None:
