@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.dialogue import FlowError, load_bot
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.dialogue_loader import build_registry
 
 
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
         ),
     )
     check.add_argument("dir", nargs="?", type=Path, help="flows directory (default FLOWS_DIR)")
-    check.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(check)
     check.set_defaults(func=run_check, log_level="warning")
 
 

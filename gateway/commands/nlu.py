@@ -10,7 +10,7 @@ from core.nlu import artifacts
 from core.nlu.data import NluDataError, load_data
 from core.nlu.metrics import Scores, confusion_png, format_report, report, write_json
 from core.nlu.predictor import Predictor
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.errors import StartupError
 
 
@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
     e.add_argument("--data", type=Path, help="YAML file or directory of labelled intents")
     e.add_argument("--json", type=Path, help="report path (default: var/nlu-eval.json)")
     e.add_argument("--threshold", type=float, help="evaluate at this threshold instead")
-    e.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(e)
     e.set_defaults(func=run_eval)
 
 

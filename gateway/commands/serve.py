@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.brain import load_brain
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.services import build_services
 from gateway.smtp_listener import install_smtp_listener
 
@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
         default=None,
         help="run the worker in this process (default: yes in memory, no with Redis)",
     )
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(p)
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from integrations.shop import Shop
 
 SHOP = web.AppKey("shop", Shop)
@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8081, help="port (default 8081)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(p)
     p.set_defaults(func=run)
 
 

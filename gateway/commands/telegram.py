@@ -13,7 +13,7 @@ from telegram.error import InvalidToken, TelegramError
 
 import adapters.telegram  # noqa: F401 - keeps the token-bearing httpx request lines out of logs
 from config.settings import Settings
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.errors import StartupError
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="discard the updates Telegram holds for the bot instead of delivering them",
     )
-    hook.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(hook)
     hook.set_defaults(func=run_set_webhook)
 
 

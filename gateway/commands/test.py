@@ -10,7 +10,7 @@ from typing import Any
 
 from config.settings import Settings
 from gateway.brain import Brain, load_brain
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.errors import StartupError
 from gateway.stories import StoryReport, run_stories, story_settings
 
@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("dir", nargs="?", type=Path, default=Path("tests/stories"))
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(p)
     p.set_defaults(func=run, log_level="warning")
 
 

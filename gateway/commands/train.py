@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.nlu_loader import train_now
 
 
@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("--data", type=Path, help="a YAML file (or flows directory) of intents")
     p.add_argument("--out", type=Path, help="model directory to write (default: MODEL_DIR)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(p)
     p.set_defaults(func=run)
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.app import create_probe_app
 from gateway.brain import load_brain
-from gateway.commands._common import settings_from
+from gateway.commands._common import add_log_level, settings_from
 from gateway.errors import StartupError
 from gateway.services import Services, build_services
 
@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
         help="also serve /healthz, /readyz and /metrics on this port (127.0.0.1 unless --host)",
     )
     p.add_argument("--host", default=None, help="address for --metrics-port (HOST)")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    add_log_level(p)
     p.set_defaults(func=run)
 
 
