@@ -53,6 +53,7 @@ class DialogueBundle:
     handoff: LogHandoff
     watch: bool = False
     _watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+    _reloading: asyncio.Task[list[str]] | None = field(default=None, repr=False)
     _signals: bool = field(default=False, repr=False)
 
     def reload(self) -> list[str]:
@@ -61,21 +62,42 @@ class DialogueBundle:
         try:
             bot = load_bot(self.directory, self.registry.names())
         except FlowError as exc:
-            problems = [str(i) for i in exc.issues]
-            for p in problems:
-                log.error("flows.reload_refused", problem=p)
-            return problems
+            return self._refused(exc)
+        self._apply(bot)
+        return []
+
+    async def reload_off_loop(self) -> list[str]:
+        """`reload` with the files read and compiled in a thread: inside a running gateway a
+        reload must not hold up webhooks and turns (compiling the flows takes ~0.1 s)."""
+        try:
+            bot = await asyncio.to_thread(load_bot, self.directory, self.registry.names())
+        except FlowError as exc:
+            return self._refused(exc)
+        self._apply(bot)
+        return []
+
+    def _reload_soon(self) -> None:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.create_task(self.reload_off_loop())
+
+    @staticmethod
+    def _refused(exc: FlowError) -> list[str]:
+        problems = [str(i) for i in exc.issues]
+        for p in problems:
+            log.error("flows.reload_refused", problem=p)
+        return problems
+
+    def _apply(self, bot: Bot) -> None:
         self.registry.declare_http(bot.actions)
         self.extractor.update(regex_entities(bot))
         self.dialogue.replace(bot)
         self.intents = flow_intents(bot)
         log.info("flows.reloaded", flows=len(bot.flows), files=len(bot.files))
-        return []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
             self._signals = True
         if self.watch and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch())
@@ -90,6 +112,9 @@ class DialogueBundle:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        if self._reloading is not None:
+            await asyncio.gather(self._reloading, return_exceptions=True)
+            self._reloading = None
         await self.registry.close()
         if isinstance(self.handoff, WebhookHandoff):
             await self.handoff.close()
@@ -107,7 +132,7 @@ class DialogueBundle:
                 continue
             if now != seen:
                 seen = now
-                self.reload()
+                await self.reload_off_loop()
 
 
 def load_dialogue(
