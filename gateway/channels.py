@@ -13,6 +13,8 @@ from adapters.webchat import WebChatChannel
 from adapters.whatsapp import WhatsAppChannel
 from config.settings import Settings
 from core.channel import Channel
+from core.redis.client import connect
+from core.redis.ledger import RedisReplyLedger
 from gateway.backends import build_relay
 
 ChannelFactory = Callable[[Settings], Channel | None]
@@ -75,6 +77,10 @@ def _email(s: Settings) -> Channel | None:
         signing_key=key,
         autoreply_period=s.email_autoreply_period,
         max_attachment_bytes=s.email_max_attachment_bytes,
+        # Several workers: who was answered must be known to all of them (RFC 3834 limits).
+        ledger=RedisReplyLedger(connect(s.redis_url.get_secret_value()), prefix=s.redis_prefix)
+        if s.redis_url is not None
+        else None,
     )
 
 

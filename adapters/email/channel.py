@@ -155,6 +155,9 @@ class EmailChannel(BaseChannel):
             raw={"headers": mime.header_items(mail.message)},
         )
 
+    async def close(self) -> None:
+        await self._ledger.close()
+
     async def before_turn(self, inbound: Inbound) -> None:
         """Remember how to answer this conversation's latest mail. This runs in the worker
         that sends the replies, so it holds across separate webhook and worker processes."""

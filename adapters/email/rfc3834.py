@@ -79,8 +79,8 @@ def _robot_address(addr: str) -> str | None:
 
 class ReplyLedger(Protocol):
     """Who has been answered, shared by every process that sends mail. The in-memory version
-    below serves one process; a Redis one maps `claim` to `SET key owner NX EX ttl` (+ `GET`)
-    and `count` to `SADD` + `EXPIRE NX` + `SCARD`."""
+    below serves one process; `core.redis.ledger.RedisReplyLedger` serves several (the
+    gateway uses it when REDIS_URL is set)."""
 
     async def claim(self, key: str, owner: str, ttl: float) -> bool:
         """True when `key` was free (now held by `owner` for `ttl` s) or is held by `owner`."""
@@ -90,6 +90,8 @@ class ReplyLedger(Protocol):
         """Add `member` to the set at `key` (expiring `ttl` s after its first member) and
         return the set's size."""
         ...
+
+    async def close(self) -> None: ...
 
 
 class MemoryReplyLedger:
@@ -120,6 +122,9 @@ class MemoryReplyLedger:
             self._trim(self._sets)
         held[0].add(member)
         return len(held[0])
+
+    async def close(self) -> None:
+        return None
 
     def _trim(self, table: OrderedDict[str, Any]) -> None:
         while len(table) > self._max:
