@@ -1,11 +1,14 @@
 """The model directory: what is written after training and checked before serving.
 
 config.json            the encoder's transformers config
-model.safetensors      all weights (encoder + n-gram branch)
+model.safetensors      all weights: the encoder, the n-gram logistic regression (`ngram.weight`,
+                       `ngram_bias`) and `mix`, the encoder's weight in the ensemble
 tokenizer.json, tokenizer_config.json
 labels.json            class index → intent name
-ngrams.json            the n-gram vocabulary (index order)
-fingerprint.json       what the model was trained from (data digest, base model, settings)
+ngrams.json            {"grams": [...], "idf": [...]}: the n-gram vocabulary (index order from 1)
+                       and each gram's IDF (index 0, no known gram, first)
+fingerprint.json       what the model was trained from (data digest, base model, settings,
+                       the ensemble's weights)
 threshold.json         the confidence threshold chosen on validation data, with its figures
 """
 
@@ -80,7 +83,7 @@ def save(
     tokenizer.save_pretrained(tmp)
     ngrams = sorted(vocab.index, key=vocab.index.__getitem__)
     _write(tmp / "labels.json", labels)
-    _write(tmp / "ngrams.json", ngrams)
+    _write(tmp / "ngrams.json", {"grams": ngrams, "idf": vocab.idf})
     _write(tmp / "fingerprint.json", fingerprint)
     _write(tmp / "threshold.json", threshold)
     old = out.with_name(out.name + ".old")
@@ -133,10 +136,7 @@ def check(model_dir: Path) -> Checked:
     labels = read_json(model_dir / "labels.json")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise ModelDirError(f"{model_dir / 'labels.json'}: expected a list of intent names")
-    grams = read_json(model_dir / "ngrams.json")
-    if not isinstance(grams, list):
-        raise ModelDirError(f"{model_dir / 'ngrams.json'}: expected a list of n-grams")
-    vocab = NgramVocab({str(g): i + 1 for i, g in enumerate(grams)})
+    vocab = _vocab(model_dir / "ngrams.json")
     fingerprint = read_fingerprint(model_dir) or {}
     thr = read_json(model_dir / "threshold.json")
     try:
@@ -162,6 +162,17 @@ def check(model_dir: Path) -> Checked:
         diff = sorted(set(found.items()) ^ set(expected.items()))[:3]
         raise ModelDirError(f"{path}: weights do not fit config.json (e.g. {diff})")
     return Checked(config, labels, vocab, fingerprint, threshold)
+
+
+def _vocab(path: Path) -> NgramVocab:
+    data = read_json(path)
+    grams = data.get("grams") if isinstance(data, dict) else None
+    idf = data.get("idf") if isinstance(data, dict) else None
+    if not isinstance(grams, list) or not isinstance(idf, list):
+        raise ModelDirError(f'{path}: expected {{"grams": [...], "idf": [...]}}')
+    if len(idf) != len(grams) + 1 or not all(isinstance(x, int | float) for x in idf):
+        raise ModelDirError(f"{path}: {len(idf)} IDF numbers for {len(grams)} n-grams (+1)")
+    return NgramVocab({str(g): i + 1 for i, g in enumerate(grams)}, [float(x) for x in idf])
 
 
 def load(model_dir: Path, *, quantize: bool = False) -> Loaded:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 """Bumped when the model directory's layout changes, so old directories are retrained."""
 
 
@@ -35,17 +35,26 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 5e-4
     pretrained_lr: float = 5e-5
-    ngram_lr: float = 0.02
     warmup: float = 0.06
     label_smoothing: float = 0.1
     typo_copies: int = 0
     val_fraction: float = 0.1
     seed: int = 13
     threads: int = 2
-    # the sparse n-gram branch (0 turns it off)
+    # the sparse n-gram logistic regression ensembled with the encoder (ngrams=False: off)
     ngram_min_count: int = 1
     ngram_max: int = 200_000
     ngrams: bool = True
+    sparse_c: float = 20.0
+    """Inverse L2 strength of the n-gram logistic regression (as the TF-IDF baseline's)."""
+    sparse_iter: int = 2000
+    mix_grid: tuple[float, ...] = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+    """Encoder weights tried on validation for the average of probabilities (the encoder always
+    counts for at least a quarter)."""
+    refit: bool = True
+    """With a validation split carved from the training data: once the epochs, the ensemble
+    weight and the threshold are chosen, both models are refitted on all the training data
+    (the encoder for the chosen number of epochs)."""
 
     def for_size(self, n_examples: int) -> TrainConfig:
         """The encoder size that suits this much data (never larger than configured)."""

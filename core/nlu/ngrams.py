@@ -1,6 +1,6 @@
-"""Sparse n-gram features (word 1-2 grams, character 3-5 grams inside word boundaries) fed to
-the classifier beside the transformer, the idea behind Rasa's DIET: the lexical signal a small
-encoder trained from scratch misses."""
+"""Sparse n-gram features (word 1-2 grams, character 3-5 grams inside word boundaries) with
+TF-IDF weights: the input of the regularised logistic regression that is ensembled with the
+transformer, the lexical signal a small encoder trained from scratch misses."""
 
 from __future__ import annotations
 
@@ -47,21 +47,33 @@ class Bag:
 
 
 class NgramVocab:
-    """Index 0 is reserved (no known n-gram), so every text has at least one entry."""
+    """Index 0 is reserved (no known n-gram), so every text has at least one entry. `idf[i]` is
+    the smoothed inverse document frequency of gram i (as sklearn's TfidfVectorizer computes
+    it); word grams (words, bigrams) and character grams are L2-normalised separately, each
+    group to 1/sqrt(2) when both are present, so a text's vector has unit length."""
 
     CACHE = 100_000
 
-    def __init__(self, index: dict[str, int]):
+    def __init__(self, index: dict[str, int], idf: Sequence[float] | None = None):
         self.index = index
+        self.idf = list(idf) if idf is not None else [1.0] * (len(index) + 1)
+        if len(self.idf) != len(index) + 1:
+            raise ValueError(f"{len(self.idf)} idf weights for {len(index) + 1} n-grams")
+        self.is_char = [False] * (len(index) + 1)
+        for g, i in index.items():
+            self.is_char[i] = g.startswith("c:")
         self._words: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1, max_size: int = 200_000) -> NgramVocab:
         counts: Counter[str] = Counter()
+        n = 0
         for t in texts:
             counts.update(set(grams(t)))
-        kept = [g for g, c in counts.most_common(max_size) if c >= min_count]
-        return cls({g: i + 1 for i, g in enumerate(sorted(kept))})
+            n += 1
+        kept = sorted(g for g, c in counts.most_common(max_size) if c >= min_count)
+        idf = [0.0] + [math.log((1 + n) / (1 + counts[g])) + 1 for g in kept]
+        return cls({g: i + 1 for i, g in enumerate(kept)}, idf)
 
     def __len__(self) -> int:
         return len(self.index) + 1
@@ -76,6 +88,18 @@ class NgramVocab:
                 ids.add(i)
         return sorted(ids) or [0]
 
+    def weights(self, ids: Sequence[int]) -> list[float]:
+        """Binary TF times IDF, each group (word grams, character grams) L2-normalised."""
+        raw = [self.idf[i] for i in ids]
+        char = [self.is_char[i] for i in ids]
+        norms = [
+            math.sqrt(sum(r * r for r, c in zip(raw, char, strict=True) if c == g))
+            for g in (False, True)
+        ]
+        groups = sum(1 for x in norms if x > 0) or 1
+        scale = [1.0 / (x * math.sqrt(groups)) if x > 0 else 0.0 for x in norms]
+        return [r * scale[c] if r > 0 else 1.0 for r, c in zip(raw, char, strict=True)]
+
     def _word(self, w: str) -> tuple[int, ...]:
         """A word's n-gram ids, cached: words repeat, so serving spends little time here."""
         hit = self._words.get(w)
@@ -86,15 +110,16 @@ class NgramVocab:
         return hit
 
     def bag(self, texts: Sequence[str]) -> Bag:
-        """Each text's weights sum to sqrt(n): the L2 normalisation of a binary TF vector."""
+        return self.bag_of([self.encode(t) for t in texts])
+
+    def bag_of(self, encoded: Sequence[Sequence[int]]) -> Bag:
         ids: list[int] = []
         offsets: list[int] = []
         weights: list[float] = []
-        for t in texts:
-            enc = self.encode(t)
+        for enc in encoded:
             offsets.append(len(ids))
             ids.extend(enc)
-            weights.extend([1.0 / math.sqrt(len(enc))] * len(enc))
+            weights.extend(self.weights(enc))
         return Bag(
             torch.tensor(ids, dtype=torch.long),
             torch.tensor(offsets, dtype=torch.long),

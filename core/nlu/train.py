@@ -1,6 +1,7 @@
 """Training: a pretrained DistilBERT (or any local checkpoint) fine-tuned for sequence
 classification, or, when that cannot be loaded, a DistilBERT initialised from scratch with a
-WordPiece vocabulary trained on the examples; both beside the sparse n-gram branch."""
+WordPiece vocabulary trained on the examples; either is ensembled with a TF-IDF n-gram logistic
+regression fitted on its own."""
 
 from __future__ import annotations
 
@@ -27,13 +28,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from core.nlu import artifacts
+from core.nlu import artifacts, sparse
 from core.nlu.config import FORMAT, TrainConfig
 from core.nlu.data import Example, NluDataError, data_hash, in_scope, out_of_scope
 from core.nlu.metrics import Scores, choose_threshold
 from core.nlu.network import IntentNet
-from core.nlu.ngrams import Bag, NgramVocab
-from core.nlu.predictor import Predictor
+from core.nlu.ngrams import NgramVocab
 from core.nlu.tokenizer import train_wordpiece
 
 log = structlog.get_logger(__name__)
@@ -106,7 +106,7 @@ def typo(text: str, rng: random.Random) -> str:
 
 
 def build_encoder(
-    config: TrainConfig, texts: Sequence[str], labels: list[str]
+    config: TrainConfig, texts: Sequence[str], labels: list[str], *, quiet: bool = False
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     id2label = dict(enumerate(labels))
     label2id = {n: i for i, n in id2label.items()}
@@ -122,7 +122,7 @@ def build_encoder(
         return cast(PreTrainedModel, enc), tok, "pretrained"
     except (OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        log.warning(
+        (log.debug if quiet else log.warning)(
             "nlu.base_model_unavailable",
             base_model=config.base_model,
             reason=reason,
@@ -154,29 +154,56 @@ def build_encoder(
 class _Encoded:
     """The training texts tokenized once; batches are padded on the fly."""
 
-    def __init__(
-        self, tok: PreTrainedTokenizerBase, vocab: NgramVocab, texts: Sequence[str], n: int
-    ):
+    def __init__(self, tok: PreTrainedTokenizerBase, texts: Sequence[str], n: int):
         self.ids: list[list[int]] = tok(list(texts), truncation=True, max_length=n)["input_ids"]
-        self.grams = [vocab.encode(t) for t in texts]
         self.pad = int(tok.pad_token_id or 0)
 
-    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, Bag]:
+    def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(self.ids[i]) for i in idx)
         ids = torch.full((len(idx), width), self.pad, dtype=torch.long)
         mask = torch.zeros((len(idx), width), dtype=torch.long)
-        flat: list[int] = []
-        offsets: list[int] = []
-        weights: list[float] = []
         for row, i in enumerate(idx):
             seq = self.ids[i]
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
-            offsets.append(len(flat))
-            flat.extend(self.grams[i])
-            weights.extend([len(self.grams[i]) ** -0.5] * len(self.grams[i]))
-        bag = Bag(torch.tensor(flat), torch.tensor(offsets), torch.tensor(weights))
-        return ids, mask, bag
+        return ids, mask
+
+
+@dataclass(frozen=True, slots=True)
+class _Sparse:
+    """A fitted n-gram regression: its vocabulary and weights."""
+
+    vocab: NgramVocab
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    @classmethod
+    def fit(cls, data: Sequence[Example], labels: list[str], config: TrainConfig) -> _Sparse:
+        texts = [e.text for e in data]
+        vocab = NgramVocab.fit(texts, config.ngram_min_count, config.ngram_max)
+        y = [labels.index(e.intent) for e in data]
+        w, b = sparse.fit(vocab, texts, y, len(labels), config.sparse_c, config.sparse_iter)
+        return cls(vocab, w, b)
+
+    def probs(self, texts: Sequence[str]) -> torch.Tensor:
+        return sparse.probs(self.vocab, self.weight, self.bias, texts)
+
+
+def best_mix(
+    dense: torch.Tensor, sparse_p: torch.Tensor | None, gold: torch.Tensor, grid: Sequence[float]
+) -> tuple[float, float, float]:
+    """(encoder weight, accuracy, log-loss): the best average on validation by accuracy, ties
+    broken by log-loss."""
+    if not len(gold):
+        return 1.0, 0.0, 0.0
+    scored = []
+    for w in grid if sparse_p is not None else (1.0,):
+        p = dense if sparse_p is None else w * dense + (1 - w) * sparse_p
+        acc = float((p.argmax(-1) == gold).float().mean())
+        nll = float(-torch.log(p[torch.arange(len(gold)), gold].clamp_min(1e-9)).mean())
+        scored.append((acc, -nll, w))
+    acc, neg_nll, w = max(scored)
+    return w, acc, -neg_nll
 
 
 def train(
@@ -189,7 +216,9 @@ def train(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Trains on the in-scope examples (out-of-scope ones only tune the threshold) and writes
-    the model directory. Without `validation`, a stratified share of the data is held out."""
+    the model directory. Without `validation`, a stratified share of the data is held out.
+    The n-gram regression is fitted first; the encoder is then trained with early stopping on
+    the validation accuracy of the ensemble (at its best encoder weight)."""
     config = config or TrainConfig()
     started = time.perf_counter()
     seed_everything(config.seed)
@@ -205,76 +234,51 @@ def train(
         train_set, val_set = inside, list(validation)
     val_in = [e for e in in_scope(val_set) if e.intent in set(labels)]
     rng = random.Random(config.seed)
-    train_set = list(train_set) + [
+    typos = [
         Example(typo(e.text, rng), e.intent) for _ in range(config.typo_copies) for e in train_set
     ]
+    train_set = list(train_set) + typos
     config = config.for_size(len(train_set))
     texts = [e.text for e in train_set]
+    fitted = _Sparse.fit(train_set, labels, config) if config.ngrams else None
+    val_sparse = fitted.probs([e.text for e in val_set]) if fitted else None
+    in_rows = [i for i, e in enumerate(val_set) if e.intent in set(labels)]
+    gold = torch.tensor([labels.index(e.intent) for e in val_in], dtype=torch.long)
     encoder, tok, kind = build_encoder(config, texts, labels)
-    vocab = (
-        NgramVocab.fit(texts, config.ngram_min_count, config.ngram_max)
-        if config.ngrams
-        else NgramVocab({})
-    )
-    net = IntentNet(encoder, len(vocab), len(labels))
-    data = _Encoded(tok, vocab, texts, config.max_len)
-    y = torch.tensor([labels.index(e.intent) for e in train_set])
-    steps_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
-    epochs = min(max(config.epochs, -(-config.min_steps // steps_per_epoch)), 60)
+
+    n = len(labels)
+    sparse_in = val_sparse[in_rows] if val_sparse is not None else None
+    epochs = _planned_epochs(config, len(train_set))
     patience = max(config.patience, epochs // 4)
-    total = steps_per_epoch * epochs
-    lr = config.lr if kind == "scratch" else config.pretrained_lr
-    dense = torch.optim.AdamW(
-        [p for n, p in net.named_parameters() if not n.startswith("ngram.")], lr=lr
-    )
-    sparse = torch.optim.SparseAdam([net.ngram.weight], lr=config.ngram_lr)
-    sparse_step = cast(Callable[[], object], sparse.step)
-    warm = max(1, int(total * config.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        dense, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    best, best_state, best_epoch, stale, epoch = -1.0, None, 0, 0, 0
-    bar = tqdm(total=total, desc="training intent model", unit="step", disable=not progress)
-    gen = torch.Generator().manual_seed(config.seed)
-    for epoch in range(1, epochs + 1):
-        net.train()
-        order = torch.randperm(len(train_set), generator=gen).tolist()
-        for s in range(steps_per_epoch):
-            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-            ids, mask, bag = data.batch(idx)
-            d, sp = net.branches(ids, mask, bag)
-            target = y[idx]
-            loss = loss_fn(d + sp, target) + 0.5 * loss_fn(d, target)
-            if net.use_ngrams:
-                loss = loss + 0.5 * loss_fn(sp, target)
-            dense.zero_grad()
-            sparse.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(dense.param_groups[0]["params"], 1.0)
-            dense.step()
-            if net.use_ngrams:
-                sparse_step()
-            sched.step()
-            bar.update(1)
-        acc = _accuracy(net, tok, vocab, val_in, labels, config.max_len) if val_in else 0.0
-        bar.set_postfix(epoch=epoch, val_acc=f"{acc:.4f}")
-        if on_epoch:
-            on_epoch(epoch, acc)
-        if acc > best:
-            best, best_epoch, stale = acc, epoch, 0
-            best_state = copy.deepcopy(net.state_dict())
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    bar.close()
+
+    def score(enc: PreTrainedModel) -> tuple[float, float, float]:
+        dense_val = _encoder_probs(enc, tok, [e.text for e in val_in], config.max_len, n)
+        return best_mix(dense_val, sparse_in, gold, config.mix_grid)
+
+    track = _Best(score, patience, on_epoch)
+    epoch = _fit_encoder(encoder, tok, train_set, labels, config, kind, track, None, progress)
+    best, best_epoch, best_w, best_state = track.acc, track.epoch, track.weight, track.state
     if best_state is not None:
-        net.load_state_dict(best_state)
+        encoder.load_state_dict(best_state)
+    nn.Module.eval(encoder)
+    dense_all = _encoder_probs(encoder, tok, [e.text for e in val_set], config.max_len, len(labels))
+    mixed = dense_all if val_sparse is None else best_w * dense_all + (1 - best_w) * val_sparse
+    threshold = choose_threshold(Scores.of(val_set, mixed, labels), len(labels))
+    threshold["chosen_on"] = f"{len(val_set)} validation examples"
+    refit = bool(validation is None and config.refit and val_in)
+    if refit:  # the threshold above came from models that had not seen the validation split
+        everything = train_set + val_in
+        fitted = _Sparse.fit(everything, labels, config) if fitted else None
+        seed_everything(config.seed)
+        encoder, tok, kind = build_encoder(config, [e.text for e in everything], labels, quiet=True)
+        _fit_encoder(encoder, tok, everything, labels, config, kind, None, best_epoch, progress)
+        nn.Module.eval(encoder)
+    vocab = fitted.vocab if fitted else NgramVocab({})
+    net = IntentNet(encoder, len(vocab), len(labels))
+    if fitted:
+        sparse.install(net, fitted.weight, fitted.bias)
+        net.mix.fill_(best_w)
     net.eval()
-    loaded = artifacts.Loaded(net, tok, labels, vocab, {}, 0.5, config.max_len)
-    probs = Predictor(loaded).predict([e.text for e in val_set])
-    threshold = choose_threshold(Scores.of(val_set, probs, labels), len(labels))
     fp = {
         **fingerprint(examples, config),
         "encoder": kind,
@@ -282,9 +286,13 @@ def train(
         "epochs_run": epoch,
         "best_epoch": best_epoch,
         "val_accuracy": best,
+        "ensemble": {
+            "encoder_weight": best_w,
+            "sparse": f"TF-IDF n-gram logistic regression, C={config.sparse_c}" if fitted else None,
+            "refit_with_validation": refit,
+        },
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    threshold["chosen_on"] = f"{len(val_set)} validation examples"
     artifacts.save(out, net, tok, labels, vocab, fp, threshold)
     seconds = time.perf_counter() - started
     log.info(
@@ -293,23 +301,112 @@ def train(
         encoder=kind,
         epochs=epoch,
         val_accuracy=best,
+        encoder_weight=best_w,
         threshold=threshold["threshold"],
         seconds=round(seconds, 1),
     )
     return TrainResult(out, labels, kind, epoch, best, threshold, seconds)
 
 
-def _accuracy(
-    net: IntentNet,
+class _Best:
+    """Early stopping: keeps the encoder state with the best validation (accuracy, then
+    log-loss) of the ensemble; says stop after `patience` epochs without one."""
+
+    def __init__(
+        self,
+        score: Callable[[PreTrainedModel], tuple[float, float, float]],
+        patience: int,
+        on_epoch: Callable[[int, float], None] | None,
+    ):
+        self.score, self.patience, self.on_epoch = score, patience, on_epoch
+        self.acc, self.nll, self.epoch, self.weight, self.stale = -1.0, 0.0, 0, 1.0, 0
+        self.state: dict[str, Any] | None = None
+
+    def __call__(self, epoch: int, encoder: PreTrainedModel) -> bool:
+        w, acc, nll = self.score(encoder)
+        if self.on_epoch:
+            self.on_epoch(epoch, acc)
+        if (acc, -nll) > (self.acc, -self.nll):
+            self.acc, self.nll, self.epoch, self.weight, self.stale = acc, nll, epoch, w, 0
+            self.state = copy.deepcopy(encoder.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+
+def _planned_epochs(config: TrainConfig, n_train: int) -> int:
+    steps_per_epoch = (n_train + config.batch_size - 1) // config.batch_size
+    return min(max(config.epochs, -(-config.min_steps // steps_per_epoch)), 60)
+
+
+def _fit_encoder(
+    encoder: PreTrainedModel,
     tok: PreTrainedTokenizerBase,
-    vocab: NgramVocab,
-    val: Sequence[Example],
+    train_set: Sequence[Example],
     labels: list[str],
+    config: TrainConfig,
+    kind: str,
+    evaluate: Callable[[int, PreTrainedModel], bool] | None,
+    stop_after: int | None,
+    progress: bool,
+) -> int:
+    """The fine-tuning loop (AdamW, warm-up then linear decay over the planned epochs, label
+    smoothing): `evaluate` after each epoch says when to stop; `stop_after` stops a refit at
+    the epoch validation chose. Returns the number of epochs run."""
+    data = _Encoded(tok, [e.text for e in train_set], config.max_len)
+    y = torch.tensor([labels.index(e.intent) for e in train_set])
+    steps_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
+    epochs = _planned_epochs(config, len(train_set))
+    total = steps_per_epoch * epochs
+    lr = config.lr if kind == "scratch" else config.pretrained_lr
+    opt = torch.optim.AdamW(encoder.parameters(), lr=lr)
+    warm = max(1, int(total * config.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    desc = "training intent model" if stop_after is None else "refitting on all examples"
+    steps = total if stop_after is None else steps_per_epoch * stop_after
+    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
+    gen = torch.Generator().manual_seed(config.seed)
+    epoch = 0
+    for epoch in range(1, (stop_after or epochs) + 1):
+        encoder.train()
+        order = torch.randperm(len(train_set), generator=gen).tolist()
+        for s in range(steps_per_epoch):
+            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
+            ids, mask = data.batch(idx)
+            loss = loss_fn(encoder(input_ids=ids, attention_mask=mask).logits, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            bar.update(1)
+        if evaluate is not None and evaluate(epoch, encoder):
+            break
+    bar.close()
+    return epoch
+
+
+def _encoder_probs(
+    encoder: PreTrainedModel,
+    tok: PreTrainedTokenizerBase,
+    texts: Sequence[str],
     max_len: int,
-) -> float:
-    net.eval()
-    loaded = artifacts.Loaded(net, tok, labels, vocab, {}, 0.5, max_len)
-    probs = Predictor(loaded).predict([e.text for e in val])
-    pred = probs.argmax(dim=-1).tolist()
-    hits = sum(labels[int(p)] == e.intent for p, e in zip(pred, val, strict=True))
-    return hits / len(val)
+    n_labels: int,
+) -> torch.Tensor:
+    nn.Module.eval(encoder)
+    parts = [torch.zeros((0, n_labels))]
+    with torch.inference_mode():
+        for i in range(0, len(texts), 64):
+            enc = tok(
+                list(texts[i : i + 64]),
+                padding=True,
+                truncation=True,
+                max_length=max_len,
+                return_tensors="pt",
+            )
+            logits = encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            parts.append(torch.softmax(logits.logits.float(), dim=-1))
+    return torch.cat(parts)

@@ -1,0 +1,64 @@
+"""The sparse half of the ensemble: a multinomial logistic regression on TF-IDF n-grams, fitted
+to convergence with L2 (sklearn, lbfgs; deterministic), copied into the network's n-gram
+embedding bag so serving runs one torch forward pass."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp  # type: ignore[import-untyped]
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from core.nlu.network import IntentNet
+from core.nlu.ngrams import NgramVocab
+
+
+def features(vocab: NgramVocab, texts: Sequence[str]) -> sp.csr_matrix:
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    for r, t in enumerate(texts):
+        ids = vocab.encode(t)
+        rows.extend([r] * len(ids))
+        cols.extend(ids)
+        vals.extend(vocab.weights(ids))
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(vocab)), dtype=np.float64)
+
+
+def fit(
+    vocab: NgramVocab, texts: Sequence[str], y: Sequence[int], n_labels: int, c: float, iters: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights [n-grams, labels], bias [labels]). Every label must occur in `y`."""
+    with warnings.catch_warnings():
+        # a cap on iterations is a choice; a model short of full convergence is still fine
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lr = LogisticRegression(C=c, max_iter=iters).fit(features(vocab, texts), list(y))
+    coef = np.asarray(lr.coef_, dtype=np.float64)
+    bias = np.asarray(lr.intercept_, dtype=np.float64)
+    if n_labels == 2 and coef.shape[0] == 1:  # binary: one logit z, as softmax([-z/2, z/2])
+        coef = np.concatenate([-coef / 2, coef / 2])
+        bias = np.concatenate([-bias / 2, bias / 2])
+    if coef.shape[0] != n_labels:
+        raise ValueError(f"{coef.shape[0]} classes fitted, {n_labels} expected")
+    weight = torch.from_numpy(coef.T.copy()).float()
+    weight[0] = 0.0  # index 0 (no known n-gram) carries nothing
+    return weight, torch.from_numpy(bias).float()
+
+
+def install(net: IntentNet, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    with torch.no_grad():
+        net.ngram.weight.copy_(weight)
+        net.ngram_bias.copy_(bias)
+
+
+def probs(
+    vocab: NgramVocab, weight: torch.Tensor, bias: torch.Tensor, texts: Sequence[str]
+) -> torch.Tensor:
+    """The regression's probabilities, before it is installed in a network."""
+    x = features(vocab, texts)
+    logits = torch.from_numpy(np.asarray(x @ weight.double().numpy())).float() + bias
+    return torch.softmax(logits, dim=-1)

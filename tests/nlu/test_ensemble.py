@@ -1,0 +1,72 @@
+"""The ensemble: the n-gram logistic regression is fitted on its own, stored in the model
+directory with its IDF weights, and averaged with the encoder at the weight validation chose."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.nlu import artifacts
+from core.nlu.artifacts import ModelDirError
+from core.nlu.config import TrainConfig
+from core.nlu.ngrams import NgramVocab
+from core.nlu.predictor import Predictor
+from core.nlu.train import best_mix
+
+
+def test_model_dir_describes_the_ensemble(fixture_model_dir: Path) -> None:
+    fp = json.loads((fixture_model_dir / "fingerprint.json").read_text())
+    w = fp["ensemble"]["encoder_weight"]
+    assert w in TrainConfig().mix_grid
+    assert "logistic regression" in fp["ensemble"]["sparse"]
+    assert fp["ensemble"]["refit_with_validation"] is True
+    loaded = artifacts.load(fixture_model_dir)
+    assert float(loaded.net.mix) == pytest.approx(w)
+    assert bool(loaded.net.ngram.weight.abs().sum() > 0)  # the fitted regression is there
+    assert loaded.vocab.idf[0] == 0.0 and min(loaded.vocab.idf[1:]) >= 1.0
+
+
+def test_forward_averages_the_two_models(fixture_model_dir: Path) -> None:
+    loaded = artifacts.load(fixture_model_dir)
+    pred = Predictor(loaded)
+    batch = pred.encode(["where is my order", "reset my password"])
+    net = loaded.net
+    with torch.inference_mode():
+        dense = torch.softmax(net.encoder_logits(batch.input_ids, batch.attention_mask), -1)
+        sparse = torch.softmax(net.sparse_logits(batch.bag), -1)
+    w = float(net.mix)
+    assert torch.allclose(pred.forward(batch), w * dense + (1 - w) * sparse, atol=1e-6)
+    assert torch.allclose(pred.forward(batch).sum(-1), torch.ones(2), atol=1e-5)
+
+
+def test_idf_weights_are_checked(fixture_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    shutil.copytree(fixture_model_dir, out)
+    data = json.loads((out / "ngrams.json").read_text())
+    data["idf"] = data["idf"][:-1]
+    (out / "ngrams.json").write_text(json.dumps(data))
+    with pytest.raises(ModelDirError, match=r"ngrams\.json: \d+ IDF numbers for \d+ n-grams"):
+        artifacts.check(out)
+    (out / "ngrams.json").write_text(json.dumps(data["grams"]))  # the old format, a bare list
+    with pytest.raises(ModelDirError, match=r"ngrams\.json: expected"):
+        artifacts.check(out)
+
+
+def test_rare_grams_weigh_more_and_groups_share_the_norm() -> None:
+    vocab = NgramVocab.fit(["order status", "order refund", "order help"])
+    ids = vocab.encode("order refund")
+    weights = dict(zip(ids, vocab.weights(ids), strict=True))
+    assert weights[vocab.index["w:refund"]] > weights[vocab.index["w:order"]]
+    char = sum(w * w for i, w in weights.items() if vocab.is_char[i])
+    assert char == pytest.approx(0.5)
+
+
+def test_best_mix_prefers_accuracy_then_log_loss() -> None:
+    gold = torch.tensor([0, 1])
+    dense = torch.tensor([[0.9, 0.1], [0.6, 0.4]])  # wrong on the second
+    sparse = torch.tensor([[0.6, 0.4], [0.2, 0.8]])
+    w, acc, _ = best_mix(dense, sparse, gold, (0.25, 0.5, 0.75))
+    assert acc == 1.0 and w in (0.25, 0.5)
+    assert best_mix(dense, None, gold, (0.5,))[:2] == (1.0, 0.5)
