@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aiohttp import web
-
 from gateway.app import create_app
 from gateway.brain import load_brain
-from gateway.commands._common import add_log_level, settings_from
+from gateway.commands._common import add_log_level, run_web, settings_from
 from gateway.services import build_services
 from gateway.smtp_listener import install_smtp_listener
 
@@ -44,17 +42,11 @@ def run(args: argparse.Namespace) -> int:
     )
     brain.install(services, background=True)
     install_smtp_listener(services)
-    app = create_app(services)
-    print(
-        f"gateway: listening on http://{settings.host}:{settings.port} (web chat at /chat)",
-        flush=True,
-    )
-    web.run_app(
-        app,
+    run_web(
+        create_app(services),
         host=settings.host,
         port=settings.port,
+        ready=f"gateway: listening on http://{settings.host}:{settings.port} (web chat at /chat)",
         shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
     )
     return 0

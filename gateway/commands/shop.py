@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.commands._common import add_log_level, settings_from
+from gateway.commands._common import add_log_level, port_number, run_web, settings_from
 from integrations.shop import Shop
 
 SHOP = web.AppKey("shop", Shop)
@@ -78,13 +78,13 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8081, help="port (default 8081)")
+    p.add_argument("--port", type=port_number, default=8081, help="port (default 8081)")
     add_log_level(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings_from(args)
-    print(f"shop: listening on http://{args.host}:{args.port}", flush=True)
-    web.run_app(build_shop_app(), host=args.host, port=args.port, access_log=None, print=None)
+    ready = f"shop: listening on http://{args.host}:{args.port}"
+    run_web(build_shop_app(), host=args.host, port=args.port, ready=ready)
     return 0
