@@ -70,3 +70,20 @@ def test_best_mix_prefers_accuracy_then_log_loss() -> None:
     w, acc, _ = best_mix(dense, sparse, gold, (0.25, 0.5, 0.75))
     assert acc == 1.0 and w in (0.25, 0.5)
     assert best_mix(dense, None, gold, (0.5,))[:2] == (1.0, 0.5)
+
+
+def test_bag_weights_are_the_regressions_features() -> None:
+    """Serving (the embedding bag) sees the inputs the regression was fitted on."""
+    from core.nlu.sparse import features
+
+    vocab = NgramVocab.fit(["where is my order", "order refund please", "hello", "hi there"])
+    texts = ["where is my refund", "😀", "", "hello hello there"]
+    bag = vocab.bag(texts)
+    dense = torch.from_numpy(features(vocab, texts).toarray()).float()
+    rows = torch.repeat_interleave(
+        torch.arange(len(texts)), torch.diff(bag.offsets, append=torch.tensor([len(bag.ids)]))
+    )
+    rebuilt = torch.zeros_like(dense).index_put_((rows, bag.ids), bag.weights, accumulate=True)
+    rebuilt[:, 0] = 0.0  # the "no known n-gram" slot carries nothing in either
+    dense[:, 0] = 0.0
+    assert torch.allclose(rebuilt, dense, atol=1e-6)
