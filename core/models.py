@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation, ValidationError
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_lone_surrogates(value: str) -> str:
+    """A lone surrogate (JSON's `"\\ud800"`, undecodable stdin bytes) would be accepted here and
+    then fail every JSON write of the event: the queue, the session store, the spill file. It
+    becomes U+FFFD at the door instead."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+UserText = Annotated[str, AfterValidator(_no_lone_surrogates)]
+"""Text that came from a user or a platform."""
 
 
 class Frozen(BaseModel):
@@ -29,8 +47,8 @@ class ConversationRef(Frozen):
 
 
 class Sender(Frozen):
-    id: str
-    name: str | None = None
+    id: UserText
+    name: UserText | None = None
 
 
 AttachmentKind = Literal["image", "audio", "video", "file", "location", "sticker", "other"]
@@ -43,7 +61,7 @@ class Attachment(Frozen):
     kind: AttachmentKind = "file"
     mime_type: str | None = None
     size: int | None = None
-    name: str | None = None
+    name: UserText | None = None
     url: str | None = None
     file_id: str | None = None
     content: bytes | None = Field(default=None, repr=False)
@@ -64,15 +82,15 @@ class Inbound(Frozen):
     `raw` keeps the original payload for debugging; it is never logged whole.
     """
 
-    event_id: str
+    event_id: UserText
     conversation: ConversationRef
     sender: Sender
-    text: str = ""
+    text: UserText = ""
     attachments: tuple[Attachment, ...] = ()
-    payload: str | None = None
-    locale: str | None = None
+    payload: UserText | None = None
+    locale: UserText | None = None
     received_at: float = Field(default_factory=time.time)
-    meta: dict[str, str] = Field(default_factory=dict)
+    meta: dict[str, UserText] = Field(default_factory=dict)
     raw: SkipValidation[dict[str, Any] | None] = Field(default=None, repr=False)
     """Not validated: it is the platform's payload as parsed, kept for debugging only."""
 

@@ -120,3 +120,15 @@ def test_resolve_choice_by_number_or_label_only_when_offered() -> None:
     assert resolve_choice([], inbound("1", "1")).payload is None
     pressed = inbound("2", "1", payload="/other")
     assert resolve_choice(offered, pressed) is pressed
+
+
+async def test_undecodable_text_is_kept_writable(tmp_path: Path) -> None:
+    """Bytes stdin could not decode arrive as lone surrogates; the event must still spill."""
+    q = MemoryQueue(spill_path=tmp_path / "spill.jsonl")
+    event = inbound("\udcff\udcfe bad", "1", meta={"subject": "\ud800"})
+    assert "\ufffd" in event.text and event.meta["subject"] == "\ufffd"
+    await q.put(event)
+    await q.close()
+    again = MemoryQueue(spill_path=tmp_path / "spill.jsonl")
+    await again.start()
+    assert [d.inbound.text for d in await again.take(5, 0.1)] == [event.text]

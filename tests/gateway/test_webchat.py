@@ -132,3 +132,14 @@ async def test_an_id_the_browser_picks_is_scoped_to_its_session(gateway_factory:
             await ws.send_json({"text": f"hi from {session}", "id": "message-0001"})
             assert (await receive(ws))["text"] == f"#1 hi from {session}"
             await ws.close()
+
+
+async def test_a_lone_surrogate_escape_is_answered_not_a_failed_turn(gateway_factory: Any) -> None:
+    """JSON may carry "\\ud800" (valid JSON, not valid Unicode): the message is answered with
+    U+FFFD in its place instead of failing every write of the event."""
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, s):
+        ws = await client.ws_connect("/chat/ws?session=surrogate-01")
+        await receive(ws)
+        await ws.send_str('{"text": "hi \\ud800 there"}')
+        assert (await receive(ws))["text"] == "#1 hi \ufffd there"
+        assert await s.backends.queue.depth() == 0
