@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -39,12 +39,16 @@ class MemorySenderLimit:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._hits: dict[str, deque[tuple[float, str]]] = {}
+        self._hits: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
+        """Least recently heard senders first, so those silent for a window are forgotten
+        cheaply: without that, every visitor ever seen stayed in memory."""
         self._warned: dict[str, float] = {}
 
     async def hit(self, sender_key: str, event_key: str) -> Verdict:
         now = self._clock()
-        hits = self._hits.setdefault(sender_key, deque())
+        self._forget(now)
+        hits = self._hits.pop(sender_key, None) or deque()
+        self._hits[sender_key] = hits
         while hits and hits[0][0] <= now - self.window:
             hits.popleft()
         if all(k != event_key for _, k in hits):
@@ -55,6 +59,14 @@ class MemorySenderLimit:
             return Verdict.DROP
         self._warned[sender_key] = now
         return Verdict.WARN
+
+    def _forget(self, now: float) -> None:
+        while self._hits:
+            sender, hits = next(iter(self._hits.items()))
+            if hits and hits[-1][0] > now - self.window:
+                return
+            del self._hits[sender]
+            self._warned.pop(sender, None)
 
 
 SLOW_DOWN = "You are sending messages faster than I can read them. Please slow down a little."

@@ -9,6 +9,7 @@ from structlog.testing import capture_logs
 from core.backlog import coalesce, resolve_choice
 from core.models import Attachment, Button, ConversationRef, Inbound, Sender
 from core.queue import MemoryQueue, TtlSet
+from core.senderlimit import MemorySenderLimit, Verdict
 
 
 def inbound(text: str, event: str, payload: str | None = None, **kw: object) -> Inbound:
@@ -132,3 +133,15 @@ async def test_undecodable_text_is_kept_writable(tmp_path: Path) -> None:
     again = MemoryQueue(spill_path=tmp_path / "spill.jsonl")
     await again.start()
     assert [d.inbound.text for d in await again.take(5, 0.1)] == [event.text]
+
+
+async def test_the_flood_limit_forgets_senders_silent_for_a_window() -> None:
+    now = [0.0]
+    limit = MemorySenderLimit(limit=2, window=60, clock=lambda: now[0])
+    for i in range(1000):  # web chat visitors come and go
+        assert await limit.hit(f"webchat:v{i}", f"e{i}") is Verdict.ALLOW
+    assert len(limit._hits) == 1000
+    now[0] = 61.0
+    for n in range(4):
+        verdict = await limit.hit("webchat:busy", f"b{n}")
+    assert verdict is Verdict.DROP and len(limit._hits) == 1
