@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -20,6 +20,9 @@ Sink = Callable[[Frame], Awaitable[None]]
 
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _UNDELIVERED_KEEP = 20
+_SESSIONS_KEEP = 10_000
+"""Sessions remembered without an open socket (most recent kept): visitors who leave for good
+must not stay in memory for the life of the process."""
 RELAY_TOPIC = "webchat"
 
 
@@ -45,9 +48,9 @@ class WebChatChannel(BaseChannel):
         delivers it to the sockets it holds: the worker that answers is not the `serve` process
         the browser is connected to."""
         self._sinks: dict[str, list[Sink]] = {}
-        self._undelivered: dict[str, deque[Frame]] = {}
+        self._undelivered: OrderedDict[str, deque[Frame]] = OrderedDict()
         self._relay = relay
-        self._known: set[str] = set()
+        self._known: OrderedDict[str, None] = OrderedDict()
 
     async def start(self) -> None:
         if self._relay is not None:
@@ -106,7 +109,9 @@ class WebChatChannel(BaseChannel):
     def attach(self, session: str, sink: Sink) -> list[Frame]:
         """Register a socket; returns replies that came while no socket was open."""
         self._sinks.setdefault(session, []).append(sink)
-        self._known.add(session)
+        self._known[session] = None
+        self._known.move_to_end(session)
+        _trim(self._known)
         return list(self._undelivered.pop(session, ()))
 
     def detach(self, session: str, sink: Sink) -> None:
@@ -138,3 +143,10 @@ class WebChatChannel(BaseChannel):
         if not delivered:
             box = self._undelivered.setdefault(session, deque(maxlen=_UNDELIVERED_KEEP))
             box.append(frame)
+            self._undelivered.move_to_end(session)
+            _trim(self._undelivered)
+
+
+def _trim(table: OrderedDict[str, Any]) -> None:
+    while len(table) > _SESSIONS_KEEP:
+        table.popitem(last=False)
