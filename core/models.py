@@ -7,6 +7,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation, ValidationError
+from pydantic_core import PydanticSerializationError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -101,6 +102,15 @@ class Inbound(Frozen):
     @property
     def dedupe_key(self) -> str:
         return f"{self.conversation.channel}:{self.event_id}"
+
+    def to_json(self) -> str:
+        """The event as queued. `raw` is kept as the platform sent it, unvalidated; when it holds
+        text JSON cannot carry (a lone surrogate escape) it is left out, rather than making the
+        event impossible to queue (a 500 the platform would retry for ever)."""
+        try:
+            return self.model_dump_json()
+        except PydanticSerializationError:
+            return self.model_copy(update={"raw": None}).model_dump_json()
 
 
 class Outbound(Frozen):

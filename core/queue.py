@@ -155,7 +155,7 @@ class MemoryQueue:
         tmp = self._spill_path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             for d in left:
-                fh.write(d.inbound.model_dump_json() + "\n")
+                fh.write(d.inbound.to_json() + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(self._spill_path)

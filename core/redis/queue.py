@@ -189,7 +189,7 @@ class RedisQueue:
         try:
             entry = await self._put(
                 keys=[f"{self._prefix}:seen:{inbound.dedupe_key}", self.stream(part)],
-                args=[self._dedupe_ttl, inbound.model_dump_json()],
+                args=[self._dedupe_ttl, inbound.to_json()],
             )
         except (*OUTAGE, RedisError) as exc:
             raise QueueUnavailable(f"redis refused or unreachable: {exc}") from exc
@@ -369,7 +369,7 @@ class RedisQueue:
         for d in deliveries:
             part, sid = d.entry_id.split("/", 1)
             await self._to_dead(
-                int(part), sid.encode(), d.entry_id, d.inbound.model_dump_json().encode(), error
+                int(part), sid.encode(), d.entry_id, d.inbound.to_json().encode(), error
             )
 
     async def _to_dead(self, part: int, sid: bytes, eid: str, event: bytes, error: str) -> None:

@@ -213,3 +213,14 @@ async def test_hand_over_waits_for_the_entries_in_flight(make: Callable[..., Red
         for d in await b.take(8, 0.05) + await a.take(8, 0.05):
             later.append(d)
     assert [d.inbound.event_id for d in first + later] == ["h1", "h2"]
+
+
+async def test_a_raw_payload_json_cannot_hold_is_left_out_not_a_failed_put(
+    make: Callable[..., RedisQueue],
+) -> None:
+    q = make()
+    await q.start()
+    odd = event("s1").model_copy(update={"raw": {"text": "a lone \ud800 escape"}})
+    assert await q.put(odd)
+    [got] = await take_all(q, 1)
+    assert got.inbound.event_id == "s1" and got.inbound.raw is None
