@@ -31,7 +31,12 @@ def load_bot(directory: Path, actions: Collection[str] | None = None) -> Bot:
     actions (None: do not check action names). Raises `FlowError` listing every mistake."""
     issues: list[FlowIssue] = []
     if not directory.is_dir():
-        raise FlowError([FlowIssue(str(directory), 0, "flows directory not found")])
+        reason = (
+            "a file, not a directory: give the folder of flow files"
+            if directory.exists()
+            else "flows directory not found"
+        )
+        raise FlowError([FlowIssue(str(directory), 0, reason)])
     parts = Parts()
     docs: list[tuple[str, LDict]] = []
     for path in flow_files(directory):

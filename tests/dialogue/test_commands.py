@@ -47,3 +47,10 @@ def test_stories_from_a_missing_path_are_refused_before_the_model_loads(
 ) -> None:
     assert main(["test", str(tmp_path / "nope")]) == 2
     assert "no such story file or directory" in capsys.readouterr().err
+
+
+def test_flows_check_on_a_file_says_to_give_the_folder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["flows", "check", str(FLOWS / "support.yml")]) == 1
+    assert "a file, not a directory" in capsys.readouterr().out
