@@ -31,7 +31,8 @@ class TrainConfig:
     min_steps: int = 600
     """Small bots get more epochs: at least this many optimiser steps (at most 60 epochs)."""
     patience: int = 2
-    """Epochs without a better validation accuracy before stopping (scaled up with epochs)."""
+    """Epochs without a better validation accuracy before stopping (at least half the planned
+    epochs: the from-scratch encoder improves the ensemble late, after a plateau)."""
     batch_size: int = 64
     lr: float = 5e-4
     pretrained_lr: float = 5e-5
@@ -48,9 +49,9 @@ class TrainConfig:
     sparse_c: float = 20.0
     """Inverse L2 strength of the n-gram logistic regression (as the TF-IDF baseline's)."""
     sparse_iter: int = 2000
-    mix_grid: tuple[float, ...] = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
-    """Encoder weights tried on validation for the average of probabilities (the encoder always
-    counts for at least a quarter)."""
+    mix_grid: tuple[float, ...] = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))
+    """Encoder weights tried on validation for the average of probabilities (0.1 to 0.9: the
+    encoder always counts)."""
     refit: bool = True
     """With a validation split carved from the training data: once the epochs, the ensemble
     weight and the threshold are chosen, both models are refitted on all the training data

@@ -249,7 +249,7 @@ def train(
     n = len(labels)
     sparse_in = val_sparse[in_rows] if val_sparse is not None else None
     epochs = _planned_epochs(config, len(train_set))
-    patience = max(config.patience, epochs // 4)
+    patience = max(config.patience, epochs // 2)
 
     def score(enc: PreTrainedModel) -> tuple[float, float, float]:
         dense_val = _encoder_probs(enc, tok, [e.text for e in val_in], config.max_len, n)
