@@ -71,3 +71,10 @@ def test_data_hash_ignores_order_but_not_content() -> None:
     a = [Example("hi", "greet"), Example("bye", "goodbye")]
     assert data_hash(a) == data_hash(a[::-1])
     assert data_hash(a) != data_hash([Example("hi", "greet"), Example("bye", "greet")])
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yml"
+    bad.write_bytes("intents:\n  a:\n    examples: [café olé]\n".encode("latin-1"))
+    with pytest.raises(NluDataError, match=r"latin1\.yml:3: not UTF-8 text"):
+        load_file(bad)
