@@ -274,6 +274,8 @@ class RedisQueue:
         }
         out: list[Delivery] = []
         for entry_id, fields in raw:
+            if f"{part}/{entry_id.decode()}" in self._inflight:
+                continue  # still being handled here: not a dead worker's entry
             d = await self._delivery(part, entry_id, fields, counts.get(entry_id, 2))
             if d is not None:
                 out.append(d)
@@ -325,6 +327,7 @@ class RedisQueue:
             part = max(self._owned)
             self._owned.discard(part)
             self._draining.add(part)
+        await self._touch_inflight()
         busy = set(self._inflight.values())
         for part in sorted(self._draining - busy):
             await self._release(keys=[self._lease(part)], args=[self.consumer])
@@ -343,6 +346,20 @@ class RedisQueue:
         self._due = sorted(self._owned | self._draining)
 
     # -- settling ---------------------------------------------------------------------------
+
+    async def _touch_inflight(self) -> None:
+        """Reset the idle time of the entries this worker is still handling (a turn waiting out
+        a platform's Retry-After, say), so the sweep does not take them for a dead worker's.
+        XCLAIM with JUSTID leaves the delivery counter alone."""
+        by_part: dict[int, list[Any]] = {}
+        for eid, part in self._inflight.items():
+            by_part.setdefault(part, []).append(eid.split("/", 1)[1])
+        if not by_part:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for part, ids in by_part.items():
+            pipe.xclaim(self.stream(part), GROUP, self.consumer, 0, ids, justid=True)
+        await pipe.execute()
 
     def _by_part(self, deliveries: Sequence[Delivery]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}

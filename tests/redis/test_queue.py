@@ -224,3 +224,26 @@ async def test_a_raw_payload_json_cannot_hold_is_left_out_not_a_failed_put(
     assert await q.put(odd)
     [got] = await take_all(q, 1)
     assert got.inbound.event_id == "s1" and got.inbound.raw is None
+
+
+async def test_own_long_turn_is_not_reclaimed_by_its_worker(
+    make: Callable[..., RedisQueue],
+) -> None:
+    """A turn that runs longer than claim_idle_ms (a platform's Retry-After, say) stays this
+    worker's: the sweep does not hand it back again, and its delivery count stays at one, so it
+    is not dead-lettered for taking long."""
+    q = make(max_deliveries=1)
+    await q.start()
+    await q.put(event("e1"))
+    [d] = await take_all(q, 1)
+    deadline = time.monotonic() + 2.0  # many times claim_idle_ms (300 ms) and its sweeps
+    again: list[Delivery] = []
+    while time.monotonic() < deadline:
+        again += await q.take(64, 0.1)
+    assert again == []
+    pending = await q._r.xpending_range(
+        q.stream(int(d.entry_id.split("/")[0])), "workers", "-", "+", 10
+    )
+    assert [p["times_delivered"] for p in pending] == [1]
+    await q.ack([d])
+    assert await q.depth() == 0
