@@ -3,6 +3,7 @@ retryable (5xx, timeouts, connection errors) and final (4xx, bad answers)."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,18 @@ import aiohttp
 from core.dialogue.errors import ActionError
 from core.dialogue.model import HttpActionSpec
 from core.dialogue.templates import Template
+
+IDEMPOTENCY_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "idempotency_key", default=None
+)
+"""Set by `ActionRegistry.call` around one action call."""
+
+
+def idempotency_key() -> str | None:
+    """The idempotency key of the action call running now (None outside a keyed call): an
+    action with side effects passes it on (the `Idempotency-Key` header) so a turn run again
+    does the work once."""
+    return IDEMPOTENCY_KEY.get()
 
 
 class HttpClient:
@@ -89,5 +102,8 @@ class HttpAction:
             body = _render(self.spec.json, ctx)
         except Exception as exc:
             raise ActionError(f"action {self.spec.name}: cannot build request") from exc
+        key = idempotency_key()
+        if key is not None:
+            headers.setdefault("Idempotency-Key", key)
         _, data = await self._client.request(method, url, headers=headers, json=body)
         return data

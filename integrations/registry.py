@@ -13,7 +13,7 @@ import structlog
 
 from core.dialogue.errors import ActionError
 from core.dialogue.model import HttpActionSpec
-from integrations.http import HttpAction, HttpClient
+from integrations.http import IDEMPOTENCY_KEY, HttpAction, HttpClient
 from integrations.resilience import CircuitBreaker, TtlCache, with_retries
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,8 @@ class CallPolicy:
 
 
 class ActionRegistry:
-    """Implements `core.dialogue.Actions`."""
+    """Implements `core.dialogue.Actions`. A call's idempotency key is visible to the action
+    as `integrations.http.idempotency_key()` (HTTP actions send it as `Idempotency-Key`)."""
 
     def __init__(
         self,
@@ -65,23 +66,27 @@ class ActionRegistry:
             self._breakers[target] = CircuitBreaker(self._threshold, self._reset)
         return self._breakers[target]
 
-    async def call(self, name: str, args: Mapping[str, Any]) -> Any:
+    async def call(self, name: str, args: Mapping[str, Any], key: str | None = None) -> Any:
         fn, policy = self._resolve(name, args)
-        key = (name, json.dumps(args, sort_keys=True, default=str))
+        cached = (name, json.dumps(args, sort_keys=True, default=str))
         if policy.cache_ttl > 0:
-            hit, value = self._cache.get(key)
+            hit, value = self._cache.get(cached)
             if hit:
                 return value
         breaker = self.breaker(policy.target or name)
-        result = await with_retries(
-            lambda: breaker.call(lambda: fn(args)),
-            retries=policy.retries,
-            timeout=policy.timeout,
-            base=self._base,
-            rng=self._rng,
-        )
+        token = IDEMPOTENCY_KEY.set(key)
+        try:
+            result = await with_retries(
+                lambda: breaker.call(lambda: fn(args)),
+                retries=policy.retries,
+                timeout=policy.timeout,
+                base=self._base,
+                rng=self._rng,
+            )
+        finally:
+            IDEMPOTENCY_KEY.reset(token)
         if policy.cache_ttl > 0:
-            self._cache.put(key, result, policy.cache_ttl)
+            self._cache.put(cached, result, policy.cache_ttl)
         return result
 
     def _resolve(self, name: str, args: Mapping[str, Any]) -> tuple[ActionFn, CallPolicy]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.dialogue.errors import ActionError
+from integrations.http import idempotency_key
 from integrations.registry import ActionRegistry, CallPolicy
 
 ORDER_ID = re.compile(r"^[A-Z0-9]{6}$")
@@ -42,7 +44,12 @@ def demo_orders() -> dict[str, Order]:
 
 
 class Shop:
-    """In-memory shop state; ids are sequential so demos and tests read well."""
+    """In-memory shop state; ids are sequential so demos and tests read well. A write given an
+    idempotency key it has already seen returns the first result and makes nothing new: the
+    gateway runs a turn again when it could not save it, with the same keys."""
+
+    REMEMBER = 10_000
+    """How many idempotency keys are kept (oldest forgotten first)."""
 
     def __init__(self, orders: Mapping[str, Order] | None = None):
         self.orders = dict(orders if orders is not None else demo_orders())
@@ -50,6 +57,19 @@ class Shop:
         self.tickets: list[dict[str, Any]] = []
         self._reset_ids = itertools.count(1)
         self._ticket_ids = itertools.count(1)
+        self._done: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def _once(
+        self, key: str | None, make: Callable[[], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        if key is not None and key in self._done:
+            return self._done[key]
+        result = make()
+        if key is not None and result is not None:
+            self._done[key] = result
+            while len(self._done) > self.REMEMBER:
+                self._done.popitem(last=False)
+        return result
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         found = self.orders.get(order_id.strip().upper())
@@ -57,14 +77,24 @@ class Shop:
             return None
         return {**asdict(found), "found": True, "detail": DETAILS.get(found.status, "")}
 
-    def password_reset(self, email: str) -> dict[str, Any]:
+    def password_reset(self, email: str, key: str | None = None) -> dict[str, Any]:
         if "@" not in email:
             raise ValueError("not an e-mail address")
+        made = self._once(None if key is None else f"reset:{key}", lambda: self._reset(email))
+        assert made is not None
+        return made
+
+    def _reset(self, email: str) -> dict[str, Any]:
         request = {"request_id": f"PR-{next(self._reset_ids):04d}", "email": email.lower()}
         self.resets.append(request)
         return request
 
-    def refund(self, order_id: str, reason: str) -> dict[str, Any] | None:
+    def refund(self, order_id: str, reason: str, key: str | None = None) -> dict[str, Any] | None:
+        return self._once(
+            None if key is None else f"refund:{key}", lambda: self._refund(order_id, reason)
+        )
+
+    def _refund(self, order_id: str, reason: str) -> dict[str, Any] | None:
         order = self.orders.get(order_id.strip().upper())
         if order is None:
             return None
@@ -101,12 +131,12 @@ def register_shop(
 
     async def password_reset(args: Mapping[str, Any]) -> Any:
         try:
-            return local.password_reset(_arg(args, "email"))
+            return local.password_reset(_arg(args, "email"), idempotency_key())
         except ValueError as exc:
             raise ActionError(str(exc)) from exc
 
     async def refund(args: Mapping[str, Any]) -> Any:
-        ticket = local.refund(_arg(args, "order_id"), _arg(args, "reason"))
+        ticket = local.refund(_arg(args, "order_id"), _arg(args, "reason"), idempotency_key())
         if ticket is None:
             raise ActionError("no such order")
         return ticket
@@ -115,6 +145,11 @@ def register_shop(
     registry.register("shop.order_status", order_status, policy)
     registry.register("shop.password_reset", password_reset, policy)
     registry.register("shop.refund", refund, policy)
+
+
+def _keyed() -> dict[str, str]:
+    key = idempotency_key()
+    return {} if key is None else {"Idempotency-Key": key}
 
 
 def _register_http(registry: ActionRegistry, base: str) -> None:
@@ -129,11 +164,12 @@ def _register_http(registry: ActionRegistry, base: str) -> None:
 
     async def password_reset(args: Mapping[str, Any]) -> Any:
         json = {"email": _arg(args, "email")}
-        return (await client.request("POST", f"{base}/password-resets", json=json))[1]
+        reply = await client.request("POST", f"{base}/password-resets", headers=_keyed(), json=json)
+        return reply[1]
 
     async def refund(args: Mapping[str, Any]) -> Any:
         json = {"order_id": _arg(args, "order_id"), "reason": _arg(args, "reason")}
-        return (await client.request("POST", f"{base}/refunds", json=json))[1]
+        return (await client.request("POST", f"{base}/refunds", headers=_keyed(), json=json))[1]
 
     reads = CallPolicy(timeout=3.0, retries=2, cache_ttl=5.0, target="shop")
     writes = CallPolicy(timeout=5.0, retries=2, target="shop")

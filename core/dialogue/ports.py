@@ -13,8 +13,10 @@ class Actions(Protocol):
         """Every action this registry can run, for the loader's undefined-action check."""
         ...
 
-    async def call(self, name: str, args: Mapping[str, Any]) -> Any:
-        """Run the action; raises `core.dialogue.errors.ActionError` when it fails."""
+    async def call(self, name: str, args: Mapping[str, Any], key: str | None = None) -> Any:
+        """Run the action; raises `core.dialogue.errors.ActionError` when it fails. `key`
+        names this call in this turn: a turn run again (its session could not be saved)
+        passes the same key, so a backend that honours it does the work once."""
         ...
 
 
@@ -30,6 +32,8 @@ class HandoffRecord:
     slots: dict[str, Any]
     transcript: list[dict[str, Any]] = field(default_factory=list)
     at: float = 0.0
+    key: str = ""
+    """Idempotency key of the turn's handoff: the same when the turn is run again."""
 
 
 class HandoffTarget(Protocol):

@@ -58,6 +58,7 @@ class Turn:
         self.intent: str | None = None
         self.confidence: float | None = None
         self.handed_off = False
+        self._calls = 0
 
     # -- replies -------------------------------------------------------------------------
     def context(self, frame: Frame | None) -> dict[str, Any]:
@@ -141,11 +142,17 @@ class Turn:
             self.end(op.scope)
         return False
 
+    def key(self, part: str) -> str:
+        """Idempotency key: the turn's identity plus the effect's place in the turn, so the
+        same turn run again on the old session (its save failed) repeats no side effect."""
+        return f"{self.inbound.conversation.key}:{self.inbound.event_id}:{part}"
+
     async def _call(self, op: Call, frame: Frame) -> None:
         ctx = self.context(frame)
+        self._calls += 1
         try:
             args = _render_args(op.args, ctx)
-            result = await self.actions.call(op.action, args)
+            result = await self.actions.call(op.action, args, self.key(str(self._calls)))
         except Exception as exc:  # noqa: BLE001 - any failure runs the flow's on_error steps
             log.warning("action.failed", action=op.action, error=type(exc).__name__)
             frame.step = op.on_error
@@ -205,6 +212,7 @@ class Turn:
             slots=slots,
             transcript=transcript,
             at=time.time(),
+            key=self.key("handoff"),
         )
         log.info("handoff", queue=queue, intent=self.intent, slots=sorted(slots))
         if self.handoff_target is not None:

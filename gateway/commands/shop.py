@@ -31,10 +31,15 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _key(request: web.Request) -> str | None:
+    """The client's `Idempotency-Key`: a repeated key gets the first answer, nothing new."""
+    return request.headers.get("Idempotency-Key") or None
+
+
 async def _reset(request: web.Request) -> web.Response:
     data = await _body(request)
     try:
-        made = request.app[SHOP].password_reset(str(data.get("email", "")))
+        made = request.app[SHOP].password_reset(str(data.get("email", "")), _key(request))
     except ValueError:
         return web.json_response({"error": "email: not an e-mail address"}, status=400)
     return web.json_response(made, status=201)
@@ -45,7 +50,7 @@ async def _refund(request: web.Request) -> web.Response:
     order_id, reason = str(data.get("order_id", "")), str(data.get("reason", ""))
     if not order_id or not reason:
         return web.json_response({"error": "order_id and reason are required"}, status=400)
-    ticket = request.app[SHOP].refund(order_id, reason)
+    ticket = request.app[SHOP].refund(order_id, reason, _key(request))
     if ticket is None:
         return web.json_response({"error": "no such order"}, status=404)
     return web.json_response(ticket, status=201)
@@ -72,8 +77,9 @@ def register(sub: Any) -> None:
         description=(
             "Serve the demo shop (orders A1B2C3 shipped, Z9Y8X7 processing, K4M5N6 delivered, "
             "Q2W3E4 cancelled; password resets; refund tickets) over HTTP: GET /orders/{id}, "
-            "POST /password-resets {email}, POST /refunds {order_id, reason}. Point the gateway "
-            "at it with SHOP_API_URL=http://HOST:PORT; without it the gateway uses the same shop "
+            "POST /password-resets {email}, POST /refunds {order_id, reason}; a write repeating "
+            "an Idempotency-Key header gets the first result again. Point the gateway at it "
+            "with SHOP_API_URL=http://HOST:PORT; without it the gateway uses the same shop "
             "in-process."
         ),
     )

@@ -30,13 +30,15 @@ intents:
 class FakeActions:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.keys: list[str | None] = []
         self.fail: set[str] = set()
 
     def names(self) -> set[str]:
         return {"orders.lookup", "orders.refund"}
 
-    async def call(self, name: str, args: Mapping[str, Any]) -> Any:
+    async def call(self, name: str, args: Mapping[str, Any], key: str | None = None) -> Any:
         self.calls.append((name, dict(args)))
+        self.keys.append(key)
         if name in self.fail:
             raise ActionError("backend down", retryable=True)
         if name == "orders.lookup":

@@ -54,6 +54,7 @@ async def test_ask_then_call_then_answer(tmp_path: Path) -> None:
     reply = texts(await chat.say("it is A1B2C3", "order_status", 0.3))
     assert "A1B2C3" in reply and "shipped" in reply
     assert actions.calls == [("orders.lookup", {"order_id": "A1B2C3"})]
+    assert actions.keys == [f"{chat.session.conversation.key}:2:1"]  # the turn, its 1st call
     assert chat.flow is None and chat.session.slots["order_id"] == "A1B2C3"
 
 

@@ -26,6 +26,7 @@ class Backend:
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.seen: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []
         self.delay = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -34,6 +35,7 @@ class Backend:
             {"method": request.method, "path": request.path, "body": body,
              "auth": request.headers.get("Authorization")}
         )  # fmt: skip
+        self.keys.append(request.headers.get("Idempotency-Key"))
         if self.delay:
             await asyncio.sleep(self.delay)
         status = self.statuses.pop(0) if self.statuses else 200
@@ -89,6 +91,18 @@ async def test_yaml_http_action_renders_request_with_secret_from_env(
             "auth": "Bearer s3cret",
         }
     ]
+    await registry.close()
+
+
+async def test_a_keyed_call_sends_its_idempotency_key_on_every_attempt(
+    tmp_path: Path, backend: tuple[Backend, str]
+) -> None:
+    b, base = backend
+    registry = http_registry(tmp_path, base)
+    b.statuses = [502, 200]
+    await registry.call("tickets.create", {"queue": "q", "order_id": "1"}, key="web:1:e7:1")
+    await registry.call("tickets.create", {"queue": "q", "order_id": "1"})
+    assert b.keys == ["web:1:e7:1", "web:1:e7:1", None]
     await registry.close()
 
 
