@@ -1,6 +1,11 @@
-"""Sparse n-gram features (word 1-2 grams, character 3-5 grams inside word boundaries) with
-TF-IDF weights: the input of the regularised logistic regression that is ensembled with the
-transformer, the lexical signal a small encoder trained from scratch misses."""
+"""Sparse n-gram features with TF-IDF weights: the input of the regularised logistic regression
+that is ensembled with the transformer, the lexical signal a small encoder trained from scratch
+misses. The features are those of scikit-learn's `TfidfVectorizer` pair the baseline uses (word
+1-2 grams of 2+ character tokens, and character 2-5 grams inside word boundaries, `char_wb`;
+sublinear TF, smoothed IDF, each group L2-normalised on its own): chosen by 5-fold
+cross-validation on the default bot's training examples (88.0% against 87.0% for the earlier
+binary word / 3-5 character grams). Computed here, not by sklearn, so serving needs no pickled
+vectorizer and a word's character grams are looked up once and cached."""
 
 from __future__ import annotations
 
@@ -13,27 +18,38 @@ from dataclasses import dataclass
 
 import torch
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+"""sklearn's default token pattern: words of two or more word characters."""
+CHAR_MIN, CHAR_MAX = 2, 5
+WORD, CHAR = "w:", "c:"
+"""Prefixes of the two groups in `ngrams.json` (word uni/bigrams, character grams)."""
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+def word_grams(text: str) -> list[str]:
+    """Words and word bigrams of lower-cased text (sklearn's word analyzer, ngram_range=(1, 2))."""
+    toks = _TOKEN.findall(text)
+    return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
 
 
-def word_grams(w: str) -> list[str]:
-    """The word itself and its character 3-5 grams, with `<` `>` marking its edges."""
-    padded = f"<{w}>"
-    out = [f"w:{w}"]
-    for n in (3, 4, 5):
-        out.extend(f"c:{padded[i : i + n]}" for i in range(max(len(padded) - n + 1, 0)))
+def chunk_grams(chunk: str) -> list[str]:
+    """Character grams of one whitespace-free chunk padded with spaces, as sklearn's `char_wb`
+    makes them (a chunk shorter than n is counted once, whole, and longer n are skipped)."""
+    w = f" {chunk} "
+    out: list[str] = []
+    for n in range(CHAR_MIN, CHAR_MAX + 1):
+        if len(w) <= n:
+            out.append(w)
+            break
+        out.extend(w[i : i + n] for i in range(len(w) - n + 1))
     return out
 
 
 def grams(text: str) -> list[str]:
-    ws = words(text)
-    out = [f"b:{a} {b}" for a, b in itertools.pairwise(ws)]
-    for w in ws:
-        out.extend(word_grams(w))
+    """Every gram of a text, prefixed by its group, repeats kept."""
+    low = text.lower()
+    out = [WORD + g for g in word_grams(low)]
+    for chunk in low.split():
+        out.extend(CHAR + g for g in chunk_grams(chunk))
     return out
 
 
@@ -47,10 +63,10 @@ class Bag:
 
 
 class NgramVocab:
-    """Index 0 is reserved (no known n-gram), so every text has at least one entry. `idf[i]` is
-    the smoothed inverse document frequency of gram i (as sklearn's TfidfVectorizer computes
-    it); word grams (words, bigrams) and character grams are L2-normalised separately, each
-    group to 1/sqrt(2) when both are present, so a text's vector has unit length."""
+    """Index 0 is reserved (no known n-gram, weight 1 on a zero row), so every text has at least
+    one entry. `idf[i]` is the smoothed inverse document frequency of gram i (as sklearn's
+    TfidfVectorizer computes it); a text's weights are (1 + log count) x IDF, the word grams
+    and the character grams each L2-normalised to 1."""
 
     CACHE = 100_000
 
@@ -60,9 +76,12 @@ class NgramVocab:
         if len(self.idf) != len(index) + 1:
             raise ValueError(f"{len(self.idf)} idf weights for {len(index) + 1} n-grams")
         self.is_char = [False] * (len(index) + 1)
+        self._word: dict[str, int] = {}
+        self._char: dict[str, int] = {}
         for g, i in index.items():
-            self.is_char[i] = g.startswith("c:")
-        self._words: dict[str, tuple[int, ...]] = {}
+            self.is_char[i] = g.startswith(CHAR)
+            (self._char if self.is_char[i] else self._word)[g[2:]] = i
+        self._chunks: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1, max_size: int = 200_000) -> NgramVocab:
@@ -78,48 +97,51 @@ class NgramVocab:
     def __len__(self) -> int:
         return len(self.index) + 1
 
+    def vector(self, text: str) -> tuple[list[int], list[float]]:
+        """The text's known grams (ids, word grams first) and their weights; ([0], [1.0]) when
+        none."""
+        low = text.lower()
+        word = self._word
+        words = Counter(i for g in word_grams(low) if (i := word.get(g)))
+        chars: Counter[int] = Counter()
+        for chunk in low.split():
+            chars.update(self._chunk(chunk))
+        ids: list[int] = []
+        weights: list[float] = []
+        idf = self.idf
+        for group in (words, chars):
+            if not group:
+                continue
+            raw = {i: (1.0 + math.log(c)) * idf[i] for i, c in group.items()}
+            norm = math.sqrt(sum(v * v for v in raw.values()))
+            for i, v in raw.items():
+                ids.append(i)
+                weights.append(v / norm)
+        return (ids, weights) if ids else ([0], [1.0])
+
     def encode(self, text: str) -> list[int]:
-        ws = words(text)
-        ids: set[int] = set()
-        for w in ws:
-            ids.update(self._word(w))
-        for a, b in itertools.pairwise(ws):
-            if i := self.index.get(f"b:{a} {b}"):
-                ids.add(i)
-        return sorted(ids) or [0]
+        return self.vector(text)[0]
 
-    def weights(self, ids: Sequence[int]) -> list[float]:
-        """Binary TF times IDF, each group (word grams, character grams) L2-normalised."""
-        raw = [self.idf[i] for i in ids]
-        char = [self.is_char[i] for i in ids]
-        norms = [
-            math.sqrt(sum(r * r for r, c in zip(raw, char, strict=True) if c == g))
-            for g in (False, True)
-        ]
-        groups = sum(1 for x in norms if x > 0) or 1
-        scale = [1.0 / (x * math.sqrt(groups)) if x > 0 else 0.0 for x in norms]
-        return [r * scale[c] if r > 0 else 1.0 for r, c in zip(raw, char, strict=True)]
-
-    def _word(self, w: str) -> tuple[int, ...]:
-        """A word's n-gram ids, cached: words repeat, so serving spends little time here."""
-        hit = self._words.get(w)
+    def _chunk(self, chunk: str) -> tuple[int, ...]:
+        """A chunk's character gram ids (repeats kept), cached: words repeat, so serving spends
+        little time here."""
+        hit = self._chunks.get(chunk)
         if hit is None:
-            hit = tuple(i for g in word_grams(w) if (i := self.index.get(g)))
-            if len(self._words) < self.CACHE:
-                self._words[w] = hit
+            char = self._char
+            hit = tuple(i for g in chunk_grams(chunk) if (i := char.get(g)))
+            if len(self._chunks) < self.CACHE:
+                self._chunks[chunk] = hit
         return hit
 
     def bag(self, texts: Sequence[str]) -> Bag:
-        return self.bag_of([self.encode(t) for t in texts])
-
-    def bag_of(self, encoded: Sequence[Sequence[int]]) -> Bag:
         ids: list[int] = []
         offsets: list[int] = []
         weights: list[float] = []
-        for enc in encoded:
+        for t in texts:
             offsets.append(len(ids))
-            ids.extend(enc)
-            weights.extend(self.weights(enc))
+            i, w = self.vector(t)
+            ids += i
+            weights += w
         return Bag(
             torch.tensor(ids, dtype=torch.long),
             torch.tensor(offsets, dtype=torch.long),

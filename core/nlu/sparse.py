@@ -22,10 +22,10 @@ def features(vocab: NgramVocab, texts: Sequence[str]) -> sp.csr_matrix:
     cols: list[int] = []
     vals: list[float] = []
     for r, t in enumerate(texts):
-        ids = vocab.encode(t)
+        ids, weights = vocab.vector(t)
         rows.extend([r] * len(ids))
         cols.extend(ids)
-        vals.extend(vocab.weights(ids))
+        vals.extend(weights)
     return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(vocab)), dtype=np.float64)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -222,11 +223,122 @@ def train(
     config = config or TrainConfig()
     started = time.perf_counter()
     seed_everything(config.seed)
-    torch.set_num_threads(config.threads)
     inside = in_scope(examples)
     labels = sorted({e.intent for e in inside})
     if len(labels) < 2:
         raise NluDataError("training needs at least two intents with examples")
+    chosen = _train_cv(examples, labels, config, progress, on_epoch) if validation is None else None
+    if chosen is None:
+        chosen = _train_split(examples, labels, config, validation, progress, on_epoch)
+    config, fitted, encoder, tok, kind = (
+        chosen.config,
+        chosen.fitted,
+        chosen.encoder,
+        chosen.tok,
+        chosen.kind,
+    )
+    epoch, best, best_epoch, best_w = (
+        chosen.epochs_run,
+        chosen.accuracy,
+        chosen.epoch,
+        chosen.weight,
+    )
+    threshold, refit = chosen.threshold, chosen.refit
+    vocab = fitted.vocab if fitted else NgramVocab({})
+    net = IntentNet(encoder, len(vocab), len(labels))
+    if fitted:
+        sparse.install(net, fitted.weight, fitted.bias)
+        net.mix.fill_(best_w)
+    net.eval()
+    fp = {
+        **fingerprint(examples, config),
+        "encoder": kind,
+        "train": config.as_dict(),
+        "epochs_run": epoch,
+        "best_epoch": best_epoch,
+        "val_accuracy": best,
+        "ensemble": {
+            "encoder_weight": best_w,
+            "sparse": f"TF-IDF n-gram logistic regression, C={config.sparse_c}" if fitted else None,
+            "refit_with_validation": refit,
+        },
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    artifacts.save(out, net, tok, labels, vocab, fp, threshold)
+    seconds = time.perf_counter() - started
+    log.info(
+        "nlu.trained",
+        model_dir=str(out),
+        encoder=kind,
+        epochs=epoch,
+        val_accuracy=best,
+        encoder_weight=best_w,
+        threshold=threshold["threshold"],
+        seconds=round(seconds, 1),
+    )
+    return TrainResult(out, labels, kind, epoch, best, threshold, seconds)
+
+
+@dataclass(slots=True)
+class _Chosen:
+    """Both models fitted on the examples, and what validation chose for the ensemble."""
+
+    config: TrainConfig
+    fitted: _Sparse | None
+    encoder: PreTrainedModel
+    tok: PreTrainedTokenizerBase
+    kind: str
+    epochs_run: int
+    accuracy: float
+    epoch: int
+    weight: float
+    threshold: dict[str, Any]
+    refit: bool
+
+
+def _train_cv(
+    examples: Sequence[Example],
+    labels: list[str],
+    config: TrainConfig,
+    progress: bool,
+    on_epoch: Callable[[int, float], None] | None,
+) -> _Chosen | None:
+    """Small data and a from-scratch encoder: the epoch, the ensemble weight and the threshold
+    come from k-fold out-of-fold predictions, then both models are fitted on every example.
+    None when this does not apply (a loadable base model, `cv_folds` < 2, large data)."""
+    inside = in_scope(examples)
+    if config.cv_folds < 2 or len(inside) >= config.small_below:
+        return None
+    config = config.for_size(len(inside))
+    torch.set_num_threads(config.threads)
+    texts = [e.text for e in inside]
+    encoder, tok, kind = build_encoder(config, texts, labels)
+    if kind != "scratch":  # fine-tuning a pretrained base k more times is too slow
+        return None
+    accuracy, epoch, weight, threshold = _cross_validate(examples, labels, config, on_epoch)
+    fitted = _Sparse.fit(inside, labels, config) if config.ngrams else None
+    seed_everything(config.seed)
+    encoder, tok, kind = build_encoder(config, texts, labels, quiet=True)
+    _fit_encoder(encoder, tok, inside, labels, config, kind, None, epoch, progress)
+    nn.Module.eval(encoder)
+    return _Chosen(
+        config, fitted, encoder, tok, kind, epoch, accuracy, epoch, weight, threshold, True
+    )
+
+
+def _train_split(
+    examples: Sequence[Example],
+    labels: list[str],
+    config: TrainConfig,
+    validation: Sequence[Example] | None,
+    progress: bool,
+    on_epoch: Callable[[int, float], None] | None,
+) -> _Chosen:
+    """One validation split (given, or a stratified share of the examples): early stopping,
+    the ensemble weight and the threshold are chosen on it; with a carved split both models
+    are then refitted on all the examples."""
+    seed_everything(config.seed)
+    inside = in_scope(examples)
     if validation is None:
         train_set, val_set = split(inside, config.val_fraction, config.seed)
         val_set += out_of_scope(examples)
@@ -239,6 +351,7 @@ def train(
     ]
     train_set = list(train_set) + typos
     config = config.for_size(len(train_set))
+    torch.set_num_threads(config.threads)
     texts = [e.text for e in train_set]
     fitted = _Sparse.fit(train_set, labels, config) if config.ngrams else None
     val_sparse = fitted.probs([e.text for e in val_set]) if fitted else None
@@ -273,39 +386,86 @@ def train(
         encoder, tok, kind = build_encoder(config, [e.text for e in everything], labels, quiet=True)
         _fit_encoder(encoder, tok, everything, labels, config, kind, None, best_epoch, progress)
         nn.Module.eval(encoder)
-    vocab = fitted.vocab if fitted else NgramVocab({})
-    net = IntentNet(encoder, len(vocab), len(labels))
-    if fitted:
-        sparse.install(net, fitted.weight, fitted.bias)
-        net.mix.fill_(best_w)
-    net.eval()
-    fp = {
-        **fingerprint(examples, config),
-        "encoder": kind,
-        "train": config.as_dict(),
-        "epochs_run": epoch,
-        "best_epoch": best_epoch,
-        "val_accuracy": best,
-        "ensemble": {
-            "encoder_weight": best_w,
-            "sparse": f"TF-IDF n-gram logistic regression, C={config.sparse_c}" if fitted else None,
-            "refit_with_validation": refit,
-        },
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    artifacts.save(out, net, tok, labels, vocab, fp, threshold)
-    seconds = time.perf_counter() - started
-    log.info(
-        "nlu.trained",
-        model_dir=str(out),
-        encoder=kind,
-        epochs=epoch,
-        val_accuracy=best,
-        encoder_weight=best_w,
-        threshold=threshold["threshold"],
-        seconds=round(seconds, 1),
+    return _Chosen(
+        config, fitted, encoder, tok, kind, epoch, best, best_epoch, best_w, threshold, refit
     )
-    return TrainResult(out, labels, kind, epoch, best, threshold, seconds)
+
+
+def folds(examples: Sequence[Example], k: int, seed: int) -> list[int]:
+    """Stratified fold numbers: each intent's examples, shuffled, dealt out in turn."""
+    rng = random.Random(seed)
+    by: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        by.setdefault(e.intent, []).append(i)
+    out = [0] * len(examples)
+    for name in sorted(by):
+        idx = by[name][:]
+        rng.shuffle(idx)
+        for j, i in enumerate(idx):
+            out[i] = j % k
+    return out
+
+
+def _cross_validate(
+    examples: Sequence[Example],
+    labels: list[str],
+    config: TrainConfig,
+    on_epoch: Callable[[int, float], None] | None,
+) -> tuple[float, int, float, dict[str, Any]]:
+    """Out-of-fold predictions of both models at every epoch of the planned schedule, each fold
+    trained on the others; out-of-scope examples are scored by every fold's models (never
+    trained on) and averaged. Chooses the epoch and encoder weight with the best out-of-fold
+    accuracy (ties: log-loss) and the threshold on those predictions. Returns (accuracy,
+    epoch, encoder weight, threshold)."""
+    inside = in_scope(examples)
+    outside = out_of_scope(examples)
+    k = min(config.cv_folds, min(Counter(e.intent for e in inside).values()))
+    if k < 2:
+        raise NluDataError("cross-validation needs at least two examples of every intent")
+    fold = folds(inside, k, config.seed)
+    n = len(labels)
+    gold = torch.tensor([labels.index(e.intent) for e in inside], dtype=torch.long)
+    epochs = max(_planned_epochs(config, sum(1 for g in fold if g != f)) for f in range(k))
+    dense = torch.zeros((epochs, len(inside), n))
+    dense_out = torch.zeros((epochs, len(outside), n))
+    sparse_p = torch.zeros((len(inside), n))
+    sparse_out = torch.zeros((len(outside), n))
+    for f in range(k):
+        part = [e for e, g in zip(inside, fold, strict=True) if g != f]
+        rows = [i for i, g in enumerate(fold) if g == f]
+        held = [inside[i].text for i in rows] + [e.text for e in outside]
+        if config.ngrams:
+            p = _Sparse.fit(part, labels, config).probs(held)
+            sparse_p[rows], sparse_out = p[: len(rows)], sparse_out + p[len(rows) :] / k
+        seed_everything(config.seed)
+        encoder, tok, kind = build_encoder(config, [e.text for e in part], labels, quiet=True)
+
+        def record(
+            epoch: int, enc: PreTrainedModel, tok: Any = tok, rows: Any = rows, held: Any = held
+        ) -> bool:
+            p = _encoder_probs(enc, tok, held, config.max_len, n)
+            dense[epoch - 1, rows] = p[: len(rows)]
+            dense_out[epoch - 1] += p[len(rows) :] / k
+            return False
+
+        _fit_encoder(encoder, tok, part, labels, config, kind, record, None, False)
+    sp = sparse_p if config.ngrams else None
+    best: tuple[float, float, int, float] = (-1.0, 0.0, 0, 1.0)
+    for e in range(min(_planned_epochs(config, sum(1 for g in fold if g != f)) for f in range(k))):
+        w, acc, nll = best_mix(dense[e], sp, gold, config.mix_grid)
+        if on_epoch:
+            on_epoch(e + 1, acc)
+        best = max(best, (acc, -nll, e + 1, w))
+    acc, _, epoch, w = best
+    mixed = dense[epoch - 1] if sp is None else w * dense[epoch - 1] + (1 - w) * sp
+    if outside:
+        out_mixed = dense_out[epoch - 1]
+        if config.ngrams:
+            out_mixed = w * out_mixed + (1 - w) * sparse_out
+        mixed = torch.cat([mixed, out_mixed])
+    threshold = choose_threshold(Scores.of(inside + outside, mixed, labels), n)
+    threshold["chosen_on"] = f"{k}-fold out-of-fold predictions of {len(inside) + len(outside)}"
+    return acc, epoch, w, threshold
 
 
 class _Best:
