@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -82,6 +83,8 @@ class NgramVocab:
             self.is_char[i] = g.startswith(CHAR)
             (self._char if self.is_char[i] else self._word)[g[2:]] = i
         self._chunks: dict[str, tuple[int, ...]] = {}
+        self._idf = np.asarray(self.idf, dtype=np.float64)
+        self._is_char = np.asarray(self.is_char, dtype=np.int64)
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1, max_size: int = 200_000) -> NgramVocab:
@@ -98,26 +101,41 @@ class NgramVocab:
         return len(self.index) + 1
 
     def vector(self, text: str) -> tuple[list[int], list[float]]:
-        """The text's known grams (ids, word grams first) and their weights; ([0], [1.0]) when
-        none."""
-        low = text.lower()
+        """The text's known grams (sorted ids) and their weights; ([0], [1.0]) when none."""
+        _, ids, weights = self.arrays([text])
+        return ids.tolist(), weights.tolist()
+
+    def arrays(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, id, weight) of every known gram of every text, by row then id; a text without
+        one gets (row, 0, 1.0). Only the look-ups are per text; counting, TF-IDF and the two
+        norms are done for the whole batch by numpy."""
         word = self._word
-        words = Counter(i for g in word_grams(low) if (i := word.get(g)))
-        chars: Counter[int] = Counter()
-        for chunk in low.split():
-            chars.update(self._chunk(chunk))
-        ids: list[int] = []
-        weights: list[float] = []
-        idf = self.idf
-        for group in (words, chars):
-            if not group:
-                continue
-            raw = {i: (1.0 + math.log(c)) * idf[i] for i, c in group.items()}
-            norm = math.sqrt(sum(v * v for v in raw.values()))
-            for i, v in raw.items():
-                ids.append(i)
-                weights.append(v / norm)
-        return (ids, weights) if ids else ([0], [1.0])
+        flat: list[int] = []
+        sizes: list[int] = []
+        for t in texts:
+            low = t.lower()
+            start = len(flat)
+            flat += [i for g in word_grams(low) if (i := word.get(g))]
+            for chunk in low.split():
+                flat += self._chunk(chunk)
+            sizes.append(len(flat) - start)
+        n, width = len(texts), len(self)
+        row_of = np.repeat(np.arange(n, dtype=np.int64), sizes)
+        keys, counts = np.unique(
+            row_of * width + np.asarray(flat, dtype=np.int64), return_counts=True
+        )
+        rows, ids = keys // width, keys % width
+        raw = (1.0 + np.log(counts)) * self._idf[ids]
+        slot = rows * 2 + self._is_char[ids]
+        norms = np.sqrt(np.bincount(slot, weights=raw * raw, minlength=2 * n))
+        weights = raw / norms[slot]
+        empty = np.setdiff1d(np.arange(n, dtype=np.int64), rows)
+        if len(empty):
+            at = np.searchsorted(rows, empty)
+            rows = np.insert(rows, at, empty)
+            ids = np.insert(ids, at, 0)
+            weights = np.insert(weights, at, 1.0)
+        return rows, ids, weights
 
     def encode(self, text: str) -> list[int]:
         return self.vector(text)[0]
@@ -134,16 +152,10 @@ class NgramVocab:
         return hit
 
     def bag(self, texts: Sequence[str]) -> Bag:
-        ids: list[int] = []
-        offsets: list[int] = []
-        weights: list[float] = []
-        for t in texts:
-            offsets.append(len(ids))
-            i, w = self.vector(t)
-            ids += i
-            weights += w
+        rows, ids, weights = self.arrays(texts)
+        offsets = np.searchsorted(rows, np.arange(len(texts), dtype=np.int64))
         return Bag(
-            torch.tensor(ids, dtype=torch.long),
-            torch.tensor(offsets, dtype=torch.long),
-            torch.tensor(weights, dtype=torch.float32),
+            torch.from_numpy(ids),
+            torch.from_numpy(offsets.astype(np.int64)),
+            torch.from_numpy(weights.astype(np.float32)),
         )

@@ -57,6 +57,8 @@ def clean(text: str, max_chars: int) -> str:
     """Control and format characters become spaces (one for one, so entity offsets still fit
     the original text) and the text is cut to `max_chars`."""
     cut = text[:max_chars]
+    if cut.isascii() and cut.isprintable():  # the common case: nothing to replace
+        return cut
     return "".join(" " if unicodedata.category(c)[0] == "C" else c for c in cut)
 
 
@@ -179,8 +181,13 @@ class ModelParser:
         except Exception:  # a failed batch answers "no intent", never raises
             log.exception("nlu.batch_failed", size=len(batch))
             results = [NluResult.empty(j.text) for j in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[NluResult], NluResult]]]
+        by_loop = {}
         for job, res in zip(batch, results, strict=True):
-            job.loop.call_soon_threadsafe(_resolve, job.future, res)
+            by_loop.setdefault(job.loop, []).append((job.future, res))
+        for loop, answers in by_loop.items():  # one wake-up of each loop per batch
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, answers)
 
     def _classify(self, texts: list[str]) -> list[NluResult]:
         assert self.predictor is not None
@@ -197,18 +204,17 @@ class ModelParser:
         values: list[list[float]] = top.values.tolist()
         indices: list[list[int]] = top.indices.tolist()
         labels = self.predictor.labels
+        extract = self.extract is not None
         for row, i in enumerate(live):
             ranking = tuple(
-                IntentScore(labels[k], round(p, 6))
-                for p, k in zip(values[row], indices[row], strict=True)
+                [
+                    IntentScore(labels[k], round(p, 6))
+                    for p, k in zip(values[row], indices[row], strict=True)
+                ]
             )
-            out[i] = NluResult(
-                text=texts[i],
-                intent=ranking[0].intent,
-                confidence=ranking[0].confidence,
-                ranking=ranking,
-                entities=self._entities(cleaned[i]),
-            )
+            best = ranking[0]
+            entities = self._entities(cleaned[i]) if extract else ()
+            out[i] = NluResult(texts[i], best.intent, best.confidence, ranking, entities)
         return out
 
     def _entities(self, text: str) -> tuple[Entity, ...]:
@@ -221,6 +227,7 @@ class ModelParser:
             return ()
 
 
-def _resolve(future: asyncio.Future[NluResult], result: NluResult) -> None:
-    if not future.done():
-        future.set_result(result)
+def _resolve(answers: list[tuple[asyncio.Future[NluResult], NluResult]]) -> None:
+    for future, result in answers:
+        if not future.done():
+            future.set_result(result)

@@ -18,15 +18,8 @@ from core.nlu.ngrams import NgramVocab
 
 
 def features(vocab: NgramVocab, texts: Sequence[str]) -> sp.csr_matrix:
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    for r, t in enumerate(texts):
-        ids, weights = vocab.vector(t)
-        rows.extend([r] * len(ids))
-        cols.extend(ids)
-        vals.extend(weights)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(vocab)), dtype=np.float64)
+    rows, ids, weights = vocab.arrays(texts)
+    return sp.csr_matrix((weights, (rows, ids)), shape=(len(texts), len(vocab)), dtype=np.float64)
 
 
 def fit(

@@ -148,3 +148,31 @@ async def test_a_failed_load_reports_and_parse_still_answers(tmp_path: Path) -> 
         await p.start()
     assert (await p.parse("hello")).intent is None
     assert not p.ready()
+
+
+@pytest.mark.parametrize("text", ["where is my order", "", "x" * 3000, "😀 заказ\u200b", "a\tb"])
+def test_fast_encoder_gives_the_transformers_ids(fixture_model_dir: Path, text: str) -> None:
+    """Serving calls the Rust tokenizer directly: same ids and mask as the transformers call
+    (truncation to max_len, padding to the batch's longest)."""
+    from core.nlu import artifacts
+    from core.nlu.predictor import Predictor, encode
+
+    loaded = artifacts.load(fixture_model_dir)
+    texts = [text, "hello", "reset my password please now"]
+    fast = Predictor(loaded).encode(texts)
+    ref = encode(loaded.tokenizer, loaded.vocab, texts, loaded.max_len)
+    assert fast.input_ids.tolist() == ref.input_ids.tolist()
+    assert fast.attention_mask.tolist() == ref.attention_mask.tolist()
+    assert fast.input_ids.shape[1] <= loaded.max_len
+
+
+async def test_every_message_of_a_burst_gets_its_own_answer(parser: ModelParser) -> None:
+    """Batches are answered with one wake-up of the loop: each future still gets the result of
+    its own text, odd text included, and none is left waiting."""
+    texts = ["where is my order", "", "😀", "reset my password", "\x00", "hello"] * 7
+    results = await asyncio.wait_for(asyncio.gather(*(parser.parse(t) for t in texts)), 30)
+    assert [r.text for r in results] == texts
+    assert all(r.intent is None for r, t in zip(results, texts, strict=True) if not t.strip("\x00"))
+    assert {r.intent for r, t in zip(results, texts, strict=True) if t == "reset my password"} == {
+        "password_reset"
+    }

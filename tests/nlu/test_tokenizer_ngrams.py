@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from transformers import AutoTokenizer
 
 from core.nlu.ngrams import NgramVocab, grams
@@ -66,3 +67,14 @@ def test_features_are_sklearns_tfidf_pair() -> None:
     assert sorted(names) == sorted(vocab.index)
     ours = features(vocab, texts).toarray()[:, [vocab.index[n] for n in names]]
     assert np.allclose(ours, ref.transform(texts).toarray(), atol=1e-9)
+
+
+def test_a_batch_bag_is_each_texts_vector() -> None:
+    vocab = NgramVocab.fit(TEXTS)
+    texts = ["", "where is my parcel", "😀", "parcel parcel", "hello there"]
+    bag = vocab.bag(texts)
+    ends = [*bag.offsets.tolist()[1:], len(bag.ids)]
+    for t, start, end in zip(texts, bag.offsets.tolist(), ends, strict=True):
+        ids, weights = vocab.vector(t)
+        assert bag.ids[start:end].tolist() == ids
+        assert bag.weights[start:end].tolist() == pytest.approx(weights)
