@@ -3,7 +3,6 @@ replies through `chat.postMessage` with Block Kit buttons."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -25,6 +24,7 @@ from core.channel import (
     VerificationError,
     WebhookReply,
     WebhookRequest,
+    json_object,
     send_steps,
 )
 from core.models import (
@@ -111,13 +111,17 @@ class SlackChannel(BaseChannel):
             raise VerificationError("X-Slack-Request-Timestamp is not a number") from None
         if skew > MAX_SKEW:
             raise VerificationError(f"timestamp {skew:.0f}s off (over {MAX_SKEW}s): replayed?")
-        if not self._verifier.is_valid(req.body, stamp, signature):
+        try:
+            valid = self._verifier.is_valid(req.body, stamp, signature)
+        except UnicodeDecodeError:  # the verifier decodes the body first; Slack's is UTF-8
+            raise VerificationError("body is not UTF-8: not a request Slack signed") from None
+        if not valid:
             raise VerificationError("X-Slack-Signature does not match the body")
 
     def parse(self, req: WebhookRequest) -> WebhookReply:
         if req.header("content-type").startswith("application/x-www-form-urlencoded"):
             return self._interactive(req.body)
-        data = _json_object(req.body)
+        data = json_object(req.body)
         kind = data.get("type")
         if kind == "url_verification":
             challenge = data.get("challenge")
@@ -138,7 +142,7 @@ class SlackChannel(BaseChannel):
         kind, subtype = event.get("type"), event.get("subtype")
         if kind not in ("message", "app_mention"):
             return WebhookReply(note=f"event {kind!r} is not handled")
-        if not isinstance(subtype, str | None) or subtype not in _ACCEPTED_SUBTYPES:
+        if not (subtype is None or isinstance(subtype, str)) or subtype not in _ACCEPTED_SUBTYPES:
             return WebhookReply(note=f"message subtype {subtype!r} ignored")
         bots = _bot_users(data)
         channel, user, ts = event.get("channel"), event.get("user"), event.get("ts")
@@ -166,7 +170,9 @@ class SlackChannel(BaseChannel):
             conversation=ConversationRef(channel=self.name, chat_id=channel, thread_id=thread),
             sender=Sender(id=user),
             text=text,
-            attachments=tuple(attachment_of(f) for f in files if isinstance(f, dict)),
+            attachments=tuple(attachment_of(f) for f in files if isinstance(f, dict))
+            if files
+            else (),
             meta=meta,
             raw=data,
         )
@@ -176,7 +182,7 @@ class SlackChannel(BaseChannel):
         fields = parse_qs(body.decode("utf-8", "replace"))
         if "payload" not in fields:
             raise PayloadError("form body without payload=")
-        data = _json_object(fields["payload"][0].encode())
+        data = json_object(fields["payload"][0].encode())
         if data.get("type") != "block_actions":
             return WebhookReply(note=f"interaction {data.get('type')!r} is not handled")
         actions = data.get("actions")
@@ -262,16 +268,6 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
         if key.lower() == name:
             return str(value[0] if isinstance(value, list) else value)
     return None
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
-        raise PayloadError("body is not UTF-8 JSON") from None
-    if not isinstance(data, dict):
-        raise PayloadError("body is not a JSON object")
-    return data
 
 
 def _dig(data: Any, *path: str) -> str | None:

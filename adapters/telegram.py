@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dtm
 import hmac
-import json
 import logging
 import re
 import warnings
@@ -46,6 +45,7 @@ from core.channel import (
     VerificationError,
     WebhookReply,
     WebhookRequest,
+    json_object,
     send_steps,
 )
 from core.models import (
@@ -148,11 +148,8 @@ class TelegramChannel(BaseChannel):
             raise VerificationError("X-Telegram-Bot-Api-Secret-Token does not match")
 
     def parse(self, req: WebhookRequest) -> WebhookReply:
-        try:
-            data = json.loads(req.body)
-        except (ValueError, RecursionError):
-            raise PayloadError("body is not JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        data = json_object(req.body)
+        if not isinstance(data.get("update_id"), int):
             raise PayloadError("not a Telegram update: no integer update_id")
         try:
             with warnings.catch_warnings():

@@ -4,8 +4,12 @@ its own process, in one run:
 
   bare     a bare aiohttp handler that reads the body and answers 200 (the ceiling)
   bolt     slack-bolt's AsyncApp behind its aiohttp server: signature verification and ack
-  gateway  this gateway: signature check, parse, dedupe, durable enqueue, answer
-           (a webhook-only `serve` process, as at scale: workers answer elsewhere)
+  gateway  this gateway: signature check, parse, dedupe, enqueue, answer (`serve` without
+           its worker, on the in-memory queue; a consumer takes and acknowledges each event
+           as the worker would, without running the turn)
+
+All three run on the same event loop (`--loop`, default uvloop as the gateway's EVENT_LOOP), so
+the comparison is of the code, not the runtime.
 
     .venv/bin/python -m bench.ingress [--duration 10] [--connections 32] [--threads 1]
 
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +123,10 @@ def write_lua_data(path: Path, events: list[tuple[str, str, str]]) -> None:
 # -- the servers (each runs in its own process: `--serve NAME`) ---------------------------
 
 
-def serve_bare(port: int) -> None:
+def serve_bare(port: int, loop: str) -> None:
     from aiohttp import web
+
+    from gateway.commands._common import new_event_loop
 
     async def handler(request: web.Request) -> web.Response:
         await request.read()
@@ -127,16 +134,20 @@ def serve_bare(port: int) -> None:
 
     app = web.Application()
     app.router.add_post(PATH, handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=new_event_loop(loop)
+    )
 
 
-def serve_bolt(port: int) -> None:
+def serve_bolt(port: int, loop: str) -> None:
     """Bolt's own server; its one `auth.test` (made lazily on the first event, then cached) is
     answered by a route in the same process, since there is no Slack here."""
     from aiohttp import web
     from slack_bolt.app.async_app import AsyncApp
     from slack_bolt.app.async_server import AsyncSlackAppServer
     from slack_sdk.web.async_client import AsyncWebClient
+
+    from gateway.commands._common import new_event_loop
 
     async def auth_test(_request: web.Request) -> web.Response:
         return web.json_response(
@@ -177,16 +188,19 @@ def serve_bolt(port: int) -> None:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(loop)) as runner:
+        runner.run(main())
 
 
-def serve_gateway(port: int, log_level: str) -> None:
+def serve_gateway(port: int, log_level: str, loop: str) -> None:
+    """As `serve --no-worker` runs it: the same app, logging, event loop and start-up."""
     from aiohttp import web
 
     from config.logging import configure
     from config.settings import Settings
     from core.turn import NluResult
     from gateway.app import create_app
+    from gateway.commands._common import run_web
     from gateway.services import build_services
 
     class Unused:
@@ -209,10 +223,31 @@ def serve_gateway(port: int, log_level: str) -> None:
         log_level=log_level,
         log_format="json",
         embedded_worker="off",
+        event_loop=loop,  # type: ignore[arg-type]
     )
-    configure(settings.log_level, settings.log_format)
+    configure(settings.log_level, settings.log_format, cache=True)  # as `serve` does
     services = build_services(settings, nlu=Unused(), dialogue=Unused(), with_worker=False)  # type: ignore[arg-type]
-    web.run_app(create_app(services), host="127.0.0.1", port=port, access_log=None, print=None)
+    app = create_app(services)
+
+    async def drain(_app: web.Application) -> AsyncIterator[None]:
+        """The workers' side of the queue, minus the turns: each event is taken and
+        acknowledged as it arrives, as the embedded worker takes it, so the queue stays short
+        (an undrained queue of 60 000 events costs the garbage collector more than the webhooks
+        do). Its CPU counts against the gateway."""
+        queue = services.backends.queue
+
+        async def consume() -> None:
+            while True:
+                taken = await queue.take(256, 1.0)
+                if taken:
+                    await queue.ack(taken)
+
+        task = asyncio.create_task(consume())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(drain)
+    run_web(app, host="127.0.0.1", port=port, ready="listening", loop=loop)
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -283,6 +318,8 @@ def measure(
         str(port),
         "--log-level",
         args.log_level,
+        "--loop",
+        args.loop,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -308,17 +345,24 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--events", type=int, default=60000, help="distinct signed events per run")
     p.add_argument("--log-level", default="info", help="the gateway's LOG_LEVEL (default info)")
+    p.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the event loop of all three servers (default uvloop, the gateway's EVENT_LOOP "
+        "default; all three run on the same one, so the comparison is of the code)",
+    )
     p.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args()
     if args.serve:
         if args.serve == "bare":
-            serve_bare(args.port)
+            serve_bare(args.port, args.loop)
         elif args.serve == "bolt":
-            serve_bolt(args.port)
+            serve_bolt(args.port, args.loop)
         else:
-            serve_gateway(args.port, args.log_level)
+            serve_gateway(args.port, args.log_level, args.loop)
         return 0
     wrk = shutil.which("wrk") or "/usr/bin/wrk"
     if not Path(wrk).exists():
@@ -341,7 +385,7 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
     print(
         f"POST {PATH}, signed unique events, wrk -t{args.threads} -c{args.connections} "
         f"-d{args.duration:g}s on 127.0.0.1, {os.cpu_count()} CPUs (shared), "
-        f"gateway LOG_LEVEL={args.log_level}"
+        f"gateway LOG_LEVEL={args.log_level}, event loop {args.loop} (all three)"
     )
     print("| server | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | requests |")
     print("|---|---:|---:|---:|---:|---:|---:|")

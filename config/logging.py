@@ -75,9 +75,11 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
+def configure(level: str = "info", fmt: str = "auto", *, cache: bool = False) -> None:
     """Set up structlog (and the standard library's logging, so library warnings come out the
-    same way)."""
+    same way). `cache`: module loggers keep their first configuration instead of rebuilding a
+    bound logger on every call (a long-running process's hot paths; tests that swap the
+    configuration, as `capture_logs` does, need it off)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     # In JSON the traceback becomes the `exception` text before scrubbing, so an address or a
     # bot token inside an exception's message is masked like any other value.
@@ -99,7 +101,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     data_dir: Path = Path("var")
     embedded_worker: Literal["auto", "on", "off"] = "auto"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # -- the engine ------------------------------------------------------------------------
     concurrency: int = Field(32, ge=1, le=1024)

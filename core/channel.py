@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import orjson
 
 from core.errors import GatewayError
 from core.models import Capabilities, Inbound, Outbound
@@ -14,7 +17,8 @@ from core.models import Capabilities, Inbound, Outbound
 class WebhookRequest:
     """A framework-neutral HTTP request: what `gateway/` hands an adapter.
 
-    `url` is the full public URL (Twilio signs it); header names are lower-cased.
+    `url` is the full public URL (Twilio signs it); `header()` looks names up in lower case
+    (the gateway hands over its case-insensitive headers as they are).
     """
 
     method: str
@@ -54,6 +58,23 @@ class VerificationError(GatewayError):
 
 class PayloadError(GatewayError):
     """The body is not what the platform sends: answered 400 with the reason logged."""
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A webhook body that must be a JSON object, or `PayloadError`. orjson first (the webhook
+    hot path); what it refuses is read again by the standard library, which accepts a little
+    more (lone surrogate escapes), so no body is refused for the parser's sake. (Integers past
+    64 bits come back as floats; no platform sends them.)"""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
+            raise PayloadError("body is not UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise PayloadError("body is not a JSON object")
+    return data
 
 
 class ChannelSendError(GatewayError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import secrets
 import time
@@ -74,13 +75,21 @@ class TtlSet:
         self._ttl = ttl
         self._clock = clock
         self._keys: OrderedDict[str, float] = OrderedDict()
+        self._next_expiry = math.inf
+        """When the oldest key expires: until then there is nothing to purge (one comparison on
+        the webhook hot path instead of a look at the oldest key)."""
 
     def _purge(self, now: float) -> None:
-        while self._keys:
-            _, expires = next(iter(self._keys.items()))
+        if now < self._next_expiry:
+            return
+        keys = self._keys
+        while keys:
+            key, expires = next(iter(keys.items()))
             if expires > now:
-                break
-            self._keys.popitem(last=False)
+                self._next_expiry = expires
+                return
+            del keys[key]
+        self._next_expiry = math.inf
 
     def add(self, key: str) -> bool:
         """Remember `key`; False when it was already there."""
@@ -88,7 +97,10 @@ class TtlSet:
         self._purge(now)
         if key in self._keys:
             return False
-        self._keys[key] = now + self._ttl
+        expires = now + self._ttl
+        self._keys[key] = expires
+        if expires < self._next_expiry:
+            self._next_expiry = expires
         return True
 
     def __contains__(self, key: object) -> bool:
@@ -172,7 +184,10 @@ class MemoryQueue:
         if not self._ready:
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                # `asyncio.timeout`, not `wait_for`: no task per wait (this runs once per
+                # message when the worker keeps up)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
             except TimeoutError:
                 return []
         out: list[Delivery] = []

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, host=args.host, port=args.port)
+    settings = settings_from(args, long_running=True, host=args.host, port=args.port)
     brain = load_brain(settings)
     services = build_services(
         settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=args.worker
@@ -48,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
         port=settings.port,
         ready=f"gateway: listening on http://{settings.host}:{settings.port} (web chat at /chat)",
         shutdown_timeout=settings.shutdown_timeout,
+        loop=settings.event_loop,
     )
     return 0

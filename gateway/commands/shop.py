@@ -90,7 +90,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings_from(args)
+    settings = settings_from(args)
     ready = f"shop: listening on http://{args.host}:{args.port}"
-    run_web(build_shop_app(), host=args.host, port=args.port, ready=ready)
+    run_web(build_shop_app(), host=args.host, port=args.port, ready=ready, loop=settings.event_loop)
     return 0

@@ -85,6 +85,19 @@ def test_a_changed_body_is_refused():
         channel_at(NOW).verify(tampered)
 
 
+def test_a_signed_body_that_is_not_utf8_is_refused_not_a_crash():
+    """slack_sdk's verifier decodes the body as UTF-8 and raises on anything else: that is a
+    401 with a reason, not an exception out of the webhook (a 500 Slack would retry)."""
+    from tests.adapters.contract import Request
+
+    body = b'{"type": "' + bytes([0xFF, 0xFE]) + b'"}'
+    signed = webhook_request(
+        CASE, Request(body, {"Content-Type": "application/json", **sign(body, at=NOW)})
+    )
+    with pytest.raises(VerificationError, match="not UTF-8"):
+        channel_at(NOW).verify(signed)
+
+
 async def test_a_reply_goes_into_the_users_thread(
     slack_channel: SlackChannel, fake_slack: FakeSlack
 ):

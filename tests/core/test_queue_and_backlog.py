@@ -35,6 +35,24 @@ def test_ttl_set_forgets_after_ttl() -> None:
     assert seen.add("x")
 
 
+def test_ttl_set_purges_in_order_while_keys_keep_arriving() -> None:
+    """The purge only looks once the oldest key is due; keys added later expire later."""
+    now = [0.0]
+    seen = TtlSet(10, clock=lambda: now[0])
+    for i in range(5):
+        now[0] = float(i)
+        assert seen.add(f"k{i}")
+    now[0] = 12.0  # k0, k1 and k2 are gone; k3 (13) and k4 (14) are not
+    assert [k in seen for k in ("k0", "k1", "k2", "k3", "k4")] == [False] * 3 + [True] * 2
+    seen.discard("k3")
+    now[0] = 13.5
+    assert seen.add("k3")
+    assert "k4" in seen
+    now[0] = 14.0
+    assert "k4" not in seen
+    assert not seen.add("k3")
+
+
 async def test_dedupe_is_per_channel_and_event_id() -> None:
     q = MemoryQueue()
     a = inbound("hi", "1")

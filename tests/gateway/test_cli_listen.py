@@ -27,3 +27,20 @@ def test_a_port_out_of_range_is_refused_by_the_usage_line(
         main(["shop", "--port", "99999"])
     assert exit_.value.code == 2
     assert "port must be 0-65535" in capsys.readouterr().err
+
+
+def test_event_loop_setting_picks_the_loop() -> None:
+    import asyncio
+
+    import uvloop
+
+    from gateway.commands._common import new_event_loop
+
+    fast, plain = new_event_loop("uvloop"), new_event_loop("asyncio")
+    try:
+        assert isinstance(fast, uvloop.Loop)
+        assert not isinstance(plain, uvloop.Loop)
+        assert isinstance(plain, asyncio.AbstractEventLoop)
+    finally:
+        fast.close()
+        plain.close()

@@ -1,0 +1,40 @@
+"""`json_object`: the webhook bodies every JSON adapter reads, on orjson's fast path and the
+standard library's fallback, with the same answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.channel import PayloadError, WebhookRequest, json_object
+
+
+def test_an_object_is_read() -> None:
+    assert json_object(b'{"a": [1, {"b": "\\u00e9"}]}') == {"a": [1, {"b": "é"}]}
+
+
+def test_a_lone_surrogate_orjson_refuses_is_read_as_the_standard_library_reads_it() -> None:
+    """The models turn it into U+FFFD later; refusing the whole body would lose the message."""
+    assert json_object(b'{"t": "\\ud800"}') == {"t": "\ud800"}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "not UTF-8 JSON"),
+        (b"{not json", "not UTF-8 JSON"),
+        (b'{"a": "\xff"}', "not UTF-8 JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not UTF-8 JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'"text"', "not a JSON object"),
+    ],
+    ids=["empty", "broken", "not utf-8", "nested too deep", "array", "string"],
+)
+def test_anything_else_is_a_payload_error(body: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        json_object(body)
+
+
+def test_header_lookup_ignores_case_of_the_name() -> None:
+    req = WebhookRequest("POST", "http://h/x", {"x-token": "t"}, {}, b"")
+    assert req.header("X-Token") == "t"
+    assert req.header("X-Missing", "d") == "d"
