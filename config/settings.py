@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # -- the engine ------------------------------------------------------------------------
-    concurrency: int = Field(32, ge=1, le=1024)
+    concurrency: int = Field(64, ge=1, le=1024)
     prefetch: int = Field(64, ge=1)
     max_attempts: int = Field(3, ge=1, le=20)
     dedupe_ttl: float = Field(86400.0, gt=0)

@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
-    concurrency: int = 32
+    concurrency: int = 64
     """Turns handled at once (different conversations)."""
     prefetch: int = 64
     """Events taken from the queue and held in memory at most; the rest waits in the queue."""
