@@ -111,13 +111,18 @@ def signed_events(n: int, tag: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def write_lua_data(path: Path, events: list[tuple[str, str, str]]) -> None:
+def write_lua_data(path: Path, events: list[tuple[str, str, str]], chunk: int = 10_000) -> None:
+    """A Lua file returning the list of (timestamp, signature, body): in chunks of `chunk`
+    entries, one function each, since one Lua function holds at most 65 536 constants."""
     with path.open("w", encoding="utf-8") as f:
-        f.write("return {\n")
-        for stamp, sig, body in events:
-            assert "]==]" not in body
-            f.write(f'{{"{stamp}","{sig}",[==[{body}]==]}},\n')
-        f.write("}\n")
+        f.write("local all = {}\n")
+        for start in range(0, len(events), chunk):
+            f.write("do local part = (function() return {\n")
+            for stamp, sig, body in events[start : start + chunk]:
+                assert "]==]" not in body
+                f.write(f'{{"{stamp}","{sig}",[==[{body}]==]}},\n')
+            f.write("} end)()\nfor _, r in ipairs(part) do all[#all + 1] = r end end\n")
+        f.write("return all\n")
 
 
 # -- the servers (each runs in its own process: `--serve NAME`) ---------------------------
@@ -343,7 +348,7 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
-    p.add_argument("--events", type=int, default=60000, help="distinct signed events per run")
+    p.add_argument("--events", type=int, default=200_000, help="distinct signed events per run")
     p.add_argument("--log-level", default="info", help="the gateway's LOG_LEVEL (default info)")
     p.add_argument(
         "--loop",
