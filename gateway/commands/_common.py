@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import errno
 import gc
-from typing import Any, get_args
+from collections.abc import Coroutine
+from typing import Any, TypeVar, get_args
 
 from aiohttp import web
 
 from config.logging import configure
 from config.settings import Settings, load_settings
 from gateway.errors import StartupError
+
+T = TypeVar("T")
 
 _BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL})
 
@@ -57,12 +60,22 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-async def _freeze_heap(_app: web.Application) -> None:
+def freeze_heap() -> None:
     """Everything loaded by start-up (modules, the model, the flows) lives as long as the
     process: moved out of the garbage collector's sight, it is no longer walked by every full
-    collection while webhooks arrive."""
+    collection while messages arrive."""
     gc.collect()
     gc.freeze()
+
+
+async def _freeze_heap(_app: web.Application) -> None:
+    freeze_heap()
+
+
+def run_loop(kind: str, main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on the EVENT_LOOP of the settings."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
+        return runner.run(main)
 
 
 def run_web(

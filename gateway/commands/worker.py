@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.app import create_probe_app
 from gateway.brain import load_brain
-from gateway.commands._common import add_log_level, settings_from
+from gateway.commands._common import add_log_level, freeze_heap, run_loop, settings_from
 from gateway.errors import StartupError
 from gateway.services import Services, build_services
 
@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, host=args.host)
+    settings = settings_from(args, long_running=True, host=args.host)
     if settings.redis_url is None:
         raise StartupError(
             "worker needs a shared queue: set REDIS_URL (with the in-memory default, "
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     brain = load_brain(settings)
     services = build_services(settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=True)
     brain.install(services, background=False)
-    asyncio.run(_run(services, args.metrics_port))
+    run_loop(settings.event_loop, _run(services, args.metrics_port))
     return 0
 
 
@@ -60,6 +60,7 @@ async def _run(services: Services, metrics_port: int | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
     await services.start()
+    freeze_heap()
     try:
         if metrics_port:
             runner = web.AppRunner(create_probe_app(services), access_log=None)

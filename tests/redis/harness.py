@@ -41,7 +41,7 @@ from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
 from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.backends import build_relay
-from gateway.commands._common import settings_from
+from gateway.commands._common import new_event_loop, run_loop, settings_from
 from gateway.services import Services, build_services
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if real is not None:
         real.install(services, background=False)
     if args.role == "worker":
-        asyncio.run(run_worker(services))
+        run_loop(settings.event_loop, run_worker(services))
         return 0
     print(f"harness: serving on {settings.port}", flush=True)
     web.run_app(
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_timeout=5,
         access_log=None,
         print=None,
+        loop=new_event_loop(settings.event_loop),
     )
     return 0
 
