@@ -6,17 +6,18 @@ With a lock, two workers could still read entries 1 and 2 of one conversation fr
 and race for the lock, so entry 2 could win: a lock gives mutual exclusion, not order. Here an
 event goes to stream `hash(conversation) % partitions`, and each partition is read by exactly one
 worker at a time, which holds a lease on it (a key with expiry = `claim_idle_ms`, renewed every
-third of that). So all of a conversation's entries reach the same process in stream order, and the
-engine does the rest. Workers share the partitions fairly (`ceil(partitions / live workers)`); a
-worker over its share stops reading a partition and gives the lease back only once its entries
-there are acknowledged, so a hand-over never splits a conversation between two processes.
+2 s, or every third of it if that is shorter). So all of a conversation's entries reach the same
+process in stream order, and the engine does the rest. Workers share the partitions fairly
+(`ceil(partitions / live workers)`); a worker over its share stops reading a partition and gives
+the lease back only once its entries there are acknowledged, so a hand-over never splits a
+conversation between two processes.
 
 A worker that dies keeps its lease until it expires (`claim_idle_ms`). The next owner does not
 read the partition's new entries while another consumer still has entries pending there: it
 takes them over with XAUTOCLAIM once they have been idle `claim_idle_ms` (the owner is dead), or
 waits for their owner to acknowledge them (it was only cut off from Redis for a while and is
 finishing its turns). That keeps the order through a crash and does not run a live worker's turn
-twice. The same sweep, once per lease period, also recovers entries stuck in a live worker (a
+twice. The same sweep, run with every renewal, also recovers entries stuck in a live worker (a
 turn that died while Redis was down). If a worker is cut off longer than `claim_idle_ms` and then
 comes back in the middle of a turn, two workers may run that turn: the sent-log makes each reply
 go out once in all but a narrow race, and the session store's revision check (the fencing token:
@@ -88,6 +89,12 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 10 * lease)
 return redis.call('ZCOUNT', KEYS[1], now - lease, '+inf')
 """
+
+
+SETTLED_EVERY = 2.0
+"""Seconds between looks at the share of a worker that has it (at most a third of the lease)."""
+UNSETTLED_EVERY = 0.5
+"""Seconds between looks while a worker is below its share, draining or settling."""
 
 
 def consumer_name() -> str:
@@ -344,6 +351,12 @@ class RedisQueue:
                 log.info("queue.partition_acquired", partition=part, share=share, alive=alive)
         self._settling &= self._owned
         self._due = sorted(self._owned | self._draining)
+        # Leases are renewed every third of their life; the share is looked at more often, so
+        # a worker that joins (or leaves) changes hands within seconds, not a lease's life. A
+        # worker still short of its share, draining or settling looks again within a second.
+        unsettled = len(self._owned) < share or self._draining or self._settling
+        every = min(self._lease_ms / 3000, SETTLED_EVERY, UNSETTLED_EVERY if unsettled else 1e9)
+        self._next_maintenance = time.monotonic() + every
 
     # -- settling ---------------------------------------------------------------------------
 

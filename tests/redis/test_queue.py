@@ -111,6 +111,22 @@ async def test_two_workers_share_partitions_and_conversations_stay_put(
     assert len(a._owned) + len(b._owned) == 4
 
 
+async def test_a_joining_worker_gets_its_share_within_seconds_at_production_lease(
+    make: Callable[..., RedisQueue],
+) -> None:
+    """With the default 30 s lease, the worker holding every partition notices a newcomer at
+    its next look at the share (every 2 s), not a lease's third (10 s) later."""
+    a, b = make(claim_idle_ms=30_000), make(claim_idle_ms=30_000)
+    await a.start()
+    await a.take(1, 0.05)
+    assert len(a._owned) == 4
+    joined = time.monotonic()
+    while time.monotonic() - joined < 8 and not (b._owned and len(a._owned) == 2):
+        await asyncio.gather(a.take(1, 0.1), b.take(1, 0.1))
+    assert len(a._owned) == 2 and len(b._owned) == 2, (a._owned, b._owned)
+    assert time.monotonic() - joined < 5
+
+
 async def test_dead_worker_entries_are_reclaimed(make: Callable[..., RedisQueue]) -> None:
     dead, alive = make(), make()
     await dead.start()
