@@ -147,6 +147,9 @@ async def serve_figures(
     assert parser.predictor is not None
     pred = parser.predictor
     encoded = [pred.encode(b) for b in batches]
+    torch.set_num_threads(cfg.threads)  # as the serving thread runs (training may have changed it)
+    for enc in encoded[:3]:  # warm-up, as the parser's load did for its thread
+        pred.forward(enc)
     start = time.perf_counter()
     for enc in encoded:
         pred.forward(enc)
@@ -305,9 +308,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, help="override the training epochs")
     ap.add_argument("--requests", type=int, default=2000, help="messages per throughput run")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="models and JSON")
+    ap.add_argument(
+        "--base-model",
+        default="distilbert-base-uncased",
+        help="BASE_MODEL to fine-tune: a hub name or a local checkpoint directory (default "
+        "distilbert-base-uncased; offline, training falls back to an encoder from scratch)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    config = TrainConfig(base_model="distilbert-base-uncased", threads=2)
+    config = TrainConfig(base_model=args.base_model, threads=2)
     if args.epochs:
         config = config.with_(epochs=args.epochs)
     n_tp = 400 if args.quick else args.requests

@@ -227,9 +227,17 @@ def train(
     labels = sorted({e.intent for e in inside})
     if len(labels) < 2:
         raise NluDataError("training needs at least two intents with examples")
-    chosen = _train_cv(examples, labels, config, progress, on_epoch) if validation is None else None
-    if chosen is None:
-        chosen = _train_split(examples, labels, config, validation, progress, on_epoch)
+    threads = torch.get_num_threads()
+    try:
+        chosen = None
+        if validation is None:
+            chosen = _train_cv(examples, labels, config, progress, on_epoch)
+        if chosen is None:
+            chosen = _train_split(examples, labels, config, validation, progress, on_epoch)
+    finally:
+        # the small encoder trains on its own thread count; what runs next in this process
+        # (serving after `serve` trained, a benchmark's bare forward pass) gets its own back
+        torch.set_num_threads(threads)
     config, fitted, encoder, tok, kind = (
         chosen.config,
         chosen.fitted,

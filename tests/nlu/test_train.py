@@ -45,6 +45,21 @@ def test_offline_fallback_logs_one_line_and_seeds_repeat(tmp_path: Path) -> None
     assert all(bool((a[k] == b[k]).all()) for k in a)
 
 
+def test_training_gives_the_thread_count_back(tmp_path: Path) -> None:
+    """The small encoder trains on its own thread count (1); serving after an automatic
+    training in the same process must not inherit it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        small = TINY.with_(epochs=1, dim=128, threads=2, small_dim=64, small_threads=1)
+        train(load_flows_dir(FIXTURES), tmp_path / "m", small, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_local_checkpoint_dir_is_fine_tuned(fixture_model_dir: Path, tmp_path: Path) -> None:
     """Any local checkpoint directory works as a base model (here: a transformers checkpoint
     saved from a trained model's encoder), without the from-scratch fallback."""
