@@ -351,12 +351,12 @@ class RedisQueue:
                 log.info("queue.partition_acquired", partition=part, share=share, alive=alive)
         self._settling &= self._owned
         self._due = sorted(self._owned | self._draining)
-        # Leases are renewed every third of their life; the share is looked at more often, so
-        # a worker that joins (or leaves) changes hands within seconds, not a lease's life. A
-        # worker still short of its share, draining or settling looks again within a second.
+        # Each look also renews the leases. Looking every few seconds (not every third of the
+        # lease) lets a worker that joins or leaves change hands within seconds; a worker still
+        # short of its share, draining or settling looks again within a second.
         unsettled = len(self._owned) < share or self._draining or self._settling
-        every = min(self._lease_ms / 3000, SETTLED_EVERY, UNSETTLED_EVERY if unsettled else 1e9)
-        self._next_maintenance = time.monotonic() + every
+        every = UNSETTLED_EVERY if unsettled else SETTLED_EVERY
+        self._next_maintenance = time.monotonic() + min(self._lease_ms / 3000, every)
 
     # -- settling ---------------------------------------------------------------------------
 
