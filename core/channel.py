@@ -13,28 +13,54 @@ from core.errors import GatewayError
 from core.models import Capabilities, Inbound, Outbound
 
 
-@dataclass(frozen=True, slots=True)
 class WebhookRequest:
     """A framework-neutral HTTP request: what `gateway/` hands an adapter.
 
     `url` is the full public URL (Twilio signs it); `header()` looks names up in lower case
-    (the gateway hands over its case-insensitive headers as they are).
+    (the gateway hands over its case-insensitive headers as they are). `url`, `query` and
+    `remote` are properties so that the gateway can work them out only when an adapter reads
+    them: Slack's and Telegram's checks read headers and body alone, and on their webhook the
+    three would cost more than the signature check.
     """
 
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    body: bytes
-    remote: str | None = None
+    __slots__ = ("_query", "_remote", "_url", "body", "headers", "method")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        body: bytes,
+        remote: str | None = None,
+    ) -> None:
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self._url = url
+        self._query = query
+        self._remote = remote
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self._query
+
+    @property
+    def remote(self) -> str | None:
+        return self._remote
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WebhookReply:
-    """What an adapter's `parse` found, and how to answer the platform right away."""
+    """What an adapter's `parse` found, and how to answer the platform right away. (Not frozen:
+    one is built per webhook, and a frozen dataclass sets each field through `object`.)"""
 
     events: Sequence[Inbound] = ()
     status: int = 200

@@ -26,9 +26,11 @@ from core.models import Inbound, invalid_fields
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
-    """One queued event handed to a worker. `attempts` counts deliveries, this one included."""
+    """One queued event handed to a worker. `attempts` counts deliveries, this one included.
+    (Not frozen: one is built per message, and a frozen dataclass sets each field through
+    `object`; nothing changes one after it is made.)"""
 
     entry_id: str
     inbound: Inbound

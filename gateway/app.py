@@ -24,7 +24,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
-    app.router.add_post("/webhooks/{channel}", webhooks.receive)
+    webhooks.route_webhooks(app, services)
     app.router.add_get("/", webchat.index)
     app.router.add_get("/chat", webchat.page)
     app.router.add_get("/chat/ws", webchat.socket)

@@ -85,6 +85,33 @@ def test_a_changed_body_is_refused():
         channel_at(NOW).verify(tampered)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{}", b'{"text": "caf\xc3\xa9 \xe2\x9c\x93"}', b"x" * 70_000, b"v0:1:2"],
+    ids=["empty", "object", "non-ascii", "large", "colons"],
+)
+def test_the_keyed_verifier_signs_as_slack_sdk_does(body: bytes) -> None:
+    """The pre-keyed HMAC gives slack_sdk's own signature for every body, bytes or text, and the
+    library's `is_valid` (window, constant-time compare) accepts it."""
+    from slack_sdk.signature import SignatureVerifier
+
+    from adapters.slack import KeyedSignatureVerifier
+
+    class Fixed:
+        def now(self) -> float:
+            return NOW
+
+    library = SignatureVerifier(SIGNING_SECRET, clock=Fixed())  # type: ignore[arg-type]
+    keyed = KeyedSignatureVerifier(SIGNING_SECRET, Fixed())  # type: ignore[arg-type]
+    for stamp in (str(NOW), str(NOW - 299)):
+        expected = library.generate_signature(timestamp=stamp, body=body)
+        assert keyed.generate_signature(timestamp=stamp, body=body) == expected
+        assert keyed.generate_signature(timestamp=stamp, body=body.decode()) == expected
+        assert keyed.is_valid(body, stamp, expected or "")
+        assert not keyed.is_valid(body + b" ", stamp, expected or "")
+    assert expected == sign(body, at=NOW - 299)["X-Slack-Signature"]
+
+
 def test_a_signed_body_that_is_not_utf8_is_refused_not_a_crash():
     """slack_sdk's verifier decodes the body as UTF-8 and raises on anything else: that is a
     401 with a reason, not an exception out of the webhook (a 500 Slack would retry)."""
