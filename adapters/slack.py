@@ -202,9 +202,10 @@ class SlackChannel(BaseChannel):
         }
         if files:
             fields["attachments"] = tuple(attachment_of(f) for f in files if isinstance(f, dict))
-        # One validation of the whole event (the hot path): building the nested models one by
-        # one costs a quarter more.
-        inbound = Inbound.model_validate(fields)
+        # One validation of the whole event, by the model's own validator (the hot path):
+        # building the nested models one by one costs a quarter more, and `model_validate`'s
+        # wrapper another tenth.
+        inbound = Inbound.__pydantic_validator__.validate_python(fields)
         return WebhookReply(events=(inbound,))
 
     def _interactive(self, body: bytes) -> WebhookReply:
@@ -308,20 +309,23 @@ def _dig(data: Any, *path: str) -> str | None:
 
 
 def _bot_users(data: dict[str, Any]) -> set[str]:
-    """The bot's own user ids, from the event's authorizations."""
+    """The bot's own user ids, from the event's authorizations (a loop, not a comprehension:
+    this runs on every event, and there is usually one)."""
+    bots: set[str] = set()
     auths = data.get("authorizations")
-    if not auths or not isinstance(auths, list):
-        return set()
-    return {
-        a["user_id"]
-        for a in auths
-        if isinstance(a, dict) and a.get("is_bot") and isinstance(a.get("user_id"), str)
-    }
+    if isinstance(auths, list):
+        for a in auths:
+            if isinstance(a, dict) and a.get("is_bot"):
+                user = a.get("user_id")
+                if isinstance(user, str):
+                    bots.add(user)
+    return bots
 
 
 def _strip_mentions(text: str, bots: set[str]) -> str:
-    for bot in bots:
-        text = text.replace(f"<@{bot}>", "")
+    if "<@" in text:
+        for bot in bots:
+            text = text.replace(f"<@{bot}>", "")
     return text.strip()
 
 

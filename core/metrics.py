@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -13,9 +14,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.messages_in = Counter(
-            "gateway_messages_in", "Events queued from a channel", ["channel"], registry=r
-        )
+        self.messages_in = InboundCounts()
+        r.register(self.messages_in)
         self.duplicates = Counter(
             "gateway_duplicates", "Events dropped as already queued", ["channel"], registry=r
         )
@@ -43,14 +43,29 @@ class Metrics:
             "gateway_queue_depth", "Events queued and not yet acknowledged", registry=r
         )
         self.in_flight = Gauge("gateway_turns_in_flight", "Turns being handled now", registry=r)
-        self._in: dict[str, Any] = {}
 
     def counted_in(self, channel: str) -> None:
-        """`messages_in` for `channel`, with the labelled child cached (the webhook hot path)."""
-        child = self._in.get(channel)
-        if child is None:
-            child = self._in[channel] = self.messages_in.labels(channel=channel)
-        child.inc()
+        """One more event queued from `channel` (the webhook hot path)."""
+        counts = self.messages_in.counts
+        counts[channel] = counts.get(channel, 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class InboundCounts:
+    """`gateway_messages_in_total{channel}`, kept as plain counts and turned into a metric when
+    scraped: the webhook hot path adds one to an int instead of taking a prometheus_client
+    counter's lock (a tenth of the signature check's cost). Written and scraped on the event
+    loop's thread only."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "gateway_messages_in", "Events queued from a channel", labels=["channel"]
+        )
+        for channel, n in sorted(self.counts.items()):
+            family.add_metric([channel], n)
+        yield family

@@ -46,7 +46,10 @@ class MailHandler:
                 except QueueUnavailable as exc:
                     log.error("smtp.enqueue_failed", error=str(exc), event_id=event.event_id)
                     return "451 4.3.0 Queue unavailable, try again later"
-                self._count("messages_in" if fresh else "duplicates")
+                if fresh and self._metrics is not None:
+                    self._metrics.counted_in(self._channel.name)
+                elif not fresh:
+                    self._count("duplicates")
                 log.info("smtp.queued" if fresh else "smtp.duplicate", event_id=event.event_id)
             if not reply.events and reply.note:
                 log.info("smtp.ignored", reason=reply.note)
