@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Annotated, Any, Literal
@@ -50,6 +51,24 @@ class ConversationRef(Frozen):
 class Sender(Frozen):
     id: UserText
     name: UserText | None = None
+
+
+SHARED_REFS = 16_384
+"""How many recent conversations and senders `conversation_ref` and `sender_ref` keep."""
+
+
+@functools.lru_cache(maxsize=SHARED_REFS)
+def conversation_ref(channel: str, chat_id: str, thread_id: str | None = None) -> ConversationRef:
+    """The `ConversationRef` of a recent conversation, shared by its events: it is frozen, so
+    one instance serves them all, and validating a new one for every event costs a quarter of
+    a webhook's parse (the adapters' hot path)."""
+    return ConversationRef(channel=channel, chat_id=chat_id, thread_id=thread_id)
+
+
+@functools.lru_cache(maxsize=SHARED_REFS)
+def sender_ref(sender_id: str, name: str | None = None) -> Sender:
+    """The `Sender` of a recent user, shared as `conversation_ref` shares conversations."""
+    return Sender(id=sender_id, name=name)
 
 
 AttachmentKind = Literal["image", "audio", "video", "file", "location", "sticker", "other"]

@@ -96,7 +96,8 @@ class TtlSet:
     def add(self, key: str) -> bool:
         """Remember `key`; False when it was already there."""
         now = self._clock()
-        self._purge(now)
+        if now >= self._next_expiry:  # `_purge`'s own test, without its call on the hot path
+            self._purge(now)
         if key in self._keys:
             return False
         expires = now + self._ttl

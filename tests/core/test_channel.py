@@ -4,6 +4,7 @@ standard library's fallback, with the same answers."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from core.channel import PayloadError, WebhookRequest, json_object
 
@@ -38,3 +39,20 @@ def test_header_lookup_ignores_case_of_the_name() -> None:
     req = WebhookRequest("POST", "http://h/x", {"x-token": "t"}, {}, b"")
     assert req.header("X-Token") == "t"
     assert req.header("X-Missing", "d") == "d"
+
+
+def test_recent_conversations_and_senders_are_shared_instances() -> None:
+    """Frozen, so one instance serves every event of a conversation; a lone surrogate is still
+    replaced at the door, and a different thread or name is a different instance."""
+    from core.models import ConversationRef, Sender, conversation_ref, sender_ref
+
+    ref = conversation_ref("slack", "C1", "1.0")
+    assert ref is conversation_ref("slack", "C1", "1.0")
+    assert ref == ConversationRef(channel="slack", chat_id="C1", thread_id="1.0")
+    assert conversation_ref("slack", "C1") is not ref
+    assert conversation_ref("slack", "C1").thread_id is None
+    assert sender_ref("U1") is sender_ref("U1")
+    assert sender_ref("U1", "Ann") == Sender(id="U1", name="Ann")
+    assert sender_ref("U\ud800").id == "U\ufffd"
+    with pytest.raises(ValidationError):
+        conversation_ref("slack", 5)  # type: ignore[arg-type]
