@@ -8,20 +8,24 @@ its own process, in one run:
            its worker, on the in-memory queue; a consumer takes and acknowledges each event
            as the worker would, without running the turn)
 
-All three run on the same event loop (`--loop`, default uvloop as the gateway's EVENT_LOOP), so
-the comparison is of the code, not the runtime.
+All three run side by side on the same event loop (`--loop`, default uvloop as the gateway's
+EVENT_LOOP), so the comparison is of the code, not the runtime, and they take turns: one short
+slice of load each (`--slice`, 2 s), cycle after cycle in a rotated order, until each has had
+`--duration` seconds (20). A burst of the shared machine's noise then falls on all three alike.
 
-    .venv/bin/python -m bench.ingress [--duration 10] [--connections 32] [--threads 1]
+    .venv/bin/python -m bench.ingress [--duration 20] [--slice 2] [--connections 32]
 
 Every request is signed with a fresh timestamp and carries its own event_id and ts, so the
-gateway's dedupe sees new events (requests are pre-signed before the run: wrk's Lua has no HMAC;
-the whole run stays inside Slack's 5-minute window). Targets: gateway ≥ 50% of bare, ≥ 3× bolt.
+gateway's dedupe sees new events (each cycle's requests are signed just before it, since wrk's
+Lua has no HMAC, so all are inside Slack's 5-minute window). Targets: gateway ≥ 50% of bare's
+throughput and ≥ 3× bolt's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -33,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -313,52 +317,111 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(
-    name: str, args: argparse.Namespace, wrk: str, script: Path, warm: Path, data: Path
-) -> dict[str, Any]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.ingress",
-        "--serve",
-        name,
-        "--port",
-        str(port),
-        "--log-level",
-        args.log_level,
-        "--loop",
-        args.loop,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@contextlib.contextmanager
+def servers(args: argparse.Namespace) -> Iterator[dict[str, tuple[int, int]]]:
+    """All three servers, each in its own process, running side by side for the whole run:
+    name -> (port, pid)."""
+    procs: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     try:
-        wait_listening(port, proc)
-        run_wrk(wrk, port, script, warm, args, args.warmup)
-        cpu = cpu_seconds(proc.pid)
-        result = run_wrk(wrk, port, script, data, args, args.duration)
-        result["cpu_us_per_req"] = (cpu_seconds(proc.pid) - cpu) / result["requests"] * 1e6
+        for name in SERVERS:
+            port = free_port()
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.ingress",
+                "--serve",
+                name,
+                "--port",
+                str(port),
+                "--log-level",
+                args.log_level,
+                "--loop",
+                args.loop,
+            ]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs[name] = (port, proc)
+        for port, proc in procs.values():
+            wait_listening(port, proc)
+        yield {name: (port, proc.pid) for name, (port, proc) in procs.items()}
     finally:
-        proc.terminate()
-        proc.wait(10)
-    result["server"] = name
-    return result
+        for _, proc in procs.values():
+            proc.terminate()
+        for _, proc in procs.values():
+            proc.wait(10)
+
+
+def run_slices(args: argparse.Namespace, wrk: str, tmp: Path) -> dict[str, list[dict[str, Any]]]:
+    """The servers take turns, one short slice each, cycle after cycle (each cycle in a rotated
+    order): a burst of the shared machine's noise then falls on all three alike, instead of on
+    whichever server happened to be measured. Each cycle's events are signed just before it, so
+    every request is inside Slack's 5-minute window, and numbered apart from every other
+    cycle's (and the warm-up's), so the gateway never sees one twice."""
+    script, data = tmp / "sign.lua", tmp / "data.lua"
+    script.write_text(LUA)
+    cycles = max(1, round(args.duration / args.slice))
+    slices: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVERS}
+    with servers(args) as running:
+        write_lua_data(
+            data, signed_events(args.slice_events, "W", first=cycles * args.slice_events)
+        )
+        for port, _ in running.values():
+            run_wrk(wrk, port, script, data, args, args.warmup)
+        for c in range(cycles):
+            write_lua_data(data, signed_events(args.slice_events, "M", first=c * args.slice_events))
+            for name in SERVERS[c % len(SERVERS) :] + SERVERS[: c % len(SERVERS)]:
+                port, pid = running[name]
+                cpu = cpu_seconds(pid)
+                result = run_wrk(wrk, port, script, data, args, args.slice)
+                result["cpu_s"] = cpu_seconds(pid) - cpu
+                slices[name].append(result)
+            print(
+                f"cycle {c + 1}/{cycles}: "
+                + ", ".join(f"{name} {slices[name][-1]['rps']:.0f}" for name in SERVERS)
+                + " req/s",
+                flush=True,
+            )
+    return slices
+
+
+def summary(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server over all its slices: throughput and CPU per request over the whole measured
+    time, the median slice's p50 and p99."""
+    requests = sum(r["requests"] for r in runs)
+    return {
+        "server": name,
+        "rps": requests / (sum(r["duration_us"] for r in runs) / 1e6),
+        "p50_us": statistics.median(r["p50_us"] for r in runs),
+        "p99_us": statistics.median(r["p99_us"] for r in runs),
+        "cpu_us_per_req": sum(r["cpu_s"] for r in runs) / requests * 1e6,
+        "requests": requests,
+        "non2xx": sum(r["non2xx"] for r in runs),
+        "socket_errors": sum(r["socket_errors"] for r in runs),
+        "max_slice_requests": max(r["requests"] for r in runs),
+        "slices": len(runs),
+    }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--duration", type=float, default=10.0, help="seconds measured per server")
+    p.add_argument(
+        "--duration", type=float, default=20.0, help="seconds measured per server (default 20)"
+    )
+    p.add_argument(
+        "--slice",
+        type=float,
+        default=2.0,
+        help="seconds per turn (default 2): the servers take turns slice by slice",
+    )
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
-    p.add_argument("--events", type=int, default=200_000, help="distinct signed events per run")
     p.add_argument(
-        "--rounds",
+        "--slice-events",
         type=int,
-        default=3,
-        help="rounds of all three servers, each round in a rotated order (default 3); the "
-        "table gives each server's median, since the machines are shared and noisy",
+        default=50_000,
+        help="distinct signed events per cycle (default 50 000; more than a slice takes)",
     )
     p.add_argument("--log-level", default="info", help="the gateway's LOG_LEVEL (default info)")
     p.add_argument(
@@ -383,56 +446,27 @@ def main() -> int:
     wrk = shutil.which("wrk") or "/usr/bin/wrk"
     if not Path(wrk).exists():
         raise SystemExit("wrk not found: apt-get install wrk")
-    rounds: list[list[dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="ingress-") as tmp:
-        script, warm, data = Path(tmp, "sign.lua"), Path(tmp, "warm.lua"), Path(tmp, "data.lua")
-        script.write_text(LUA)
-        for r in range(args.rounds):
-            # Signed afresh each round, so every request is inside Slack's 5-minute window;
-            # warm-up events are numbered after the measured ones (one repeated in the run
-            # would be answered as a duplicate instead of queued).
-            write_lua_data(warm, signed_events(5000, "W", first=args.events))
-            write_lua_data(data, signed_events(args.events, "M"))
-            order = SERVERS[r % len(SERVERS) :] + SERVERS[: r % len(SERVERS)]
-            results = [measure(name, args, wrk, script, warm, data) for name in order]
-            rounds.append(results)
-            print(
-                f"round {r + 1}/{args.rounds}: "
-                + ", ".join(
-                    f"{x['server']} {x['rps']:.0f} req/s {x['cpu_us_per_req']:.0f} µs"
-                    for x in results
-                ),
-                flush=True,
-            )
-    summary = [median_of(name, rounds) for name in SERVERS]
-    print_table(summary, rounds, args)
+        slices = run_slices(args, wrk, Path(tmp))
+    results = [summary(name, slices[name]) for name in SERVERS]
+    print_table(results, slices, args)
     if args.json:
-        print(json.dumps({"median": summary, "rounds": rounds}, indent=2))
+        print(json.dumps({"servers": results, "slices": slices}, indent=2))
     return 0
 
 
-def median_of(server: str, rounds: list[list[dict[str, Any]]]) -> dict[str, Any]:
-    """One server's median over the rounds (requests and errors summed)."""
-    runs = [x for results in rounds for x in results if x["server"] == server]
-    out: dict[str, Any] = {"server": server}
-    for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req"):
-        out[key] = statistics.median(x[key] for x in runs)
-    for key in ("requests", "non2xx", "socket_errors"):
-        out[key] = sum(x[key] for x in runs)
-    out["max_requests"] = max(x["requests"] for x in runs)
-    return out
-
-
 def print_table(
-    results: list[dict[str, Any]], rounds: list[list[dict[str, Any]]], args: argparse.Namespace
+    results: list[dict[str, Any]],
+    slices: dict[str, list[dict[str, Any]]],
+    args: argparse.Namespace,
 ) -> None:
     by = {r["server"]: r for r in results}
     bare, bolt, gw = by["bare"]["rps"], by["bolt"]["rps"], by["gateway"]["rps"]
     print(
-        f"POST {PATH}, signed unique events, wrk -t{args.threads} -c{args.connections} "
-        f"-d{args.duration:g}s on 127.0.0.1, {os.cpu_count()} CPUs (shared), "
-        f"gateway LOG_LEVEL={args.log_level}, event loop {args.loop} (all three); each "
-        f"server's median of {len(rounds)} rounds"
+        f"POST {PATH}, signed unique events, wrk -t{args.threads} -c{args.connections} on "
+        f"127.0.0.1, {by['gateway']['slices']} turns of {args.slice:g} s per server, taken in "
+        f"turn; {os.cpu_count()} CPUs (shared), gateway LOG_LEVEL={args.log_level}, event loop "
+        f"{args.loop} (all three)"
     )
     print("| server | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | requests |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -442,7 +476,6 @@ def print_table(
             f"{r['p99_us'] / 1000:.2f} | {r['cpu_us_per_req']:.0f} | {r['non2xx']} | "
             f"{r['requests']} |"
         )
-    wrapped = by["gateway"]["max_requests"] > args.events
     print()
     print("| ratio | value | target |")
     print("|---|---:|---:|")
@@ -451,19 +484,20 @@ def print_table(
     )
     print(f"| gateway / bolt | {gw / bolt:.2f} | ≥ 3.00 {'met' if gw / bolt >= 3 else 'NOT met'} |")
     cpu = {r["server"]: r["cpu_us_per_req"] for r in results}
-    print(
-        f"| CPU per request, bare / gateway | {cpu['bare'] / cpu['gateway']:.2f} "
-        "| (a throughput ratio free of the shared machine's noise) |"
-    )
+    print(f"| CPU per request, bare / gateway | {cpu['bare'] / cpu['gateway']:.2f} | |")
     print(f"| CPU per request, bolt / gateway | {cpu['bolt'] / cpu['gateway']:.2f} | |")
-    per_round = [{x["server"]: x for x in results} for results in rounds]
     for base in ("bare", "bolt"):
-        ratios = ", ".join(f"{r['gateway']['rps'] / r[base]['rps']:.2f}" for r in per_round)
-        print(f"gateway / {base} in each round: {ratios}")
-    if wrapped:
+        ratios = sorted(
+            g["rps"] / b["rps"] for g, b in zip(slices["gateway"], slices[base], strict=True)
+        )
         print(
-            f"(the gateway took more than {args.events} requests: later ones repeated event ids "
-            "and were answered as duplicates; raise --events)"
+            f"gateway / {base}, cycle by cycle: lowest {ratios[0]:.2f}, median "
+            f"{statistics.median(ratios):.2f}, highest {ratios[-1]:.2f}"
+        )
+    if by["gateway"]["max_slice_requests"] > args.slice_events:
+        print(
+            f"(a gateway turn took more than {args.slice_events} requests: later ones repeated "
+            "event ids and were answered as duplicates; raise --slice-events)"
         )
 
 
