@@ -19,8 +19,7 @@ class WebhookRequest:
     `url` is the full public URL (Twilio signs it); `header()` looks names up in lower case
     (the gateway hands over its case-insensitive headers as they are). `url`, `query` and
     `remote` are properties so that the gateway can work them out only when an adapter reads
-    them: Slack's and Telegram's checks read headers and body alone, and on their webhook the
-    three would cost more than the signature check.
+    them: Slack's and Telegram's checks read headers and body alone.
     """
 
     __slots__ = ("_query", "_remote", "_url", "body", "headers", "method")

@@ -46,10 +46,10 @@ class MailHandler:
                 except QueueUnavailable as exc:
                     log.error("smtp.enqueue_failed", error=str(exc), event_id=event.event_id)
                     return "451 4.3.0 Queue unavailable, try again later"
-                if fresh and self._metrics is not None:
-                    self._metrics.counted_in(self._channel.name)
-                elif not fresh:
+                if not fresh:
                     self._count("duplicates")
+                elif self._metrics is not None:
+                    self._metrics.counted_in(self._channel.name)
                 log.info("smtp.queued" if fresh else "smtp.duplicate", event_id=event.event_id)
             if not reply.events and reply.note:
                 log.info("smtp.ignored", reason=reply.note)

@@ -2,9 +2,9 @@
 once. The bot never runs inside the request.
 
 Each configured channel gets a route of its own (`/webhooks/slack`...), whose handler has the
-adapter, the queue and the limits bound when the app is built: this is the hot path, and looking
-them up per request (the app's services, the route's match, the settings) costs as much as the
-adapter's parse. `/webhooks/{channel}` catches the rest with a 404 that says what to set."""
+adapter, the queue and the limits bound when the app is built, instead of looked up per request
+(the app's services, the route's match, the settings) on the hot path. `/webhooks/{channel}`
+catches the rest with a 404 that says what to set."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def public_url(request: web.BaseRequest, base: str | None) -> str:
     """The URL the platform called, as it sent it (Twilio signs it); behind a proxy,
-    PUBLIC_BASE_URL says what the scheme and host were. Built from the raw request line: a
-    parsed `request.url` costs more than the rest of the request's handling."""
+    PUBLIC_BASE_URL says what the scheme and host were. Built from the raw request line, without
+    parsing it into a URL object the adapter has no use for."""
     if base:
         return base.rstrip("/") + request.raw_path
     return f"{request.scheme}://{request.host}{request.raw_path}"
@@ -139,8 +139,8 @@ def receiver(services: Services, name: str, channel: Channel) -> Handler:
                 metrics.counted_in(name)
                 # Debug only: this is the hot path, and the turn logs the event at info. `bind()`
                 # first: with `serve`'s cached configuration it hands back the assembled
-                # logger, where the module proxy's attribute hook would rebuild the lookup on
-                # every call (a third of what the adapter's parse costs).
+                # logger, where the module proxy's attribute hook would go through `bind()`
+                # and a lookup on every call (about three times the cost).
                 log.bind().debug("webhook.queued", channel=name, event_id=event.event_id)
             else:
                 metrics.duplicates.labels(channel=name).inc()
