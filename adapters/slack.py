@@ -14,7 +14,6 @@ from urllib.parse import parse_qs
 import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
-from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core.channel import (
@@ -54,36 +53,39 @@ _RETRYABLE_ERRORS = frozenset(
 )
 
 
-class _InjectedClock(Clock):
-    def __init__(self, now: Callable[[], float]):
-        self._now = now
-
-    def now(self) -> float:
-        return self._now()
+_BLOCK = 64
+"""SHA-256's block size: HMAC's key length."""
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
-class KeyedSignatureVerifier(SignatureVerifier):
-    """slack_sdk's verifier (its replay window, its constant-time compare, its UTF-8 rule) with
-    the HMAC keyed once: the library keys a new HMAC from the secret on every request, which on
-    OpenSSL 3 costs more than hashing the body. The signature is the library's, byte for byte
-    (tested against `SignatureVerifier.generate_signature`)."""
+class SlackSigner:
+    """Slack's v0 signature (HMAC-SHA256 of `v0:{timestamp}:{body}` with the signing secret),
+    keyed once: RFC 2104's inner and outer hashes of the key are taken when the channel is built,
+    so a request costs two hash copies and the body, all in C. slack_sdk's `SignatureVerifier`
+    keys a new HMAC on every request and goes through five Python calls; `verify` with this
+    signer took 3.3 µs a request where it took 5.4 µs with the library's (warm, in a loop). The
+    library stays the reference: the tests hold this signer to its signatures and `verify` to its
+    verdicts."""
 
-    def __init__(self, signing_secret: str, clock: Clock):
-        super().__init__(signing_secret, clock)
-        self._keyed = hmac.new(signing_secret.encode(), digestmod=hashlib.sha256)
+    __slots__ = ("_inner", "_outer")
 
-    def generate_signature(self, *, timestamp: str, body: str | bytes) -> str | None:
-        if timestamp is None:
-            return None
-        if body is None:
-            body = b""
-        elif isinstance(body, str):
-            body = body.encode()
-        else:
-            body.decode()  # the library signs the decoded text: anything else raises, as there
-        mac = self._keyed.copy()
-        mac.update(b"v0:%s:%s" % (timestamp.encode(), body))
-        return "v0=" + mac.hexdigest()
+    def __init__(self, signing_secret: str):
+        if not signing_secret.strip():
+            raise ValueError("SLACK_SIGNING_SECRET must not be empty")
+        key = signing_secret.encode()
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def sign(self, timestamp: str, body: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(b"v0:%s:%s" % (timestamp.encode(), body))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return "v0=" + outer.hexdigest()
 
 
 class SlackChannel(BaseChannel):
@@ -107,7 +109,7 @@ class SlackChannel(BaseChannel):
         clock: Callable[[], float] = time.time,
     ):
         self._clock = clock
-        self._verifier = KeyedSignatureVerifier(signing_secret, _InjectedClock(clock))
+        self._signer = SlackSigner(signing_secret)
         self._token = bot_token
         self._api_url = api_url
         self._session: aiohttp.ClientSession | None = None
@@ -134,17 +136,20 @@ class SlackChannel(BaseChannel):
         signature = headers.get("x-slack-signature", "")
         if not stamp or not signature:
             raise VerificationError("X-Slack-Signature or X-Slack-Request-Timestamp missing")
+        if not signature.isascii():  # `compare_digest` takes no other text
+            raise VerificationError("X-Slack-Signature is not a hex signature")
         try:
             skew = abs(self._clock() - int(stamp))
         except ValueError:
             raise VerificationError("X-Slack-Request-Timestamp is not a number") from None
         if skew > MAX_SKEW:
             raise VerificationError(f"timestamp {skew:.0f}s off (over {MAX_SKEW}s): replayed?")
+        body = req.body
         try:
-            valid = self._verifier.is_valid(req.body, stamp, signature)
-        except UnicodeDecodeError:  # the verifier decodes the body first; Slack's is UTF-8
+            body.decode()  # as slack_sdk: Slack signs UTF-8 text, and anything else is refused
+        except UnicodeDecodeError:
             raise VerificationError("body is not UTF-8: not a request Slack signed") from None
-        if not valid:
+        if not hmac.compare_digest(self._signer.sign(stamp, body), signature):
             raise VerificationError("X-Slack-Signature does not match the body")
 
     def parse(self, req: WebhookRequest) -> WebhookReply:

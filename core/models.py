@@ -16,7 +16,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _no_lone_surrogates(value: str) -> str:
     """A lone surrogate (JSON's `"\\ud800"`, undecodable stdin bytes) would be accepted here and
     then fail every JSON write of the event: the queue, the session store, the spill file. It
-    becomes U+FFFD at the door instead."""
+    becomes U+FFFD at the door instead. ASCII text (most ids, most messages) is known clean
+    without encoding it: `isascii` reads a flag the string already carries."""
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -85,31 +85,81 @@ def test_a_changed_body_is_refused():
         channel_at(NOW).verify(tampered)
 
 
+class _FixedClock:
+    def now(self) -> float:
+        return NOW
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [SIGNING_SECRET, "k", "é" * 40, "k" * 64, "k" * 65, "s" * 200],
+    ids=["usual", "one byte", "non-ascii", "one block", "past a block", "long"],
+)
 @pytest.mark.parametrize(
     "body",
     [b"", b"{}", b'{"text": "caf\xc3\xa9 \xe2\x9c\x93"}', b"x" * 70_000, b"v0:1:2"],
     ids=["empty", "object", "non-ascii", "large", "colons"],
 )
-def test_the_keyed_verifier_signs_as_slack_sdk_does(body: bytes) -> None:
-    """The pre-keyed HMAC gives slack_sdk's own signature for every body, bytes or text, and the
-    library's `is_valid` (window, constant-time compare) accepts it."""
+def test_the_signer_signs_as_slack_sdk_does(secret: str, body: bytes) -> None:
+    """The pre-keyed signature is slack_sdk's own, for every body and for secrets shorter than,
+    as long as and longer than SHA-256's block (which HMAC hashes first)."""
     from slack_sdk.signature import SignatureVerifier
 
-    from adapters.slack import KeyedSignatureVerifier
+    from adapters.slack import SlackSigner
 
-    class Fixed:
-        def now(self) -> float:
-            return NOW
-
-    library = SignatureVerifier(SIGNING_SECRET, clock=Fixed())  # type: ignore[arg-type]
-    keyed = KeyedSignatureVerifier(SIGNING_SECRET, Fixed())  # type: ignore[arg-type]
+    library = SignatureVerifier(secret, clock=_FixedClock())  # type: ignore[arg-type]
     for stamp in (str(NOW), str(NOW - 299)):
         expected = library.generate_signature(timestamp=stamp, body=body)
-        assert keyed.generate_signature(timestamp=stamp, body=body) == expected
-        assert keyed.generate_signature(timestamp=stamp, body=body.decode()) == expected
-        assert keyed.is_valid(body, stamp, expected or "")
-        assert not keyed.is_valid(body + b" ", stamp, expected or "")
-    assert expected == sign(body, at=NOW - 299)["X-Slack-Signature"]
+        assert SlackSigner(secret).sign(stamp, body) == expected
+
+
+def test_an_empty_signing_secret_is_refused_as_slack_sdk_refuses_it() -> None:
+    from adapters.slack import SlackSigner
+
+    with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
+        SlackSigner(" ")
+
+
+def _verdicts(stamp: str, signature: str, body: bytes) -> tuple[bool, bool]:
+    """(ours, slack_sdk's): whether each accepts the request. The library raises where the
+    input is not even well formed (a timestamp that is no number, a body that is not UTF-8, a
+    signature that is not ASCII): a refusal."""
+    from slack_sdk.signature import SignatureVerifier
+
+    library = SignatureVerifier(SIGNING_SECRET, clock=_FixedClock())  # type: ignore[arg-type]
+    try:
+        theirs = library.is_valid(body, stamp, signature)
+    except (ValueError, TypeError):
+        theirs = False
+    headers = {"x-slack-request-timestamp": stamp, "x-slack-signature": signature}
+    try:
+        channel_at(NOW).verify(WebhookRequest("POST", "http://x/", headers, {}, body))
+    except VerificationError:
+        return False, theirs
+    return True, theirs
+
+
+def test_the_channel_accepts_and_refuses_what_slack_sdk_does() -> None:
+    good = b'{"type": "event_callback", "text": "caf\xc3\xa9"}'
+    valid = sign(good, at=NOW)["X-Slack-Signature"]
+    cases = [
+        (str(NOW), valid, good),
+        (str(NOW), valid, good + b" "),
+        (str(NOW), valid.upper(), good),
+        (str(NOW), valid[:-1], good),
+        (str(NOW), "v1=" + valid[3:], good),
+        (str(NOW), valid + "é", good),
+        (str(NOW + 1), valid, good),
+        (str(NOW - 300), sign(good, at=NOW - 300)["X-Slack-Signature"], good),
+        (str(NOW - 301), sign(good, at=NOW - 301)["X-Slack-Signature"], good),
+        (str(NOW + 301), sign(good, at=NOW + 301)["X-Slack-Signature"], good),
+        ("soon", valid, good),
+        (str(NOW), sign(b"\xff{}", at=NOW)["X-Slack-Signature"], b"\xff{}"),
+        (str(NOW), sign(b"", at=NOW)["X-Slack-Signature"], b""),
+    ]
+    verdicts = [_verdicts(*case) for case in cases]
+    assert [ours for ours, _ in verdicts] == [theirs for _, theirs in verdicts]
+    assert verdicts[0] == (True, True) and verdicts[7] == (True, True)
 
 
 def test_a_signed_body_that_is_not_utf8_is_refused_not_a_crash():
