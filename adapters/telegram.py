@@ -141,7 +141,8 @@ class TelegramChannel(BaseChannel):
     # -- inbound ---------------------------------------------------------------------------
 
     def verify(self, req: WebhookRequest) -> None:
-        given = req.header(SECRET_HEADER).encode()
+        # The header's own bytes (aiohttp keeps bytes that are not UTF-8 as surrogate escapes)
+        given = req.header(SECRET_HEADER).encode("utf-8", "surrogateescape")
         if not given:
             raise VerificationError("X-Telegram-Bot-Api-Secret-Token missing")
         if not hmac.compare_digest(given, self._secret):

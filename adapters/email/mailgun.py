@@ -115,8 +115,11 @@ class Verifier:
             raise VerificationError("timestamp is not a number") from None
         if age > WINDOW:
             raise VerificationError(f"timestamp {age:.0f} s away from now (window {WINDOW:.0f} s)")
-        good = hmac.new(self.key, (ts + token).encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(good, sig.lower()):
+        # As bytes: a field or header that is not text (surrogate escapes of bytes that are not
+        # UTF-8, letters past ASCII) must fail the comparison, not raise out of it.
+        signed = (ts + token).encode("utf-8", "surrogateescape")
+        good = hmac.new(self.key, signed, hashlib.sha256).hexdigest().encode()
+        if not hmac.compare_digest(good, sig.lower().encode("utf-8", "surrogateescape")):
             raise VerificationError("signature does not match")
         if not self.tokens.bind(token, hashlib.sha256(req.body).hexdigest()):
             raise VerificationError("token already used for another message")

@@ -198,6 +198,28 @@ class Gateway:
         )
         return resp.status, await resp.read()
 
+    async def post_raw(self, case: ChannelCase, req: Request) -> int:
+        """`req` written on a socket as bytes, header values included: a header that is not
+        text (the aiohttp client sends only text) reaches the gateway as a platform impostor
+        could send it. Returns the status code."""
+        server = self.client.server
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        try:
+            head = [f"POST /webhooks/{case.name}{req.query} HTTP/1.1".encode(), b"Host: gateway"]
+            head += [
+                k.encode() + b": " + v.encode("utf-8", "surrogateescape")
+                for k, v in req.headers.items()
+            ]
+            head.append(b"Content-Length: %d" % len(req.body))
+            head.append(b"Connection: close")
+            writer.write(b"\r\n".join(head) + b"\r\n\r\n" + req.body)
+            status_line = await reader.readline()
+            await reader.read()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        return int(status_line.split()[1])
+
     def queued(self, channel: str) -> int:
         """Events of `channel` accepted into the queue so far (duplicates not counted)."""
         return self._count("gateway_messages_in_total", channel)

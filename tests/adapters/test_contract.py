@@ -57,6 +57,23 @@ async def test_bad_signature_refused(case: ChannelCase, fake: FakePlatform, gate
     assert fake.sent() == []
 
 
+@pytest.mark.parametrize("junk", ["\udcff\udcfe", "é"], ids=["not utf-8", "not ascii"])
+async def test_signature_headers_that_are_not_text_refused(
+    case: ChannelCase, fake: FakePlatform, gateway: Gateway, junk: str
+):
+    """Each header the signing added, spoiled in turn with bytes that are not UTF-8 or not
+    ASCII: a 401 like any other bad signature, not a 500 from the comparison (a 500 the
+    platform would retry)."""
+    msg = case.message("hello", chat=case.chat, event="junk-1")
+    signed = case.sign(msg)
+    added = [k for k, v in signed.headers.items() if msg.headers.get(k) != v]
+    assert added, f"{case.name}: signing added no header"
+    for name in added:
+        spoiled = signed.with_headers(**{name: junk + signed.headers[name]})
+        assert await gateway.post_raw(case, spoiled) == 401, name
+    assert gateway.queued(case.name) == 0
+
+
 async def test_unsigned_refused(case: ChannelCase, fake: FakePlatform, gateway: Gateway):
     status, _ = await gateway.post(case, case.message("hello", chat=case.chat, event="bare-1"))
     assert status == 401
