@@ -12,8 +12,12 @@ All three run side by side on the same event loop (`--loop`, default uvloop as t
 EVENT_LOOP), so the comparison is of the code, not the runtime, and they take turns: one short
 slice of load each (`--slice`, 2 s), cycle after cycle in a rotated order, until each has had
 `--duration` seconds (20). A burst of the shared machine's noise then falls on all three alike.
+Each server runs as two processes (`--copies`) that take the cycles in turn: two processes of the
+same code differed by up to 7% in one interleaved run here (nothing in the code differs; where
+their memory landed and which core they ran on do), as much as a target's margin, so the figures
+are over both.
 
-    .venv/bin/python -m bench.ingress [--duration 20] [--slice 2] [--connections 32]
+    .venv/bin/python -m bench.ingress [--duration 20] [--slice 2] [--copies 2] [--connections 32]
 
 Every request is signed with a fresh timestamp and carries its own event_id and ts, so the
 gateway's dedupe sees new events (each cycle's requests are signed just before it, since wrk's
@@ -28,6 +32,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import shutil
@@ -318,12 +323,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def servers(args: argparse.Namespace) -> Iterator[dict[str, tuple[int, int]]]:
-    """All three servers, each in its own process, running side by side for the whole run:
-    name -> (port, pid)."""
-    procs: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+def servers(args: argparse.Namespace) -> Iterator[dict[str, list[tuple[int, int]]]]:
+    """All three servers, `--copies` processes of each, running side by side for the whole run:
+    name -> [(port, pid) of each copy]."""
+    procs: dict[tuple[str, int], tuple[int, subprocess.Popen[bytes]]] = {}
     try:
-        for name in SERVERS:
+        for name, copy in itertools.product(SERVERS, range(args.copies)):
             port = free_port()
             cmd = [
                 sys.executable,
@@ -339,10 +344,13 @@ def servers(args: argparse.Namespace) -> Iterator[dict[str, tuple[int, int]]]:
                 args.loop,
             ]
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            procs[name] = (port, proc)
+            procs[name, copy] = (port, proc)
         for port, proc in procs.values():
             wait_listening(port, proc)
-        yield {name: (port, proc.pid) for name, (port, proc) in procs.items()}
+        yield {
+            name: [(port, proc.pid) for (n, _), (port, proc) in procs.items() if n == name]
+            for name in SERVERS
+        }
     finally:
         for _, proc in procs.values():
             proc.terminate()
@@ -358,21 +366,23 @@ def run_slices(args: argparse.Namespace, wrk: str, tmp: Path) -> dict[str, list[
     cycle's (and the warm-up's), so the gateway never sees one twice."""
     script, data = tmp / "sign.lua", tmp / "data.lua"
     script.write_text(LUA)
-    cycles = max(1, round(args.duration / args.slice))
+    cycles = max(args.copies, round(args.duration / args.slice))
     slices: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVERS}
     with servers(args) as running:
         write_lua_data(
             data, signed_events(args.slice_events, "W", first=cycles * args.slice_events)
         )
-        for port, _ in running.values():
+        for port, _ in itertools.chain.from_iterable(running.values()):
             run_wrk(wrk, port, script, data, args, args.warmup)
         for c in range(cycles):
             write_lua_data(data, signed_events(args.slice_events, "M", first=c * args.slice_events))
             for name in SERVERS[c % len(SERVERS) :] + SERVERS[: c % len(SERVERS)]:
-                port, pid = running[name]
+                copy = c % args.copies
+                port, pid = running[name][copy]
                 cpu = cpu_seconds(pid)
                 result = run_wrk(wrk, port, script, data, args, args.slice)
                 result["cpu_s"] = cpu_seconds(pid) - cpu
+                result["copy"] = copy
                 slices[name].append(result)
             print(
                 f"cycle {c + 1}/{cycles}: "
@@ -415,6 +425,13 @@ def main() -> int:
         help="seconds per turn (default 2): the servers take turns slice by slice",
     )
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server")
+    p.add_argument(
+        "--copies",
+        type=int,
+        default=2,
+        help="processes of each server (default 2), taking the cycles in turn: two processes of "
+        "the same server can differ by several percent, and each figure is over all copies",
+    )
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument(
@@ -455,6 +472,12 @@ def main() -> int:
     return 0
 
 
+def copy_rps(runs: list[dict[str, Any]], copy: int) -> float:
+    """One copy's throughput over its own slices."""
+    mine = [r for r in runs if r["copy"] == copy]
+    return sum(r["requests"] for r in mine) / (sum(r["duration_us"] for r in mine) / 1e6)
+
+
 def print_table(
     results: list[dict[str, Any]],
     slices: dict[str, list[dict[str, Any]]],
@@ -493,6 +516,15 @@ def print_table(
         print(
             f"gateway / {base}, cycle by cycle: lowest {ratios[0]:.2f}, median "
             f"{statistics.median(ratios):.2f}, highest {ratios[-1]:.2f}"
+        )
+    if args.copies > 1:
+        print(
+            "each copy alone, req/s: "
+            + "; ".join(
+                f"{name} "
+                + " / ".join(f"{copy_rps(slices[name], copy):.0f}" for copy in range(args.copies))
+                for name in SERVERS
+            )
         )
     if by["gateway"]["max_slice_requests"] > args.slice_events:
         print(
