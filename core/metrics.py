@@ -56,8 +56,7 @@ class Metrics:
 class InboundCounts:
     """`gateway_messages_in_total{channel}`, kept as plain counts and turned into a metric when
     scraped: the webhook hot path adds one to an int instead of taking a prometheus_client
-    counter's lock (a tenth of the signature check's cost). Written and scraped on the event
-    loop's thread only."""
+    counter's lock. Written and scraped on the event loop's thread only."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
