@@ -21,6 +21,7 @@ from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.channels import FACTORIES
 from gateway.services import Services, build_services
+from tests.support._raw_http import post_raw
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PUBLIC_BASE_URL = "https://gateway.test"
@@ -199,26 +200,11 @@ class Gateway:
         return resp.status, await resp.read()
 
     async def post_raw(self, case: ChannelCase, req: Request) -> int:
-        """`req` written on a socket as bytes, header values included: a header that is not
-        text (the aiohttp client sends only text) reaches the gateway as a platform impostor
-        could send it. Returns the status code."""
+        """`req` written on a socket as bytes, header values included (see `post_raw`)."""
         server = self.client.server
-        reader, writer = await asyncio.open_connection(server.host, server.port)
-        try:
-            head = [f"POST /webhooks/{case.name}{req.query} HTTP/1.1".encode(), b"Host: gateway"]
-            head += [
-                k.encode() + b": " + v.encode("utf-8", "surrogateescape")
-                for k, v in req.headers.items()
-            ]
-            head.append(b"Content-Length: %d" % len(req.body))
-            head.append(b"Connection: close")
-            writer.write(b"\r\n".join(head) + b"\r\n\r\n" + req.body)
-            status_line = await reader.readline()
-            await reader.read()
-        finally:
-            writer.close()
-            await writer.wait_closed()
-        return int(status_line.split()[1])
+        assert server.host is not None and server.port is not None
+        path = f"/webhooks/{case.name}{req.query}"
+        return await post_raw(server.host, server.port, path, req.headers, req.body)
 
     def queued(self, channel: str) -> int:
         """Events of `channel` accepted into the queue so far (duplicates not counted)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -16,23 +15,9 @@ from gateway.app import create_app
 from gateway.dialogue_loader import load_dialogue
 from gateway.services import build_services
 from gateway.stories import StoryChannel
+from tests.support._raw_http import post_raw
 from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.flows_nlu import FLOWS, ExampleNlu
-
-
-async def _post_with_raw_header(client: TestClient[Any, Any], path: str, header: bytes) -> int:
-    """A POST with a header written as bytes (one that is not UTF-8, which aiohttp's client
-    cannot send): the status code."""
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    writer.write(
-        b"POST %s HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        % (path.encode(), header)
-    )
-    status = int((await reader.readline()).split()[1])
-    await reader.read()
-    writer.close()
-    await writer.wait_closed()
-    return status
 
 
 async def test_release_by_api(tmp_path: Path) -> None:
@@ -66,7 +51,10 @@ async def test_release_by_api(tmp_path: Path) -> None:
         assert (await client.post(url)).status == 403
         bad = {"Authorization": "Bearer nope"}
         assert (await client.post(url, headers=bad)).status == 403
-        assert await _post_with_raw_header(client, url, b"Authorization: Bearer \xff") == 403
+        host, port = client.server.host, client.server.port
+        assert host is not None and port is not None
+        raw = {"Authorization": "Bearer \udcff"}  # the byte 0xff: not UTF-8
+        assert await post_raw(host, port, url, raw) == 403
         good = {"Authorization": "Bearer t0ken"}
         assert (await client.post("/api/handoff/story:404/release", headers=good)).status == 404
         resp = await client.post(url, headers=good)

@@ -1,0 +1,27 @@
+"""An HTTP POST written on a socket as bytes: headers that are not text (bytes that are not
+UTF-8, which the aiohttp client cannot send) reach a server as an impostor could send them."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def post_raw(
+    host: str, port: int, path: str, headers: dict[str, str], body: bytes = b""
+) -> int:
+    """POST `body` to `path`; header values are written as their bytes (surrogate escapes stand
+    for bytes that are not UTF-8). Returns the status code."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        head = [f"POST {path} HTTP/1.1".encode(), b"Host: gateway"]
+        head += [
+            k.encode() + b": " + v.encode("utf-8", "surrogateescape") for k, v in headers.items()
+        ]
+        head += [b"Content-Length: %d" % len(body), b"Connection: close"]
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        status_line = await reader.readline()
+        await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(status_line.split()[1])
