@@ -14,6 +14,7 @@ import structlog
 from core.channel import PayloadError, VerificationError, WebhookReply, WebhookRequest
 from core.errors import QueueUnavailable
 from core.models import Capabilities, ConversationRef, Inbound, Sender
+from tests.support._raw_http import post_raw
 from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 
 SECRET = b"s3cret"
@@ -137,6 +138,44 @@ async def test_refusals_queue_nothing(gateway_factory: Any) -> None:
         assert (
             metric(text, 'gateway_webhooks_rejected_total{channel="test",reason="unverified"}') == 1
         )
+
+
+async def test_a_body_is_read_whole_however_it_arrives(
+    gateway_factory: Any, monkeypatch: Any
+) -> None:
+    """A body that came with its headers is taken from the buffer as it lies; one still arriving
+    when the handler runs is awaited to its end. Both are verified and queued whole."""
+    from aiohttp import web
+
+    awaited: list[int] = []
+    real_read = web.BaseRequest.read
+
+    async def counting_read(self: web.BaseRequest) -> bytes:
+        awaited.append(1)
+        return await real_read(self)
+
+    monkeypatch.setattr(web.BaseRequest, "read", counting_read)
+    channel = SignedChannel()
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=EchoDialogue(),
+        channels={"test": channel},
+        with_worker=False,
+        max_body_bytes=2048,
+    ) as (client, s):
+        host, port = client.server.host, client.server.port
+        assert host is not None and port is not None
+        body, headers = signed({"id": "e1", "chat": "c1", "text": "all at once"})
+        assert await post_raw(host, port, "/webhooks/test", headers, body) == 200
+        assert awaited == []
+        body, headers = signed({"id": "e2", "chat": "c1", "text": "in two pieces"})
+        assert await post_raw(host, port, "/webhooks/test", headers, body, split=10) == 200
+        assert awaited == [1]
+        body, headers = signed({"id": "e3", "chat": "c1", "text": "x" * 3000})
+        assert await post_raw(host, port, "/webhooks/test", headers, body, split=10) == 413
+        assert awaited == [1]  # refused by its declared length, before reading
+        taken = await s.backends.queue.take(10, 1.0)
+        assert [d.inbound.text for d in taken] == ["all at once", "in two pieces"]
 
 
 async def test_queue_down_answers_503_so_the_platform_retries(gateway_factory: Any) -> None:

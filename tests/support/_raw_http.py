@@ -7,10 +7,18 @@ import asyncio
 
 
 async def post_raw(
-    host: str, port: int, path: str, headers: dict[str, str], body: bytes = b""
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    split: int | None = None,
 ) -> int:
     """POST `body` to `path`; header values are written as their bytes (surrogate escapes stand
-    for bytes that are not UTF-8). Returns the status code."""
+    for bytes that are not UTF-8). `split`: the request is written in two pieces, the second
+    starting at that byte of the body a moment after the first, so the server has the headers
+    before all of the body. Returns the status code."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         head = [f"POST {path} HTTP/1.1".encode(), b"Host: gateway"]
@@ -18,7 +26,14 @@ async def post_raw(
             k.encode() + b": " + v.encode("utf-8", "surrogateescape") for k, v in headers.items()
         ]
         head += [b"Content-Length: %d" % len(body), b"Connection: close"]
-        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        request = b"\r\n".join(head) + b"\r\n\r\n" + body
+        if split is not None:
+            first = len(request) - len(body) + split
+            writer.write(request[:first])
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            request = request[first:]
+        writer.write(request)
         status_line = await reader.readline()
         await reader.read()
     finally:
