@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import orjson
 
 from core.errors import GatewayError
-from core.models import Capabilities, Inbound, Outbound
+from core.models import Capabilities, Inbound, Outbound, without_lone_surrogates
 
 
 class WebhookRequest:
@@ -100,6 +100,18 @@ def json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
     return data
+
+
+def strict_json(body: bytes) -> bytes | None:
+    """A body that a strict JSON parser (orjson, msgspec) refused, written again for it: JSON may
+    carry lone surrogate escapes ("\\ud800": valid JSON, not valid Unicode), and here each
+    becomes U+FFFD, as the models make of them, so such a body is read, not refused. None when
+    the standard library cannot read the body either: it is not UTF-8 JSON."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
+        return None
+    return without_lone_surrogates(json.dumps(data, ensure_ascii=False)).encode("utf-8")
 
 
 class ChannelSendError(GatewayError):

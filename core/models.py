@@ -13,7 +13,7 @@ from pydantic_core import PydanticSerializationError
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _no_lone_surrogates(value: str) -> str:
+def without_lone_surrogates(value: str) -> str:
     """A lone surrogate (JSON's `"\\ud800"`, undecodable stdin bytes) would be accepted here and
     then fail every JSON write of the event: the queue, the session store, the spill file. It
     becomes U+FFFD at the door instead. ASCII text (most ids, most messages) is known clean
@@ -27,7 +27,7 @@ def _no_lone_surrogates(value: str) -> str:
     return value
 
 
-UserText = Annotated[str, AfterValidator(_no_lone_surrogates)]
+UserText = Annotated[str, AfterValidator(without_lone_surrogates)]
 """Text that came from a user or a platform."""
 
 
@@ -102,7 +102,9 @@ class Inbound(Frozen):
 
     `event_id` is the platform's own id for the event and the dedupe key; `meta` carries what the
     adapter needs again to answer natively (a Slack thread ts, an e-mail's Message-ID and subject).
-    `raw` keeps the original payload for debugging; it is never logged whole.
+    `raw` keeps the original payload for debugging, as the adapter had it: the body's text where
+    the adapter decoded only the fields it reads (Slack's events), the parsed object or form
+    fields otherwise; it is never logged whole.
     """
 
     event_id: UserText
@@ -114,7 +116,7 @@ class Inbound(Frozen):
     locale: UserText | None = None
     received_at: float = Field(default_factory=time.time)
     meta: dict[str, UserText] = Field(default_factory=dict)
-    raw: SkipValidation[dict[str, Any] | None] = Field(default=None, repr=False)
+    raw: SkipValidation[dict[str, Any] | str | None] = Field(default=None, repr=False)
     """Not validated: it is the platform's payload as parsed, kept for debugging only."""
 
     @property

@@ -321,16 +321,62 @@ async def test_a_429_is_waited_out_and_the_reply_arrives_once(
         assert fake_slack.requests == 2 and len(sent) == 1
 
 
-@pytest.mark.parametrize(("field", "value"), [("subtype", []), ("user", {}), ("user", ["U1"])])
-def test_wrongly_typed_event_fields_are_a_payload_error_or_ignored(field: str, value: Any) -> None:
-    event = message_event("hi", chat="D1", event="Ev1")
-    event[field] = value
-    body = event_body(event, "Ev1")
-    ch = channel_at(time.time())
+def parsed(body: bytes) -> Any:
     headers = {"content-type": "application/json"}
     req = WebhookRequest("POST", "https://x/webhooks/slack", headers, {}, body)
-    try:
-        reply = ch.parse(req)
-    except PayloadError:
-        return
-    assert not reply.events and reply.note
+    return channel_at(time.time()).parse(req)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("subtype", []), ("user", {}), ("user", ["U1"]), ("thread_ts", 5), ("files", [1])],
+)
+def test_a_wrongly_typed_message_field_is_a_payload_error_naming_it(field: str, value: Any):
+    event = message_event("hi", chat="D1", event="Ev1")
+    event[field] = value
+    with pytest.raises(PayloadError, match=rf"\$\.event\.{field}"):
+        parsed(event_body(event, "Ev1"))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "channel_rename", "channel": {"id": "C1", "name": "new", "created": 1}},
+        {"type": "user_change", "user": {"id": "U1", "name": "a"}},
+        {"type": "reaction_added", "user": "U1", "item": {"type": "message", "ts": 5}},
+    ],
+    ids=["channel object", "user object", "other fields"],
+)
+def test_events_of_other_kinds_are_accepted_and_ignored_whatever_their_shape(event: Any):
+    reply = parsed(event_body(event, "Ev2"))
+    assert not reply.events and reply.note == f"event {event['type']!r} is not handled"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"type": "event_callback", "event": "hi", "event_id": "E1"}', r"\$\.event"),
+        (b'{"type": "url_verification", "challenge": 7}', r"\$\.challenge"),
+        (b'{"token": "x"}', "no event type"),
+        (b'{"type": 3}', "no event type"),
+        (b"[]", "not a JSON object"),
+        (b'{"type": "event_callback", "event": ', "not UTF-8 JSON"),
+    ],
+)
+def test_bodies_slack_does_not_send_are_payload_errors_saying_why(body: bytes, reason: str):
+    with pytest.raises(PayloadError, match=reason):
+        parsed(body)
+
+
+def test_a_lone_surrogate_in_a_message_becomes_a_replacement_character_not_a_refusal():
+    """JSON may carry "\\ud800" (valid JSON, not valid Unicode), which msgspec refuses."""
+    body = event_body(message_event("hi \ud800 there", chat="D1", event="Ev3"), "Ev3")
+    assert b"\\ud800" in body
+    (event,) = parsed(body).events
+    assert event.text == "hi \ufffd there"
+
+
+def test_the_raw_payload_kept_is_the_body_as_slack_sent_it():
+    body = event_body(message_event("hi", chat="D1", event="Ev4"), "Ev4")
+    (event,) = parsed(body).events
+    assert event.raw == body.decode()

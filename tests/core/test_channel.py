@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.channel import PayloadError, WebhookRequest, json_object
+from core.channel import PayloadError, WebhookRequest, json_object, strict_json
 
 
 def test_an_object_is_read() -> None:
@@ -16,6 +16,17 @@ def test_an_object_is_read() -> None:
 def test_a_lone_surrogate_orjson_refuses_is_read_as_the_standard_library_reads_it() -> None:
     """The models turn it into U+FFFD later; refusing the whole body would lose the message."""
     assert json_object(b'{"t": "\\ud800"}') == {"t": "\ud800"}
+
+
+def test_strict_json_writes_lone_surrogates_as_replacement_characters() -> None:
+    """For the strict parsers (msgspec) that refuse such a body: the same data, valid Unicode."""
+    assert (
+        strict_json(b'{"t": "a\\ud800b", "\\udfff": [1]}')
+        == '{"t": "a\ufffdb", "\ufffd": [1]}'.encode()
+    )
+    assert strict_json(b'{"t": "caf\\u00e9"}') == '{"t": "café"}'.encode()
+    assert strict_json(b"{not json") is None
+    assert strict_json(b'{"a": "\xff"}') is None
 
 
 @pytest.mark.parametrize(
