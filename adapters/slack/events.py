@@ -112,12 +112,17 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         return WebhookReply(note=f"event {kind!r} is not handled")
     if subtype not in ACCEPTED_SUBTYPES:
         return WebhookReply(note=f"message subtype {subtype!r} ignored")
-    bots = [a.user_id for a in envelope.authorizations if a.is_bot and a.user_id]
+    bots = bot_users(envelope.authorizations)
     channel, user, ts, thread = event.channel, event.user, event.ts, event.thread_ts or None
     if event.bot_id or user in bots:
         return WebhookReply(note="message from a bot (possibly ourselves) ignored")
     if not (channel and user and ts):
         raise PayloadError(f"{kind} event without channel, user or ts")
+    text = event.text or ""
+    if "<@" in text:  # the guards of the two calls, here: most messages need neither
+        text = strip_mentions(text, bots)
+    if "&" in text:
+        text = unescape(text)
     meta = {"slack_event_id": event_id, "ts": ts}
     if thread:
         meta["thread_ts"] = thread
@@ -128,7 +133,7 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         "event_id": f"{channel}:{ts}",
         "conversation": conversation_ref(channel_name, channel, thread),
         "sender": sender_ref(user),
-        "text": unescape(strip_mentions(event.text or "", bots)),
+        "text": text.strip(),
         "meta": meta,
         "raw": body.decode(),
     }
@@ -140,11 +145,21 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
     return WebhookReply(events=(Inbound.__pydantic_validator__.validate_python(fields),))
 
 
+def bot_users(authorizations: list[Authorization]) -> list[str]:
+    """The bot's own user ids (there is usually one authorization: a loop, not a comprehension,
+    whose function a call costs)."""
+    bots = []
+    for a in authorizations:
+        if a.is_bot and a.user_id:
+            bots.append(a.user_id)
+    return bots
+
+
 def strip_mentions(text: str, bots: list[str]) -> str:
-    if "<@" in text:
-        for bot in bots:
-            text = text.replace(f"<@{bot}>", "")
-    return text.strip()
+    """The bot's own mentions taken out of a message's text (`<@UBOT> where is my order`)."""
+    for bot in bots:
+        text = text.replace(f"<@{bot}>", "")
+    return text
 
 
 def _kind(mime: str) -> AttachmentKind:
