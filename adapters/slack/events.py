@@ -112,15 +112,17 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         return WebhookReply(note=f"event {kind!r} is not handled")
     if subtype not in ACCEPTED_SUBTYPES:
         return WebhookReply(note=f"message subtype {subtype!r} ignored")
-    bots = bot_users(envelope.authorizations)
     channel, user, ts, thread = event.channel, event.user, event.ts, event.thread_ts or None
-    if event.bot_id or user in bots:
+    if event.bot_id:
         return WebhookReply(note="message from a bot (possibly ourselves) ignored")
+    for auth in envelope.authorizations:  # usually one: the bot's own user among them
+        if auth.is_bot and auth.user_id == user:
+            return WebhookReply(note="message from a bot (possibly ourselves) ignored")
     if not (channel and user and ts):
         raise PayloadError(f"{kind} event without channel, user or ts")
     text = event.text or ""
     if "<@" in text:  # the guards of the two calls, here: most messages need neither
-        text = strip_mentions(text, bots)
+        text = strip_mentions(text, envelope.authorizations)
     if "&" in text:
         text = unescape(text)
     meta = {"slack_event_id": event_id, "ts": ts}
@@ -145,20 +147,11 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
     return WebhookReply(events=(Inbound.__pydantic_validator__.validate_python(fields),))
 
 
-def bot_users(authorizations: list[Authorization]) -> list[str]:
-    """The bot's own user ids (there is usually one authorization: a loop, not a comprehension,
-    whose function a call costs)."""
-    bots = []
-    for a in authorizations:
-        if a.is_bot and a.user_id:
-            bots.append(a.user_id)
-    return bots
-
-
-def strip_mentions(text: str, bots: list[str]) -> str:
+def strip_mentions(text: str, authorizations: list[Authorization]) -> str:
     """The bot's own mentions taken out of a message's text (`<@UBOT> where is my order`)."""
-    for bot in bots:
-        text = text.replace(f"<@{bot}>", "")
+    for auth in authorizations:
+        if auth.is_bot and auth.user_id:
+            text = text.replace(f"<@{auth.user_id}>", "")
     return text
 
 
