@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import os
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,47 +70,44 @@ class Queue(Protocol):
 
 
 class TtlSet:
-    """Keys remembered for a fixed time; insertion order is expiry order, so purging is cheap."""
+    """Keys remembered for at least `ttl` seconds, and forgotten by twice that: two generations of
+    plain sets, the older dropped whole each `ttl`. A key costs a set entry (about 40 bytes) and
+    a webhook's `add` one comparison and two lookups, where an ordered map of expiry times cost
+    a node and a float per key and about twice the time (warm, in a loop)."""
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic):
         self._ttl = ttl
         self._clock = clock
-        self._keys: OrderedDict[str, float] = OrderedDict()
-        self._next_expiry = math.inf
-        """When the oldest key expires: until then there is nothing to purge (one comparison on
-        the webhook hot path instead of a look at the oldest key)."""
+        self._new: set[str] = set()
+        self._old: set[str] = set()
+        self._turn = clock() + ttl
+        """When `_new`, filled since one `ttl` before, becomes `_old` (and `_old` is dropped)."""
 
-    def _purge(self, now: float) -> None:
-        if now < self._next_expiry:
-            return
-        keys = self._keys
-        while keys:
-            key, expires = next(iter(keys.items()))
-            if expires > now:
-                self._next_expiry = expires
-                return
-            del keys[key]
-        self._next_expiry = math.inf
+    def _age(self, now: float) -> None:
+        if now < self._turn + self._ttl:
+            self._old, self._new = self._new, set()
+            self._turn += self._ttl
+        else:  # nothing came for a whole generation: every key is older than `ttl`
+            self._old, self._new = set(), set()
+            self._turn = now + self._ttl
 
     def add(self, key: str) -> bool:
         """Remember `key`; False when it was already there."""
-        now = self._clock()
-        if now >= self._next_expiry:  # `_purge`'s own test, without its call on the hot path
-            self._purge(now)
-        if key in self._keys:
+        if self._clock() >= self._turn:
+            self._age(self._clock())
+        if key in self._new or key in self._old:
             return False
-        expires = now + self._ttl
-        self._keys[key] = expires
-        if expires < self._next_expiry:
-            self._next_expiry = expires
+        self._new.add(key)
         return True
 
     def __contains__(self, key: object) -> bool:
-        self._purge(self._clock())
-        return key in self._keys
+        if self._clock() >= self._turn:
+            self._age(self._clock())
+        return key in self._new or key in self._old
 
     def discard(self, key: str) -> None:
-        self._keys.pop(key, None)
+        self._new.discard(key)
+        self._old.discard(key)
 
 
 class MemoryQueue:
@@ -120,8 +116,10 @@ class MemoryQueue:
     def __init__(self, *, dedupe_ttl: float = 86400.0, spill_path: Path | None = None):
         self._seen = TtlSet(dedupe_ttl)
         self._spill_path = spill_path
-        self._boot = secrets.token_hex(4)
-        self._ids = itertools.count(1)
+        self._prefix = f"{secrets.token_hex(4)}-"
+        self._ids = itertools.count(10**12)
+        """Entry ids `<boot>-<13 digits>`: in the order they were given, as text too (the spill
+        file is written in that order)."""
         self._ready: deque[Delivery] = deque()
         self._pending: dict[str, Delivery] = {}
         self._wakeup = asyncio.Event()
@@ -179,7 +177,7 @@ class MemoryQueue:
     async def put(self, inbound: Inbound) -> bool:
         if not self._seen.add(inbound.dedupe_key):
             return False
-        self._ready.append(Delivery(f"{self._boot}-{next(self._ids):012d}", inbound))
+        self._ready.append(Delivery(f"{self._prefix}{next(self._ids)}", inbound))
         self._wakeup.set()
         return True
 

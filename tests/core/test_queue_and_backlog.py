@@ -23,34 +23,49 @@ def inbound(text: str, event: str, payload: str | None = None, **kw: object) -> 
     )
 
 
-def test_ttl_set_forgets_after_ttl() -> None:
+def test_ttl_set_remembers_a_key_at_least_ttl_and_forgets_it_by_twice_that() -> None:
     now = [0.0]
     seen = TtlSet(10, clock=lambda: now[0])
     assert seen.add("x")
     assert not seen.add("x")
-    now[0] = 9.9
-    assert "x" in seen
-    now[0] = 10.0
+    for t in (9.9, 10.0, 19.9):
+        now[0] = t
+        assert "x" in seen, t
+    now[0] = 20.0
     assert "x" not in seen
     assert seen.add("x")
 
 
-def test_ttl_set_purges_in_order_while_keys_keep_arriving() -> None:
-    """The purge only looks once the oldest key is due; keys added later expire later."""
+def test_ttl_set_keeps_every_key_of_a_steady_stream_for_at_least_ttl() -> None:
+    """Keys arriving all the time, each looked for again later: each is found for `ttl` after
+    it came and gone `2 * ttl` after; `discard` forgets one at once."""
     now = [0.0]
     seen = TtlSet(10, clock=lambda: now[0])
-    for i in range(5):
-        now[0] = float(i)
-        assert seen.add(f"k{i}")
-    now[0] = 12.0  # k0, k1 and k2 are gone; k3 (13) and k4 (14) are not
-    assert [k in seen for k in ("k0", "k1", "k2", "k3", "k4")] == [False] * 3 + [True] * 2
-    seen.discard("k3")
-    now[0] = 13.5
-    assert seen.add("k3")
-    assert "k4" in seen
-    now[0] = 14.0
-    assert "k4" not in seen
-    assert not seen.add("k3")
+    added: dict[str, float] = {}
+    for step in range(400):
+        now[0] = step * 0.25
+        key = f"k{step}"
+        assert seen.add(key)
+        added[key] = now[0]
+        for old, at in added.items():
+            age = now[0] - at
+            if age < 10:
+                assert old in seen, (old, age)
+            elif age >= 20:
+                assert old not in seen, (old, age)
+    seen.discard("k399")
+    assert "k399" not in seen and seen.add("k399")
+
+
+def test_ttl_set_forgets_everything_after_a_long_silence() -> None:
+    now = [0.0]
+    seen = TtlSet(10, clock=lambda: now[0])
+    seen.add("a")
+    now[0] = 35.0
+    assert "a" not in seen
+    assert seen.add("b") and "b" in seen
+    now[0] = 44.9
+    assert "b" in seen
 
 
 async def test_dedupe_is_per_channel_and_event_id() -> None:
