@@ -172,7 +172,7 @@ class Inbound(Frozen):
         text = fields.get("text", "")
         meta = fields.get("meta", _NO_META)
         attachments = fields.get("attachments", ())
-        if (
+        if not (
             fields.keys() <= _TRUSTED_FIELDS
             and type(event_id) is str
             and event_id.isascii()
@@ -181,32 +181,34 @@ class Inbound(Frozen):
             and type(fields.get("conversation")) is ConversationRef
             and type(fields.get("sender")) is Sender
             and type(meta) is dict
-            and _ascii_strings(meta)
             and type(attachments) is tuple
             and (not attachments or all(type(a) is Attachment for a in attachments))
         ):
-            inbound = cls.__new__(cls)
-            _set(
-                inbound,
-                "__dict__",
-                {
-                    "event_id": event_id,
-                    "conversation": fields["conversation"],
-                    "sender": fields["sender"],
-                    "text": text,
-                    "attachments": attachments,
-                    "payload": None,
-                    "locale": None,
-                    "received_at": time.time(),
-                    "meta": dict(meta),
-                    "raw": fields.get("raw"),
-                },
-            )
-            _set(inbound, "__pydantic_fields_set__", set(fields))
-            _set(inbound, "__pydantic_extra__", None)
-            _set(inbound, "__pydantic_private__", None)
-            return inbound
-        return cls.model_validate(fields)
+            return cls.model_validate(fields)
+        for key, value in meta.items():
+            if not (type(key) is str and type(value) is str and value.isascii()):
+                return cls.model_validate(fields)
+        inbound = cls.__new__(cls)
+        _set(
+            inbound,
+            "__dict__",
+            {
+                "event_id": event_id,
+                "conversation": fields["conversation"],
+                "sender": fields["sender"],
+                "text": text,
+                "attachments": attachments,
+                "payload": None,
+                "locale": None,
+                "received_at": time.time(),
+                "meta": dict(meta),
+                "raw": fields.get("raw"),
+            },
+        )
+        _set(inbound, "__pydantic_fields_set__", set(fields))
+        _set(inbound, "__pydantic_extra__", None)
+        _set(inbound, "__pydantic_private__", None)
+        return inbound
 
     @property
     def channel(self) -> str:
@@ -231,13 +233,6 @@ _TRUSTED_FIELDS = frozenset(
 )
 _NO_META: dict[str, str] = {}
 _set = object.__setattr__
-
-
-def _ascii_strings(mapping: dict[Any, Any]) -> bool:
-    for key, value in mapping.items():
-        if not (type(key) is str and type(value) is str and value.isascii()):
-            return False
-    return True
 
 
 class Outbound(Frozen):
