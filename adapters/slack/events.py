@@ -41,7 +41,7 @@ class Event(msgspec.Struct):
     thread_ts: str | None = None
     text: str | None = None
     bot_id: str | None = None
-    files: list[File] = []
+    files: tuple[File, ...] = ()
 
 
 class Authorization(msgspec.Struct):
@@ -57,7 +57,7 @@ class Envelope(msgspec.Struct):
     type: str
     event_id: str | None = None
     event: Event | None = None
-    authorizations: list[Authorization] = []
+    authorizations: tuple[Authorization, ...] = ()
     challenge: str | None = None
 
 
@@ -128,25 +128,23 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
     meta = {"slack_event_id": event_id, "ts": ts}
     if thread:
         meta["thread_ts"] = thread
-    fields: dict[str, Any] = {
+    inbound = Inbound.build(
         # channel + ts, not event_id: Slack sends one message twice (as `message` and as
         # `app_mention`, each with its own event_id) when the bot is mentioned; both, and every
         # retry of either, collapse to one key.
-        "event_id": f"{channel}:{ts}",
-        "conversation": conversation_ref(channel_name, channel, thread),
-        "sender": sender_ref(user),
-        "text": text.strip(),
-        "meta": meta,
-        "raw": body.decode(),
-    }
-    if event.files:
-        fields["attachments"] = tuple(attachment_of(f) for f in event.files)
-    # The conversation and the sender are the shared instances of recent ones; every text is
-    # `str` from the typed decode, so `from_fields` validates only what is not ASCII.
-    return WebhookReply(events=(Inbound.from_fields(fields),))
+        event_id=f"{channel}:{ts}",
+        # The shared instances of recent conversations and senders.
+        conversation=conversation_ref(channel_name, channel, thread),
+        sender=sender_ref(user),
+        text=text.strip(),
+        meta=meta,
+        raw=body.decode(),
+        attachments=tuple(attachment_of(f) for f in event.files) if event.files else (),
+    )
+    return WebhookReply(events=(inbound,))
 
 
-def strip_mentions(text: str, authorizations: list[Authorization]) -> str:
+def strip_mentions(text: str, authorizations: tuple[Authorization, ...]) -> str:
     """The bot's own mentions taken out of a message's text (`<@UBOT> where is my order`)."""
     for auth in authorizations:
         if auth.is_bot and auth.user_id:
