@@ -40,7 +40,8 @@ class SlackSigner:
 
     def sign(self, timestamp: str, body: bytes) -> str:
         inner = self._inner.copy()
-        inner.update(b"v0:%s:%s" % (timestamp.encode(), body))
+        inner.update(f"v0:{timestamp}:".encode())
+        inner.update(body)  # as it is: not copied into one string with the prefix
         outer = self._outer.copy()
         outer.update(inner.digest())
         return "v0=" + outer.hexdigest()
