@@ -8,7 +8,7 @@ decode itself on the webhook hot path (`bench/ingress.py`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -16,8 +16,13 @@ from adapters.slack.blocks import unescape
 from core.channel import PayloadError, WebhookReply, json_object, strict_json
 from core.models import Attachment, AttachmentKind, Inbound, conversation_ref, sender_ref
 
-HANDLED = frozenset({"message", "app_mention"})
-ACCEPTED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
+Handled = Literal["message", "app_mention"]
+"""The events that are a user's message to the bot; any other is accepted and ignored."""
+Accepted = Literal["file_share", "thread_broadcast", "me_message"]
+"""A message's subtypes that are still a user writing (no subtype, the usual, too); the others
+(edits, deletions, joins, bots' messages...) are accepted and ignored."""
+HANDLED = frozenset(get_args(Handled))
+ACCEPTED_SUBTYPES = frozenset(get_args(Accepted))
 
 
 class File(msgspec.Struct):
@@ -31,13 +36,14 @@ class File(msgspec.Struct):
 
 
 class Event(msgspec.Struct):
-    """The inner event of a `message` or `app_mention`: https://docs.slack.dev/reference/events/message"""
+    """The inner event of a `message` or `app_mention`: https://docs.slack.dev/reference/events/message
+    (the kinds as `Literal`s: a value decodes to the shared constant, no new string)."""
 
-    type: str
+    type: Handled
     channel: str | None = None
     user: str | None = None
     ts: str | None = None
-    subtype: str | None = None
+    subtype: Accepted | None = None
     thread_ts: str | None = None
     text: str | None = None
     bot_id: str | None = None
@@ -54,7 +60,7 @@ class Authorization(msgspec.Struct):
 class Envelope(msgspec.Struct):
     """An Events API request: https://docs.slack.dev/apis/events-api/#callback-field"""
 
-    type: str
+    type: Literal["event_callback", "url_verification"]
     event_id: str | None = None
     event: Event | None = None
     authorizations: tuple[Authorization, ...] = ()
@@ -82,17 +88,22 @@ def parse_events(body: bytes, channel_name: str) -> WebhookReply:
 
 
 def _untyped(data: dict[str, Any], exc: msgspec.ValidationError) -> WebhookReply:
-    """A JSON object that is not a typed envelope: a request or an event of another kind
-    (`channel_created`, `user_change`... have objects where a message has strings) is accepted
-    and ignored; a message or a challenge with a field of the wrong type is a 400 naming it."""
+    """A JSON object that is not a typed envelope: a request, an event or a message subtype of
+    another kind (whose fields may be objects where a message has strings: `channel_created`,
+    `user_change`) is accepted and ignored; a message or a challenge with a field of the wrong
+    type is a 400 naming it."""
     kind = data.get("type")
     event = data.get("event")
     if not isinstance(kind, str):
         raise PayloadError("no event type: not a Slack Events API body")
-    if kind == "event_callback" and isinstance(event, dict) and event.get("type") not in HANDLED:
-        return WebhookReply(note=f"event {event.get('type')!r} is not handled")
     if kind not in ("event_callback", "url_verification"):
         return WebhookReply(note=f"Slack request type {kind!r} is not handled")
+    if kind == "event_callback" and isinstance(event, dict):
+        if event.get("type") not in HANDLED:
+            return WebhookReply(note=f"event {event.get('type')!r} is not handled")
+        subtype = event.get("subtype")
+        if isinstance(subtype, str) and subtype not in ACCEPTED_SUBTYPES:
+            return WebhookReply(note=f"message subtype {subtype!r} ignored")
     raise PayloadError(f"Slack {kind} body: {exc}")
 
 
@@ -102,16 +113,9 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         if envelope.challenge is None:
             raise PayloadError("url_verification without a challenge string")
         return WebhookReply(body=envelope.challenge.encode(), note="url_verification answered")
-    if kind != "event_callback":
-        return WebhookReply(note=f"Slack request type {kind!r} is not handled")
-    event, event_id = envelope.event, envelope.event_id
+    event, event_id = envelope.event, envelope.event_id  # an event_callback's
     if event is None or event_id is None:
         raise PayloadError("event_callback without an event object or event_id")
-    kind, subtype = event.type, event.subtype
-    if kind not in HANDLED:
-        return WebhookReply(note=f"event {kind!r} is not handled")
-    if subtype not in ACCEPTED_SUBTYPES:
-        return WebhookReply(note=f"message subtype {subtype!r} ignored")
     channel, user, ts, thread = event.channel, event.user, event.ts, event.thread_ts or None
     if event.bot_id:
         return WebhookReply(note="message from a bot (possibly ourselves) ignored")
@@ -119,7 +123,7 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         if auth.is_bot and auth.user_id == user:
             return WebhookReply(note="message from a bot (possibly ourselves) ignored")
     if not (channel and user and ts):
-        raise PayloadError(f"{kind} event without channel, user or ts")
+        raise PayloadError(f"{event.type} event without channel, user or ts")
     text = event.text or ""
     if "<@" in text:  # the guards of the two calls, here: most messages need neither
         text = strip_mentions(text, envelope.authorizations)
