@@ -102,11 +102,11 @@ def receiver(services: Services, name: str, channel: Channel) -> Handler:
 
     async def receive(request: web.Request) -> web.Response:
         # The body, refused once it passes `limit` bytes. All of it came with the headers (a
-        # webhook's usual size; aiohttp stops reading ahead long before `limit`): taken from the
-        # buffer as it lies, instead of `request.read()`'s two awaited reads into a bytearray
-        # and its copy (bench/ingress.py: about 8% more webhooks a second). Still arriving: a
-        # declared length is refused before reading anything, a chunked body as it streams in
-        # (aiohttp's `client_max_size` is the same limit, set by `create_app`).
+        # webhook's usual size; aiohttp buffers no more than its read-ahead before the handler
+        # runs): taken from the buffer as it lies, instead of `request.read()`'s two awaited
+        # reads into a bytearray and its copy (bench/ingress.py: about 8% more webhooks a
+        # second). Still arriving: a declared length is refused before reading anything, a
+        # chunked body as it streams in (aiohttp's `client_max_size` is the same limit).
         content = request.content
         body: bytes | None
         if content.is_eof():
