@@ -104,7 +104,7 @@ def receiver(services: Services, name: str, channel: Channel) -> Handler:
         # The body, refused once it passes `limit` bytes. All of it came with the headers (a
         # webhook's usual size; aiohttp buffers no more than its read-ahead before the handler
         # runs): taken from the buffer as it lies, instead of `request.read()`'s two awaited
-        # reads into a bytearray and its copy (bench/ingress.py: about 8% more webhooks a
+        # reads into a bytearray and its copy (bench/ingress.py: 6-8% more webhooks a
         # second). Still arriving: a declared length is refused before reading anything, a
         # chunked body as it streams in (aiohttp's `client_max_size` is the same limit).
         content = request.content
