@@ -97,15 +97,19 @@ async def test_retried_delivery_is_answered_once(gateway_factory: Any) -> None:
         assert metric(text, 'gateway_duplicates_total{channel="test"}') == 4
 
 
-async def test_refusals_queue_nothing(gateway_factory: Any) -> None:
-    channel = SignedChannel()
-    async with gateway_factory(
+def small_gateway(gateway_factory: Any) -> Any:
+    """The test channel alone, no worker (what is queued stays queued), bodies up to 2 KiB."""
+    return gateway_factory(
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
-        channels={"test": channel},
+        channels={"test": SignedChannel()},
         with_worker=False,
         max_body_bytes=2048,
-    ) as (client, s):
+    )
+
+
+async def test_refusals_queue_nothing(gateway_factory: Any) -> None:
+    async with small_gateway(gateway_factory) as (client, s):
         with structlog.testing.capture_logs() as logs:
             r = await client.post("/webhooks/nope", data=b"{}")
             assert r.status == 404 and "unknown channel 'nope'" in (await r.json())["error"]
@@ -155,14 +159,7 @@ async def test_a_body_is_read_whole_however_it_arrives(
         return await real_read(self)
 
     monkeypatch.setattr(web.BaseRequest, "read", counting_read)
-    channel = SignedChannel()
-    async with gateway_factory(
-        nlu=KeywordNlu(),
-        dialogue=EchoDialogue(),
-        channels={"test": channel},
-        with_worker=False,
-        max_body_bytes=2048,
-    ) as (client, s):
+    async with small_gateway(gateway_factory) as (client, s):
         host, port = client.server.host, client.server.port
         assert host is not None and port is not None
         body, headers = signed({"id": "e1", "chat": "c1", "text": "all at once"})
