@@ -93,25 +93,27 @@ def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
-            raise PayloadError("body is not UTF-8 JSON") from None
+        data = _lenient_json(body)
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
     return data
 
 
-def strict_json(body: bytes) -> bytes | None:
-    """A body that a strict JSON parser (orjson, msgspec) refused, written again for it: JSON may
-    carry lone surrogate escapes ("\\ud800": valid JSON, not valid Unicode), and here each
-    becomes U+FFFD, as the models make of them, so such a body is read, not refused. None when
-    the standard library cannot read the body either: it is not UTF-8 JSON."""
+def strict_json(body: bytes) -> bytes:
+    """A body that a strict JSON parser (msgspec) refused, written again for it: JSON may carry
+    lone surrogate escapes ("\\ud800": valid JSON, not valid Unicode), and here each becomes
+    U+FFFD, as the models make of them, so such a body is read, not refused. `PayloadError`
+    when the standard library cannot read the body either."""
+    text = json.dumps(_lenient_json(body), ensure_ascii=False)
+    return without_lone_surrogates(text).encode("utf-8")
+
+
+def _lenient_json(body: bytes) -> Any:
+    """The standard library's reading of a body, or `PayloadError`."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
-        return None
-    return without_lone_surrogates(json.dumps(data, ensure_ascii=False)).encode("utf-8")
+        raise PayloadError("body is not UTF-8 JSON") from None
 
 
 class ChannelSendError(GatewayError):

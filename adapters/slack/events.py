@@ -16,12 +16,16 @@ from adapters.slack.blocks import unescape
 from core.channel import PayloadError, WebhookReply, json_object, strict_json
 from core.models import Attachment, AttachmentKind, Inbound, conversation_ref, sender_ref
 
+Kind = Literal["event_callback", "url_verification"]
+"""The Events API requests the gateway answers; any other is accepted and ignored."""
 Handled = Literal["message", "app_mention"]
 """The events that are a user's message to the bot; any other is accepted and ignored."""
 Accepted = Literal["file_share", "thread_broadcast", "me_message"]
 """A message's subtypes that are still a user writing (no subtype, the usual, too); the others
 (edits, deletions, joins, bots' messages...) are accepted and ignored."""
+KINDS = frozenset(get_args(Kind))
 HANDLED = frozenset(get_args(Handled))
+FROM_A_BOT = "message from a bot (possibly ourselves) ignored"
 ACCEPTED_SUBTYPES = frozenset(get_args(Accepted))
 
 
@@ -60,7 +64,7 @@ class Authorization(msgspec.Struct):
 class Envelope(msgspec.Struct):
     """An Events API request: https://docs.slack.dev/apis/events-api/#callback-field"""
 
-    type: Literal["event_callback", "url_verification"]
+    type: Kind
     event_id: str | None = None
     event: Event | None = None
     authorizations: tuple[Authorization, ...] = ()
@@ -73,16 +77,24 @@ _DECODER = msgspec.json.Decoder(Envelope)
 def parse_events(body: bytes, channel_name: str) -> WebhookReply:
     """What to queue and answer for an Events API request body."""
     try:
-        try:
-            envelope = _DECODER.decode(body)
-        except msgspec.DecodeError:
-            clean = strict_json(body)  # lone surrogate escapes: valid JSON, refused by msgspec
-            if clean is None:
-                raise PayloadError("body is not UTF-8 JSON") from None
-            envelope = _DECODER.decode(clean)
+        envelope = _DECODER.decode(body)
+    except msgspec.ValidationError as exc:  # a DecodeError too: caught first
+        return _untyped(json_object(body), exc)
+    except (msgspec.DecodeError, RecursionError):
+        return _read_again(body, channel_name)
+    return _reply(envelope, channel_name, body)
+
+
+def _read_again(body: bytes, channel_name: str) -> WebhookReply:
+    """A body msgspec could not read: JSON with lone surrogate escapes (valid JSON, not valid
+    Unicode) is read again with U+FFFD in their place; anything else (not JSON, not UTF-8,
+    nested deeper than a parser goes) is a 400."""
+    clean = strict_json(body)
+    try:
+        envelope = _DECODER.decode(clean)
     except msgspec.ValidationError as exc:
         return _untyped(json_object(body), exc)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise PayloadError(f"body is not JSON Slack sends: {exc}") from None
     return _reply(envelope, channel_name, body)
 
@@ -96,11 +108,12 @@ def _untyped(data: dict[str, Any], exc: msgspec.ValidationError) -> WebhookReply
     event = data.get("event")
     if not isinstance(kind, str):
         raise PayloadError("no event type: not a Slack Events API body")
-    if kind not in ("event_callback", "url_verification"):
+    if kind not in KINDS:
         return WebhookReply(note=f"Slack request type {kind!r} is not handled")
     if kind == "event_callback" and isinstance(event, dict):
-        if event.get("type") not in HANDLED:
-            return WebhookReply(note=f"event {event.get('type')!r} is not handled")
+        event_kind = event.get("type")
+        if not isinstance(event_kind, str) or event_kind not in HANDLED:
+            return WebhookReply(note=f"event {event_kind!r} is not handled")
         subtype = event.get("subtype")
         if isinstance(subtype, str) and subtype not in ACCEPTED_SUBTYPES:
             return WebhookReply(note=f"message subtype {subtype!r} ignored")
@@ -118,12 +131,12 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         raise PayloadError("event_callback without an event object or event_id")
     channel, user, ts, thread = event.channel, event.user, event.ts, event.thread_ts or None
     if event.bot_id:
-        return WebhookReply(note="message from a bot (possibly ourselves) ignored")
-    for auth in envelope.authorizations:  # usually one: the bot's own user among them
-        if auth.is_bot and auth.user_id == user:
-            return WebhookReply(note="message from a bot (possibly ourselves) ignored")
+        return WebhookReply(note=FROM_A_BOT)
     if not (channel and user and ts):
         raise PayloadError(f"{event.type} event without channel, user or ts")
+    for auth in envelope.authorizations:  # usually one: the bot's own user among them
+        if auth.is_bot and auth.user_id == user:
+            return WebhookReply(note=FROM_A_BOT)
     text = event.text or ""
     if "<@" in text:  # the guards of the two calls, here: most messages need neither
         text = strip_mentions(text, envelope.authorizations)
@@ -142,10 +155,19 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         sender=sender_ref(user),
         text=text.strip(),
         meta=meta,
-        raw=body.decode(),
+        raw=_text(body),
         attachments=tuple(attachment_of(f) for f in event.files) if event.files else (),
     )
     return WebhookReply(events=(inbound,))
+
+
+def _text(body: bytes) -> str:
+    """The body as text (Slack signs UTF-8 only, and the signature check refuses anything else;
+    msgspec reads only the fields it decodes)."""
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise PayloadError("body is not UTF-8") from None
 
 
 def strip_mentions(text: str, authorizations: tuple[Authorization, ...]) -> str:

@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.slack import SlackChannel
+from adapters.slack import events as slack_events
 from core.backlog import resolve_choice
 from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
 from core.models import Attachment, Button, ConversationRef, Outbound
@@ -344,10 +345,16 @@ def test_a_wrongly_typed_message_field_is_a_payload_error_naming_it(field: str, 
         {"type": "channel_rename", "channel": {"id": "C1", "name": "new", "created": 1}},
         {"type": "user_change", "user": {"id": "U1", "name": "a"}},
         {"type": "reaction_added", "user": "U1", "item": {"type": "message", "ts": 5}},
+        {"type": ["message"]},
+        {"type": {"kind": "message"}},
     ],
-    ids=["channel object", "user object", "other fields"],
+    ids=["channel object", "user object", "other fields", "type a list", "type an object"],
 )
-def test_events_of_other_kinds_are_accepted_and_ignored_whatever_their_shape(event: Any):
+def test_events_of_other_kinds_are_accepted_and_ignored_whatever_their_shape(
+    event: Any, monkeypatch: pytest.MonkeyPatch
+):
+    """Classified from the parsed body, once: not read again as if it held lone surrogates."""
+    monkeypatch.setattr(slack_events, "strict_json", None)  # a call to it would fail
     reply = parsed(event_body(event, "Ev2"))
     assert not reply.events and reply.note == f"event {event['type']!r} is not handled"
 
@@ -361,6 +368,28 @@ def test_events_of_other_kinds_are_accepted_and_ignored_whatever_their_shape(eve
         (b'{"type": 3}', "no event type"),
         (b"[]", "not a JSON object"),
         (b'{"type": "event_callback", "event": ', "not UTF-8 JSON"),
+        (b'{"type": "event_callback", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "UTF-8 JSON"),
+        (
+            b'{"x": "\xff", "type": "event_callback", "event_id": "E1", "event": '
+            b'{"type": "message", "channel": "D1", "user": "U1", "ts": "1.2", "text": "hi"}}',
+            "not UTF-8",
+        ),
+        (
+            b'{"type": "event_callback", "event_id": "E1", "authorizations": [{"is_bot": true}],'
+            b' "event": {"type": "message", "channel": "D1", "ts": "1.2", "text": "hi"}}',
+            "without channel, user or ts",
+        ),
+    ],
+    ids=[
+        "event not an object",
+        "challenge not a string",
+        "no type",
+        "type not a string",
+        "array",
+        "cut short",
+        "nested deeper than parsers go",
+        "not UTF-8 where nothing is read",
+        "a message without a user",
     ],
 )
 def test_bodies_slack_does_not_send_are_payload_errors_saying_why(body: bytes, reason: str):

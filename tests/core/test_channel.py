@@ -25,8 +25,9 @@ def test_strict_json_writes_lone_surrogates_as_replacement_characters() -> None:
         == '{"t": "a\ufffdb", "\ufffd": [1]}'.encode()
     )
     assert strict_json(b'{"t": "caf\\u00e9"}') == '{"t": "café"}'.encode()
-    assert strict_json(b"{not json") is None
-    assert strict_json(b'{"a": "\xff"}') is None
+    for body in (b"{not json", b'{"a": "\xff"}', b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises(PayloadError, match="not UTF-8 JSON"):
+            strict_json(body)
 
 
 @pytest.mark.parametrize(
