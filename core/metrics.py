@@ -45,7 +45,9 @@ class Metrics:
         self.in_flight = Gauge("gateway_turns_in_flight", "Turns being handled now", registry=r)
 
     def counted_in(self, channel: str) -> None:
-        """One more event queued from `channel` (the webhook hot path)."""
+        """One more event queued from `channel` (the web chat, the SMTP listener; a webhook
+        route adds to `messages_in.counts` itself, its channel's count set to 0 when the route
+        is made, so the series shows from start-up)."""
         counts = self.messages_in.counts
         counts[channel] = counts.get(channel, 0) + 1
 

@@ -87,8 +87,21 @@ def test_trusted_fields_build_the_instance_validation_would_without_validating(
 
 
 @pytest.mark.parametrize("fields", list(VALIDATED.values()), ids=list(VALIDATED))
-def test_fields_it_cannot_vouch_for_are_validated(fields: dict[str, Any]) -> None:
-    same(Inbound.build(**fields), Inbound.model_validate(fields))
+def test_fields_it_cannot_vouch_for_are_validated(
+    fields: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[Any] = []
+    validate = Inbound.model_validate
+
+    def spy(obj: Any) -> Inbound:
+        validated.append(obj)
+        return validate(obj)
+
+    with monkeypatch.context() as m:
+        m.setattr(Inbound, "model_validate", spy)
+        built = Inbound.build(**fields)
+    assert validated == [fields]
+    same(built, Inbound.model_validate(fields))
 
 
 def test_lone_surrogates_become_replacement_characters_on_the_validated_way() -> None:

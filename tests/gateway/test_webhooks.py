@@ -126,7 +126,7 @@ async def test_refusals_queue_nothing(gateway_factory: Any) -> None:
             r = await client.post("/webhooks/test", data=big, headers=headers)
             assert r.status == 413
 
-            async def chunks():  # no Content-Length: refused while reading
+            async def chunks():  # no Content-Length: refused by its size, however it arrives
                 for _ in range(10):
                     yield b"x" * 1000
 
