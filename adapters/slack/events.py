@@ -145,6 +145,10 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
     meta = {"slack_event_id": event_id, "ts": ts}
     if thread:
         meta["thread_ts"] = thread
+    try:  # Slack signs UTF-8 only (`verify` refuses the rest); msgspec reads only what it decodes
+        raw = body.decode()
+    except UnicodeDecodeError:
+        raise PayloadError("body is not UTF-8") from None
     inbound = Inbound.build(
         # channel + ts, not event_id: Slack sends one message twice (as `message` and as
         # `app_mention`, each with its own event_id) when the bot is mentioned; both, and every
@@ -155,19 +159,10 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         sender=sender_ref(user),
         text=text.strip(),
         meta=meta,
-        raw=_text(body),
+        raw=raw,
         attachments=tuple(attachment_of(f) for f in event.files) if event.files else (),
     )
     return WebhookReply(events=(inbound,))
-
-
-def _text(body: bytes) -> str:
-    """The body as text (Slack signs UTF-8 only, and the signature check refuses anything else;
-    msgspec reads only the fields it decodes)."""
-    try:
-        return body.decode()
-    except UnicodeDecodeError:
-        raise PayloadError("body is not UTF-8") from None
 
 
 def strip_mentions(text: str, authorizations: tuple[Authorization, ...]) -> str:
