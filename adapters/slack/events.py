@@ -25,8 +25,8 @@ Accepted = Literal["file_share", "thread_broadcast", "me_message"]
 (edits, deletions, joins, bots' messages...) are accepted and ignored."""
 KINDS = frozenset(get_args(Kind))
 HANDLED = frozenset(get_args(Handled))
-FROM_A_BOT = "message from a bot (possibly ourselves) ignored"
 ACCEPTED_SUBTYPES = frozenset(get_args(Accepted))
+FROM_A_BOT = "message from a bot (possibly ourselves) ignored"
 
 
 class File(msgspec.Struct):
