@@ -155,7 +155,7 @@ class Inbound(Frozen):
     received_at: float = Field(default_factory=time.time)
     meta: dict[str, UserText] = Field(default_factory=dict)
     raw: SkipValidation[dict[str, Any] | str | None] = Field(default=None, repr=False)
-    """Not validated: it is the platform's payload as parsed, kept for debugging only."""
+    """Not validated: the platform's payload as the adapter had it, kept for debugging only."""
 
     @classmethod
     def build(
