@@ -62,7 +62,7 @@ class RedisRelay:
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def close(self) -> None:
         """Stops listening and closes the client: the relay owns its connection (pub/sub holds
