@@ -32,6 +32,7 @@ from transformers import (
 from core.nlu import artifacts, sparse
 from core.nlu.config import FORMAT, TrainConfig
 from core.nlu.data import Example, NluDataError, data_hash, in_scope, out_of_scope
+from core.nlu.hub import base_model_source
 from core.nlu.metrics import Scores, choose_threshold
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
@@ -111,10 +112,15 @@ def build_encoder(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     id2label = dict(enumerate(labels))
     label2id = {n: i for i, n in id2label.items()}
+    source = base_model_source(config.base_model)
     try:
-        tok = cast(PreTrainedTokenizerBase, AutoTokenizer.from_pretrained(config.base_model))
+        tok = cast(
+            PreTrainedTokenizerBase,
+            AutoTokenizer.from_pretrained(source.name, local_files_only=source.local_only),
+        )
         enc = AutoModelForSequenceClassification.from_pretrained(
-            config.base_model,
+            source.name,
+            local_files_only=source.local_only,
             num_labels=len(labels),
             id2label=id2label,
             label2id=label2id,
@@ -126,6 +132,7 @@ def build_encoder(
         (log.debug if quiet else log.warning)(
             "nlu.base_model_unavailable",
             base_model=config.base_model,
+            source=source.why,
             reason=reason,
             fallback=f"DistilBERT from scratch ({config.layers} layers, {config.dim} dim) "
             f"with a WordPiece vocabulary trained on the examples",
@@ -323,7 +330,9 @@ def _train_cv(
     encoder, tok, kind = build_encoder(config, texts, labels)
     if kind != "scratch":  # fine-tuning a pretrained base k more times is too slow
         return None
-    accuracy, epoch, weight, threshold = _cross_validate(examples, labels, config, on_epoch)
+    accuracy, epoch, weight, threshold = _cross_validate(
+        examples, labels, config, on_epoch, progress
+    )
     fitted = _Sparse.fit(inside, labels, config) if config.ngrams else None
     seed_everything(config.seed)
     encoder, tok, kind = build_encoder(config, texts, labels, quiet=True)
@@ -419,6 +428,7 @@ def _cross_validate(
     labels: list[str],
     config: TrainConfig,
     on_epoch: Callable[[int, float], None] | None,
+    progress: bool = False,
 ) -> tuple[float, int, float, dict[str, Any]]:
     """Out-of-fold predictions of both models at every epoch of the planned schedule, each fold
     trained on the others; out-of-scope examples are scored by every fold's models (never
@@ -438,7 +448,15 @@ def _cross_validate(
     dense_out = torch.zeros((epochs, len(outside), n))
     sparse_p = torch.zeros((len(inside), n))
     sparse_out = torch.zeros((len(outside), n))
+    # One bar over every fold's steps: the folds are most of a first training's time.
+    fold_steps = [
+        _steps_per_epoch(config, sum(1 for g in fold if g != f))
+        * _planned_epochs(config, sum(1 for g in fold if g != f))
+        for f in range(k)
+    ]
+    bar = tqdm(total=sum(fold_steps), unit="step", disable=not progress)
     for f in range(k):
+        bar.set_description(f"cross-validating, fold {f + 1} of {k}")
         part = [e for e, g in zip(inside, fold, strict=True) if g != f]
         rows = [i for i, g in enumerate(fold) if g == f]
         held = [inside[i].text for i in rows] + [e.text for e in outside]
@@ -456,7 +474,8 @@ def _cross_validate(
             dense_out[epoch - 1] += p[len(rows) :] / k
             return False
 
-        _fit_encoder(encoder, tok, part, labels, config, kind, record, None, False)
+        _fit_encoder(encoder, tok, part, labels, config, kind, record, None, bar)
+    bar.close()
     sp = sparse_p if config.ngrams else None
     best: tuple[float, float, int, float] = (-1.0, 0.0, 0, 1.0)
     for e in range(min(_planned_epochs(config, sum(1 for g in fold if g != f)) for f in range(k))):
@@ -502,8 +521,12 @@ class _Best:
         return self.stale >= self.patience
 
 
+def _steps_per_epoch(config: TrainConfig, n_train: int) -> int:
+    return (n_train + config.batch_size - 1) // config.batch_size
+
+
 def _planned_epochs(config: TrainConfig, n_train: int) -> int:
-    steps_per_epoch = (n_train + config.batch_size - 1) // config.batch_size
+    steps_per_epoch = _steps_per_epoch(config, n_train)
     return min(max(config.epochs, -(-config.min_steps // steps_per_epoch)), 60)
 
 
@@ -516,14 +539,14 @@ def _fit_encoder(
     kind: str,
     evaluate: Callable[[int, PreTrainedModel], bool] | None,
     stop_after: int | None,
-    progress: bool,
+    progress: bool | tqdm[Any],
 ) -> int:
     """The fine-tuning loop (AdamW, warm-up then linear decay over the planned epochs, label
     smoothing): `evaluate` after each epoch says when to stop; `stop_after` stops a refit at
     the epoch validation chose. Returns the number of epochs run."""
     data = _Encoded(tok, [e.text for e in train_set], config.max_len)
     y = torch.tensor([labels.index(e.intent) for e in train_set])
-    steps_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
+    steps_per_epoch = _steps_per_epoch(config, len(train_set))
     epochs = _planned_epochs(config, len(train_set))
     total = steps_per_epoch * epochs
     lr = config.lr if kind == "scratch" else config.pretrained_lr
@@ -535,7 +558,10 @@ def _fit_encoder(
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     desc = "training intent model" if stop_after is None else "refitting on all examples"
     steps = total if stop_after is None else steps_per_epoch * stop_after
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress)
+    if isinstance(progress, tqdm):  # a bar of the caller's, over several fits
+        bar, own_bar = progress, False
+    else:
+        bar, own_bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress), True
     gen = torch.Generator().manual_seed(config.seed)
     epoch = 0
     for epoch in range(1, (stop_after or epochs) + 1):
@@ -553,7 +579,8 @@ def _fit_encoder(
             bar.update(1)
         if evaluate is not None and evaluate(epoch, encoder):
             break
-    bar.close()
+    if own_bar:
+        bar.close()
     return epoch
 
 
