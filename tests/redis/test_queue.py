@@ -121,9 +121,18 @@ async def test_a_joining_worker_gets_its_share_within_seconds_at_production_leas
     await a.take(1, 0.05)
     assert len(a._owned) == 4
     joined = time.monotonic()
-    while time.monotonic() - joined < 8 and not (b._owned and len(a._owned) == 2):
+
+    def balanced() -> bool:
+        # The hand-over is two looks apart: `a` moves partitions to draining and releases them
+        # while `b` may be trying them, so `b` can hold one for a moment before its next look
+        # (half a second later, as it is below its share) takes the other. Wait for the end
+        # state, not for the first sign of it.
+        return len(a._owned) == 2 and len(b._owned) == 2 and not a._draining
+
+    while time.monotonic() - joined < 8 and not balanced():
         await asyncio.gather(a.take(1, 0.1), b.take(1, 0.1))
-    assert len(a._owned) == 2 and len(b._owned) == 2, (a._owned, b._owned)
+    assert balanced(), (a._owned, a._draining, b._owned)
+    assert a._owned | b._owned == {0, 1, 2, 3}
     assert time.monotonic() - joined < 5
 
 
