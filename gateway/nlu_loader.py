@@ -20,7 +20,8 @@ log = structlog.get_logger(__name__)
 
 
 def train_config(settings: Settings) -> TrainConfig:
-    return TrainConfig(base_model=settings.base_model, threads=settings.nlu_threads)
+    hub = None if settings.hf_hub_offline else settings.hf_endpoint
+    return TrainConfig(base_model=settings.base_model, hub=hub, threads=settings.nlu_threads)
 
 
 def serve_config(settings: Settings) -> ServeConfig:

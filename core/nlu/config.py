@@ -12,6 +12,9 @@ FORMAT = 3
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
     base_model: str = "distilbert-base-uncased"
+    hub: str | None = None
+    """The model hub's endpoint to fetch a `base_model` name from; None: offline, the hub's
+    cache only (the gateway passes HF_ENDPOINT unless HF_HUB_OFFLINE is set)."""
     # the from-scratch encoder (used when the base model cannot be loaded)
     layers: int = 2
     dim: int = 256

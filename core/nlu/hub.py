@@ -5,7 +5,6 @@ minutes of retries)."""
 from __future__ import annotations
 
 import functools
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -13,8 +12,6 @@ from pathlib import Path
 
 PROBE_TIMEOUT = 3.0
 """Seconds the one look at the hub may take; a machine without network fails it at once."""
-
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,22 +24,11 @@ class BaseModelSource:
     why: str
 
 
-def _offline_by_setting() -> bool:
-    return any(
-        os.environ.get(var, "").strip().lower() in _TRUE
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def _endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-
-
 @functools.cache
 def hub_reachable(endpoint: str, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
     """(reachable, reason), asked once per process and endpoint. Any HTTP answer counts as
     reachable (the hub says 401/404 for names it does not serve; loading then reports it)."""
-    req = urllib.request.Request(f"{endpoint}/api/models", method="HEAD")  # noqa: S310
+    req = urllib.request.Request(f"{endpoint.rstrip('/')}/api/models", method="HEAD")  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=timeout):  # noqa: S310 - the endpoint is ours
             return True, "answered"
@@ -53,16 +39,16 @@ def hub_reachable(endpoint: str, timeout: float = PROBE_TIMEOUT) -> tuple[bool, 
         return False, str(reason) or type(exc).__name__
 
 
-def base_model_source(name: str) -> BaseModelSource:
-    """A directory is loaded as it is; a hub name is fetched when the hub answers, otherwise
-    taken from the hub's cache if it was downloaded before (one log line says which)."""
+def base_model_source(name: str, hub: str | None) -> BaseModelSource:
+    """A directory is loaded as it is; a hub name is fetched from `hub` (an endpoint URL) when it
+    answers, otherwise taken from the hub's cache if it was downloaded before. `hub=None` means
+    offline: the cache only, the hub never asked."""
     if Path(name).expanduser().is_dir():
         return BaseModelSource(str(Path(name).expanduser()), True, "local checkpoint")
-    if _offline_by_setting():
-        return BaseModelSource(name, True, "HF_HUB_OFFLINE is set: the hub's cache only")
-    endpoint = _endpoint()
-    ok, reason = hub_reachable(endpoint)
+    if hub is None:
+        return BaseModelSource(name, True, "offline (HF_HUB_OFFLINE): the hub's cache only")
+    ok, reason = hub_reachable(hub)
     if ok:
-        return BaseModelSource(name, False, f"model hub {endpoint} {reason}")
+        return BaseModelSource(name, False, f"model hub {hub} {reason}")
     # No line of its own: training says once what it fell back to, with this as the reason.
     return BaseModelSource(name, True, f"model hub unreachable ({reason}): the hub's cache only")

@@ -112,7 +112,7 @@ def build_encoder(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     id2label = dict(enumerate(labels))
     label2id = {n: i for i, n in id2label.items()}
-    source = base_model_source(config.base_model)
+    source = base_model_source(config.base_model, config.hub)
     try:
         tok = cast(
             PreTrainedTokenizerBase,

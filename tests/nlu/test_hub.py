@@ -17,10 +17,7 @@ from core.nlu.train import build_encoder
 
 
 @pytest.fixture(autouse=True)
-def online(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The suite runs with HF_HUB_OFFLINE=1; these tests decide the setting themselves."""
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+def fresh() -> Iterator[None]:
     hub.hub_reachable.cache_clear()
     yield
     hub.hub_reachable.cache_clear()
@@ -57,46 +54,41 @@ def fake_hub() -> Iterator[str]:
 
 
 def test_a_checkpoint_directory_is_loaded_from_disk_without_asking_the_hub(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
-    source = hub.base_model_source(str(tmp_path))
+    source = hub.base_model_source(str(tmp_path), f"http://127.0.0.1:{closed_port()}")
     assert source == hub.BaseModelSource(str(tmp_path), True, "local checkpoint")
     assert hub.hub_reachable.cache_info().currsize == 0
 
 
-def test_offline_setting_keeps_to_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    source = hub.base_model_source("distilbert-base-uncased")
+def test_offline_keeps_to_the_cache() -> None:
+    source = hub.base_model_source("distilbert-base-uncased", None)
     assert source.local_only
     assert hub.hub_reachable.cache_info().currsize == 0
 
 
-def test_an_unreachable_hub_is_asked_once_and_then_the_cache_is_used(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
-    first = hub.base_model_source("distilbert-base-uncased")
-    again = hub.base_model_source("distilbert-base-uncased")
+def test_an_unreachable_hub_is_asked_once_and_then_the_cache_is_used() -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    first = hub.base_model_source("distilbert-base-uncased", endpoint)
+    again = hub.base_model_source("distilbert-base-uncased", endpoint)
     assert first.local_only and again.local_only
     assert "unreachable" in first.why
     info = hub.hub_reachable.cache_info()
     assert (info.misses, info.hits) == (1, 1)
 
 
-def test_a_hub_that_answers_is_used(fake_hub: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", fake_hub)
-    source = hub.base_model_source("distilbert-base-uncased")
+def test_a_hub_that_answers_is_used(fake_hub: str) -> None:
+    source = hub.base_model_source("distilbert-base-uncased", fake_hub)
     assert not source.local_only
     assert source.why == f"model hub {fake_hub} answered 404"
 
 
-def test_training_without_the_hub_falls_back_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+def test_training_without_the_hub_falls_back_in_one_line() -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
     texts = ["where is my order", "reset my password", "hello there", "track my parcel"]
     with capture_logs() as logs:
         _, _, kind = build_encoder(
-            TrainConfig(base_model="no-such-org/no-such-model"), texts, ["a", "b"]
+            TrainConfig(base_model="no-such-org/no-such-model", hub=endpoint), texts, ["a", "b"]
         )
     assert kind == "scratch"
     warnings = [e for e in logs if e["log_level"] == "warning"]
