@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import Settings
-from core.channel import Channel, WebhookReply, WebhookRequest
+from core.channel import Channel, PayloadError, WebhookReply, WebhookRequest
 from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.channels import FACTORIES
@@ -58,7 +59,7 @@ class Sent:
 @dataclass(frozen=True)
 class Golden:
     """A recorded platform payload (source noted in the fixture) and what parsing it must give.
-    `expect` keys are those of `summarise`."""
+    `expect` keys are those of `summarise`, or `refused` alone (see `expectation_problems`)."""
 
     name: str
     request: Request
@@ -165,13 +166,68 @@ def summarise(reply: WebhookReply) -> dict[str, Any]:
     return out
 
 
-def check_golden(golden: Golden, reply: WebhookReply) -> None:
-    got = summarise(reply)
-    wanted = {
-        k: (got.get(k, "<absent>") if k != "meta" else got.get("meta")) for k in golden.expect
+REPLY_KEYS = frozenset({"status", "body", "note", "events"})
+EVENT_KEYS = frozenset(
+    {
+        "event_id",
+        "chat_id",
+        "thread_id",
+        "sender_id",
+        "sender_name",
+        "text",
+        "payload",
+        "locale",
+        "attachments",
+        "meta",
     }
+)
+"""What `summarise` gives: of the reply, and of its first event."""
+ABSENT = "<absent>"
+
+
+def expectation_problems(expect: Any) -> list[str]:
+    """Why `expect` could not fail, or contradicts itself ([] when it is a real expectation).
+    Only the keys a golden names are compared, so an empty `expect` would pass whatever parse
+    gave; each golden therefore states its event count (`"events": 0` for a payload that is
+    acknowledged and ignored) and, when there is an event, something of it. A payload parse
+    must refuse says so with `refused` (part of the PayloadError's message) and nothing else."""
+    if not isinstance(expect, dict) or not expect:
+        return ["no expectation (`expect` missing or empty): it would pass whatever parse gave"]
+    if "refused" in expect:
+        refused = expect["refused"]
+        if not isinstance(refused, str) or not refused.strip() or len(expect) > 1:
+            return ["`refused` takes part of the refusal's message and no other key"]
+        return []
+    problems = []
+    unknown = sorted(set(expect) - REPLY_KEYS - EVENT_KEYS)
+    if unknown:
+        problems.append(f"unknown keys {unknown} (known: see `summarise`)")
+    events = expect.get("events")
+    named = sorted(set(expect) & EVENT_KEYS)
+    if not isinstance(events, int) or isinstance(events, bool) or events < 0:
+        problems.append("`events` (how many events parse gives, 0 for none) is required")
+    elif events == 0 and named:
+        problems.append(f"`events` is 0 but event fields {named} are expected")
+    elif events > 0 and not named:
+        problems.append("an event is expected but none of its fields: say what it must hold")
+    if "meta" in expect and (not isinstance(expect["meta"], dict) or not expect["meta"]):
+        problems.append("`meta` must name the entries expected (an empty one checks nothing)")
+    return problems
+
+
+def check_golden(golden: Golden, parse: Callable[[], WebhookReply]) -> None:
+    """`parse()` (the channel parsing the golden's request) gives what the golden expects."""
+    problems = expectation_problems(golden.expect)
+    assert not problems, f"{golden.name}: {'; '.join(problems)}"
+    if "refused" in golden.expect:
+        with pytest.raises(PayloadError) as refusal:
+            parse()
+        assert golden.expect["refused"] in str(refusal.value), f"{golden.name}: {refusal.value}"
+        return
+    got = summarise(parse())
+    wanted = {k: got.get(k, ABSENT) for k in golden.expect}
     if "meta" in golden.expect and isinstance(got.get("meta"), dict):
-        wanted["meta"] = {k: got["meta"].get(k) for k in golden.expect["meta"]}
+        wanted["meta"] = {k: got["meta"].get(k, ABSENT) for k in golden.expect["meta"]}
     assert wanted == golden.expect, f"{golden.name}: parsed {wanted}, expected {golden.expect}"
 
 
@@ -184,7 +240,8 @@ def json_goldens(channel: str, encode: Any, *, skip: Sequence[str] = ()) -> list
             continue
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data.get("source"), f"{path}: every fixture names its source"
-        out.append(Golden(path.stem, encode(data), data["expect"]))
+        # A missing `expect` is left for `check_golden` to refuse, as that golden's failure.
+        out.append(Golden(path.stem, encode(data), data.get("expect") or {}))
     return out
 
 
@@ -243,6 +300,26 @@ async def wait_sent(fake: FakePlatform, count: int, timeout: float = 10.0) -> li
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {count} messages at the platform, got {sent}")
         await asyncio.sleep(0.02)
+
+
+SENTINEL = "sentinel message"
+
+
+async def sentinel(gw: Gateway, case: ChannelCase, fake: FakePlatform, *, event: str) -> list[Sent]:
+    """The barrier a "nothing was sent" check waits on, instead of a clock: a valid message
+    posted now in `case.chat`, and everything the platform holds once its reply has come. One
+    conversation's events are handled in order (a backlog as one turn, its texts joined), so
+    whatever had been queued in that chat before it was answered first or is part of this reply:
+    nothing is still on its way."""
+    req = case.sign(case.message(SENTINEL, chat=case.chat, event=event))
+    status, _ = await gw.post(case, req)
+    assert 200 <= status < 300, f"the sentinel was refused: {status}"
+    deadline = time.monotonic() + 10.0
+    while not any(SENTINEL in s.text for s in fake.sent()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sentinel was never answered; the platform has {fake.sent()}")
+        await asyncio.sleep(0.02)
+    return fake.sent()
 
 
 @asynccontextmanager

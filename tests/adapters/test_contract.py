@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from core.channel import PayloadError, WebhookReply
 from core.models import Button, ConversationRef, Outbound
 from tests.adapters.cases import load_cases
 from tests.adapters.contract import (
+    FIXTURES,
+    SENTINEL,
     ChannelCase,
     FakePlatform,
     Gateway,
     Golden,
+    Request,
     build_channel,
     build_settings,
     check_golden,
     running_gateway,
+    sentinel,
     wait_sent,
     webhook_request,
 )
@@ -26,8 +31,8 @@ from tests.support.doubles import EchoDialogue, KeywordNlu
 
 CASES = load_cases()
 GOLDENS = [(c, g) for c in CASES for g in c.goldens()]
-QUIET = 0.3
-"""Seconds to wait for a message that must not come."""
+NOT_PAYLOADS = frozenset({"README.md", "expect.json"})
+"""Files of `tests/fixtures/<channel>/` that are not recorded payloads."""
 
 
 @pytest.fixture(params=CASES, ids=lambda c: c.name)
@@ -52,9 +57,11 @@ async def test_bad_signature_refused(case: ChannelCase, fake: FakePlatform, gate
     req = case.forge(case.message("hello", chat=case.chat, event="forged-1"))
     status, _ = await gateway.post(case, req)
     assert status == 401
-    await asyncio.sleep(QUIET)
+    # Refused before the answer: nothing queued, so nothing can be sent; and a valid message in
+    # the same chat after it is answered alone, as the chat's first turn.
     assert gateway.queued(case.name) == 0
-    assert fake.sent() == []
+    sent = await sentinel(gateway, case, fake, event="forged-2")
+    assert len(sent) == 1 and f"#1 {SENTINEL}" in sent[0].text, sent
 
 
 @pytest.mark.parametrize("junk", ["\udcff\udcfe", "é"], ids=["not utf-8", "not ascii"])
@@ -97,9 +104,9 @@ async def test_stale_timestamp_refused(case: ChannelCase, fake: FakePlatform, ga
 async def test_malformed_body_refused(case: ChannelCase, fake: FakePlatform, gateway: Gateway):
     status, body = await gateway.post(case, case.sign(case.malformed()))
     assert status == 400, body
-    await asyncio.sleep(QUIET)
     assert gateway.queued(case.name) == 0
-    assert fake.sent() == []
+    sent = await sentinel(gateway, case, fake, event="malformed-2")
+    assert len(sent) == 1 and f"#1 {SENTINEL}" in sent[0].text, sent
 
 
 @pytest.mark.parametrize(
@@ -110,7 +117,53 @@ async def test_recorded_payload_parsed(golden_case: ChannelCase, golden: Golden,
         channel = build_channel(golden_case, fake, tmp_path)
         req = webhook_request(golden_case, golden_case.sign(golden.request))
         channel.verify(req)
-        check_golden(golden, channel.parse(req))
+        check_golden(golden, lambda: channel.parse(req))
+
+
+@pytest.mark.parametrize(
+    ("expect", "why"),
+    [
+        ({}, "no expectation"),
+        ({"status": 200, "note": "ignored"}, "`events`"),
+        ({"events": 1}, "none of its fields"),
+        ({"events": 0, "text": "hi"}, "event fields ['text']"),
+        ({"events": 1, "meta": {}}, "`meta`"),
+        ({"events": 0, "txt": "hi"}, "unknown keys ['txt']"),
+        ({"refused": ""}, "`refused`"),
+        ({"refused": "bad", "events": 0}, "`refused`"),
+    ],
+)
+def test_a_golden_that_could_not_fail_is_itself_a_failure(expect: dict[str, object], why: str):
+    """Only the keys a golden names are compared: an `expect` naming nothing (or only what any
+    reply has) would pass whatever parse gave."""
+    golden = Golden("made-up", Request(b""), expect)
+    with pytest.raises(AssertionError, match=re.escape(why)):
+        check_golden(golden, WebhookReply)
+
+
+def test_a_golden_checks_what_it_names_and_a_refusal_is_one() -> None:
+    check_golden(Golden("ignored", Request(b""), {"events": 0}), WebhookReply)
+    with pytest.raises(AssertionError, match="parsed"):
+        check_golden(Golden("ignored", Request(b""), {"events": 1, "text": "hi"}), WebhookReply)
+
+    def refuse() -> WebhookReply:
+        raise PayloadError("not a message at all")
+
+    check_golden(Golden("junk", Request(b""), {"refused": "not a message"}), refuse)
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        check_golden(Golden("junk", Request(b""), {"refused": "not a message"}), WebhookReply)
+
+
+def test_every_recorded_payload_is_checked(case: ChannelCase) -> None:
+    """A payload recorded in `tests/fixtures/<channel>/` that no golden reads is never checked,
+    and a golden without its payload checks nothing: the two lists are the same."""
+    recorded = {
+        p.stem
+        for p in (FIXTURES / case.name).iterdir()
+        if p.is_file() and p.name not in NOT_PAYLOADS
+    }
+    assert recorded, f"no recorded payloads in tests/fixtures/{case.name}/"
+    assert sorted(g.name for g in case.goldens()) == sorted(recorded)
 
 
 async def test_duplicate_delivery_answered_once(
@@ -120,12 +173,14 @@ async def test_duplicate_delivery_answered_once(
     first, _ = await gateway.post(case, case.sign(msg))
     again, _ = await gateway.post(case, case.sign(msg))  # the platform's retry
     assert 200 <= first < 300 and 200 <= again < 300
-    sent = await wait_sent(fake, 1)
-    await asyncio.sleep(QUIET)
-    assert len(fake.sent()) == 1
-    assert "hello there" in sent[0].text
     assert gateway.queued(case.name) == 1
     assert gateway.duplicates(case.name) == 1
+    await wait_sent(fake, 1)
+    # Posted once the first reply is out, so that it cannot join the first turn: had the retry
+    # been answered too, its reply would come before this one (or be turn 2).
+    sent = await sentinel(gateway, case, fake, event="dup-2")
+    assert len(sent) == 2, sent
+    assert "#1 hello there" in sent[0].text and f"#2 {SENTINEL}" in sent[1].text
 
 
 async def test_capabilities_honoured(case: ChannelCase, fake: FakePlatform, tmp_path: Path):

@@ -29,8 +29,6 @@ from gateway.smtp_listener import install_smtp_listener, smtp_listener
 from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.fakes_twilio_email import SmtpSink
 
-QUIET = 0.5
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -92,6 +90,17 @@ def sent_by(services: Services) -> int:
     return int(value or 0)
 
 
+def counted(services: Services, metric: str, **labels: str) -> int:
+    """An e-mail counter of `services`: `gateway_messages_in_total` (mail queued, counted before
+    the listener's 250), `gateway_duplicates_total`, `gateway_turns_total` (outcome=...)."""
+    value = services.metrics.registry.get_sample_value(metric, {"channel": "email", **labels})
+    return int(value or 0)
+
+
+def plain(captured: Any) -> str:
+    return str(captured.message.get_body(preferencelist=("plain",)).get_content())
+
+
 async def settle(*checks: Any, timeout: float = 10.0) -> None:
     async def _wait() -> None:
         while not all(c() for c in checks):
@@ -147,7 +156,7 @@ async def test_mail_over_smtp_is_answered_in_its_thread(
 
 async def test_the_same_mail_twice_is_answered_once(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     async with gateway(tmp_path, address="help@shop.example", smtp_port=smtp_sink.port) as (
-        _s,
+        s,
         port,
     ):
         mail = user_mail("hello", sender="ada@client.example", to="help@shop.example")
@@ -155,9 +164,17 @@ async def test_the_same_mail_twice_is_answered_once(tmp_path: Path, smtp_sink: S
             await aiosmtplib.send(
                 mail, hostname="127.0.0.1", port=port, sender="ada@client.example"
             )
+        # Each 250 came after the mail was queued or found queued already.
+        assert counted(s, "gateway_messages_in_total") == 1
+        assert counted(s, "gateway_duplicates_total") == 1
         await smtp_sink.wait_for(1)
-        await asyncio.sleep(QUIET)
-        assert len(smtp_sink.mail) == 1
+        # A later mail in the same conversation, once the first answer is out: the turns of one
+        # conversation run in order, so had the retry been answered too, that answer would be
+        # out before this one's (and this one would be turn 3).
+        later = user_mail("sentinel", sender="ada@client.example", to="help@shop.example")
+        await aiosmtplib.send(later, hostname="127.0.0.1", port=port, sender="ada@client.example")
+        await settle(lambda: any("sentinel" in plain(m) for m in smtp_sink.mail))
+        assert [plain(m).splitlines()[0] for m in smtp_sink.mail] == ["#1 hello", "#2 sentinel"]
 
 
 async def test_unreadable_mail_is_refused_and_rfc3834_mail_dropped(
@@ -182,8 +199,15 @@ async def test_unreadable_mail_is_refused_and_rfc3834_mail_dropped(
         await aiosmtplib.send(bulk, hostname="127.0.0.1", port=port, sender="news@client.example")
         bounce = user_mail("undeliverable", sender="ada@client.example", to="help@shop.example")
         await aiosmtplib.send(bounce, hostname="127.0.0.1", port=port, sender="")  # MAIL FROM:<>
-        await asyncio.sleep(QUIET)
-        assert smtp_sink.mail == [] and sent_by(s) == 0
+        # Dropped before the 250 (nothing queued, so nothing can be answered) ...
+        assert counted(s, "gateway_messages_in_total") == 0
+        # ... and a mail that may be answered, in the bounce's conversation, is the only one
+        # answered, as that conversation's first turn.
+        ok = user_mail("where is my order", sender="ada@client.example", to="help@shop.example")
+        await aiosmtplib.send(ok, hostname="127.0.0.1", port=port, sender="ada@client.example")
+        await settle(lambda: len(smtp_sink.mail) >= 1)
+        assert [plain(m).splitlines()[0] for m in smtp_sink.mail] == ["#1 where is my order"]
+        assert sent_by(s) == 1
 
 
 async def test_two_gateways_do_not_mail_each_other_more_than_once(tmp_path: Path) -> None:
@@ -196,8 +220,12 @@ async def test_two_gateways_do_not_mail_each_other_more_than_once(tmp_path: Path
         # Auto-Submitted header: A answers once; B sees an auto-reply and stays silent.
         kick = user_mail("where is my order", sender="help@b.example", to="help@a.example")
         await aiosmtplib.send(kick, hostname="127.0.0.1", port=port_a, sender="help@b.example")
-        await settle(lambda: sent_by(a) == 1)
-        await asyncio.sleep(QUIET * 2)
+        await settle(lambda: sent_by(a) >= 1)
+        # A's answer counts once B's listener said 250, which it says only after dropping or
+        # queueing the mail: B queued nothing, so it has nothing to send, and A nothing more
+        # to answer.
+        queued = (counted(a, "gateway_messages_in_total"), counted(b, "gateway_messages_in_total"))
+        assert queued == (1, 0)
         assert (sent_by(a), sent_by(b)) == (1, 0)
 
 
@@ -257,7 +285,7 @@ async def test_an_out_of_office_responder_is_answered_once(tmp_path: Path, dialo
             smtp_port=ooo_port,
             listen=listen,
             dialogue=dialogue(),
-        ) as _:
+        ) as (s, _):
             first = user_mail(
                 "where is my order", sender="ada@client.example", to="help@shop.example"
             )
@@ -265,10 +293,11 @@ async def test_an_out_of_office_responder_is_answered_once(tmp_path: Path, dialo
                 first, hostname="127.0.0.1", port=listen, sender="ada@client.example"
             )
             # Our answer to Ada; her out-of-office answers it; we answer that once; it answers
-            # again; that repeat gets nothing, and the exchange is over.
-            await settle(lambda: len(responder.received) >= 2)
-            await asyncio.sleep(QUIET * 3)
+            # again; that repeat gets nothing, and the exchange is over. Waited for: the turn of
+            # that repeat (the third mail in) has ended, its answer sent or held back by then.
+            await settle(lambda: counted(s, "gateway_turns_total", outcome="ok") >= 3)
             assert len(responder.received) == 2, "every mail we sent reached the responder"
+            assert counted(s, "gateway_messages_in_total") == 3
     finally:
         server.close()
         await server.wait_closed()

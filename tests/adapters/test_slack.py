@@ -26,8 +26,10 @@ from tests.adapters.cases.slack import (
     sign,
 )
 from tests.adapters.contract import (
+    SENTINEL,
     build_settings,
     running_gateway,
+    sentinel,
     wait_sent,
     webhook_request,
 )
@@ -315,11 +317,15 @@ async def test_a_429_is_waited_out_and_the_reply_arrives_once(
     fake_slack.fail_next(429, "ratelimited", **{"Retry-After": "1"})
     async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
         started = time.monotonic()
-        status, _ = await gw.post(CASE, CASE.sign(CASE.message("hello", chat="D1", event="rl")))
+        msg = CASE.message("hello", chat=CASE.chat, event="rl")
+        status, _ = await gw.post(CASE, CASE.sign(msg))
         assert status == 200
-        sent = await wait_sent(fake_slack, 1)
+        await wait_sent(fake_slack, 1)
         assert time.monotonic() - started >= 0.9, "Retry-After was honoured"
-        assert fake_slack.requests == 2 and len(sent) == 1
+        # Once: a later message of the chat is answered next, and nothing else was sent.
+        sent = await sentinel(gw, CASE, fake_slack, event="rl-2")
+        assert [s.text for s in sent] == ["#1 hello", f"#2 {SENTINEL}"]
+        assert fake_slack.requests == 3, "the 429, the retry, the sentinel's reply"
 
 
 def parsed(body: bytes) -> Any:
@@ -409,3 +415,36 @@ def test_the_raw_payload_kept_is_the_body_as_slack_sent_it():
     body = event_body(message_event("hi", chat="D1", event="Ev4"), "Ev4")
     (event,) = parsed(body).events
     assert event.raw == body.decode()
+
+
+def headers_only(req: WebhookRequest) -> WebhookRequest:
+    """`req` as the gateway hands it to `precheck`: the body not read yet."""
+    return type(req)(req.method, req.url, req.headers, req.query, b"", req.remote)
+
+
+@pytest.mark.parametrize("offset", [-301, -299, 0, 299, 301])
+def test_the_timestamp_is_checked_before_the_body_with_verifys_verdict(offset: int) -> None:
+    channel = channel_at(NOW + offset)
+    req = signed_message(NOW)
+    if abs(offset) <= 300:
+        channel.precheck(headers_only(req))
+        channel.verify(req)
+    else:
+        with pytest.raises(VerificationError, match="timestamp"):
+            channel.precheck(headers_only(req))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-slack-request-timestamp": str(NOW)},
+        {"x-slack-request-timestamp": "soon", "x-slack-signature": "v0=00"},
+        {"x-slack-request-timestamp": str(NOW), "x-slack-signature": "v0=é"},
+    ],
+    ids=["none", "no signature", "timestamp not a number", "signature not ascii"],
+)
+def test_headers_that_cannot_pass_are_refused_before_the_body(headers: dict[str, str]) -> None:
+    req = WebhookRequest("POST", "https://gateway.test/webhooks/slack", headers, {}, b"")
+    with pytest.raises(VerificationError):
+        channel_at(NOW).precheck(req)

@@ -13,14 +13,16 @@ import pytest
 
 from adapters.telegram import TelegramChannel
 from core.backlog import resolve_choice
-from core.channel import ChannelSendError, PayloadError
+from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
 from core.models import Attachment, Button, ConversationRef, Inbound, Outbound, Sender
 from tests.adapters.cases.telegram import BOT_TOKEN, CASE, SECRET_TOKEN, text_update
 from tests.adapters.contract import (
     FIXTURES,
+    SENTINEL,
     Request,
     build_settings,
     running_gateway,
+    sentinel,
     wait_sent,
     webhook_request,
 )
@@ -160,6 +162,33 @@ async def test_a_forum_topic_is_its_own_conversation(telegram_channel: TelegramC
     assert event.conversation.thread_id == "42" and event.conversation.chat_id == "-100777"
 
 
+async def test_a_topic_message_without_a_thread_id_is_answered_in_the_chat(
+    fake_telegram: FakeTelegram, tmp_path: Path
+):
+    """It was accepted, then every try of its turn failed on `int('None')` and it was
+    dead-lettered unanswered."""
+    body = text_update("hi", chat="1111111", event="topic-without-thread")
+    body["message"]["is_topic_message"] = True
+    req = CASE.sign(Request(json.dumps(body).encode()))
+    settings = build_settings(CASE, fake_telegram, tmp_path)
+    async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+        status, _ = await gw.post(CASE, req)
+        assert status == 200
+        [sent] = await wait_sent(fake_telegram, 1)
+        assert gw.services.backends.queue.dead == []  # type: ignore[attr-defined]
+    assert sent.text == "#1 hi" and sent.thread_id is None
+
+
+@pytest.mark.parametrize("thread", ["None", "42", 4.2, True, [42]])
+async def test_a_thread_id_that_is_not_an_integer_is_refused(
+    telegram_channel: TelegramChannel, thread: object
+):
+    body = text_update("hi", chat="1111111", event="bad-thread")
+    body["message"].update(is_topic_message=True, message_thread_id=thread)
+    with pytest.raises(PayloadError, match="message_thread_id"):
+        parse(telegram_channel, body)
+
+
 async def test_messages_to_one_chat_are_spaced_about_a_second(
     fake_telegram: FakeTelegram, tmp_path: Path
 ):
@@ -182,9 +211,11 @@ async def test_a_429_is_waited_out_and_the_reply_arrives_once(
     async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
         started = time.monotonic()
         await gw.post(CASE, CASE.sign(CASE.message("hello", chat="1111111", event="fl")))
-        sent = await wait_sent(fake_telegram, 1)
+        await wait_sent(fake_telegram, 1)
         assert time.monotonic() - started >= 0.9
-        assert [s.text for s in sent] == ["#1 hello"]
+        # Once: a later message of the chat is answered next, and nothing else was sent.
+        sent = await sentinel(gw, CASE, fake_telegram, event="fl-2")
+        assert [s.text for s in sent] == ["#1 hello", f"#2 {SENTINEL}"]
 
 
 @pytest.mark.parametrize(
@@ -207,3 +238,15 @@ def test_wrongly_typed_fields_are_a_payload_error_not_a_crash(
     node[path[-1]] = value
     with pytest.raises(PayloadError, match="malformed Telegram update"):
         parse(make("http://127.0.0.1:9/bot"), body)
+
+
+def test_the_secret_is_checked_before_the_body() -> None:
+    channel = make("http://127.0.0.1:9/bot")
+
+    def headers_only(headers: dict[str, str]) -> WebhookRequest:
+        return WebhookRequest("POST", "https://gateway.test/webhooks/telegram", headers, {}, b"")
+
+    channel.precheck(headers_only({"x-telegram-bot-api-secret-token": SECRET_TOKEN}))
+    for headers in ({}, {"x-telegram-bot-api-secret-token": SECRET_TOKEN + "x"}):
+        with pytest.raises(VerificationError):
+            channel.precheck(headers_only(headers))

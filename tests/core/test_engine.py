@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,14 @@ class Rig:
         await asyncio.wait_for(asyncio.gather(*waits), 10)
 
 
+async def until(cond: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Poll `cond` until true (or fail after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
 @pytest.fixture
 async def rig(tmp_path: Path):
     r = Rig(tmp_path)
@@ -85,7 +94,7 @@ async def test_backlog_of_one_conversation_is_one_turn(tmp_path: Path) -> None:
     first = msg("a", "first")
     wait_first = r.engine.expect(first)
     await r.queue.put(first)
-    await asyncio.sleep(0.05)  # the first turn is running now
+    await until(lambda: r.nlu.calls == ["first"], "the first turn")  # running now, for 0.2 s
     rest = [msg("a", t) for t in ("where", "is", "my order")]
     await r.send_all(rest)
     await wait_first
@@ -127,10 +136,14 @@ async def test_conversations_run_in_parallel_within_the_bound(tmp_path: Path) ->
 
 async def test_duplicate_event_is_queued_once(rig: Rig) -> None:
     a = msg("a", "hi", event="same")
+    handled = rig.engine.expect(a)
     assert await rig.queue.put(a)
     assert not await rig.queue.put(a.model_copy())
-    await asyncio.sleep(0.2)
-    assert rig.channel.texts() == ["#1 hi"]
+    await asyncio.wait_for(handled, 10)
+    # A later event of the same conversation: its turn comes after any other of that
+    # conversation, so an answer to the duplicate would be out by then (and this one #3).
+    await rig.send_all([msg("a", "sentinel")])
+    assert rig.channel.texts() == ["#1 hi", "#2 sentinel"]
 
 
 async def test_typed_number_maps_to_offered_button(tmp_path: Path) -> None:
@@ -198,7 +211,7 @@ async def test_stop_finishes_in_flight_turns_and_spills_the_rest(tmp_path: Path)
     items = [msg(f"c{i}", "hi") for i in range(4)]
     for i in items:
         await r.queue.put(i)
-    await asyncio.sleep(0.1)  # c0 is in flight
+    await until(lambda: r.nlu.calls == ["hi"], "c0's turn")  # c0 is in flight (one at a time)
     await r.engine.stop(5)
     await r.queue.close()
     assert r.channel.texts("c0") == ["#1 hi"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,11 @@ async def test_timeouts_are_retried_then_fail(tmp_path: Path, backend: tuple[Bac
     registry = http_registry(tmp_path, base, timeout=0.05)
     with pytest.raises(ActionError, match="timed out"):
         await registry.call("tickets.create", {"queue": "q", "order_id": "1"})
-    await asyncio.sleep(0.6)
+    # The call has returned, so it makes no more attempts; the ones it made were sent before it
+    # gave up on each, and may only be read by the server a moment later: wait for those.
+    deadline = time.monotonic() + 5
+    while len(b.seen) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
     assert len(b.seen) == 3
     await registry.close()
 

@@ -33,7 +33,12 @@ def test_offline_fallback_logs_one_line_and_seeds_repeat(tmp_path: Path) -> None
     small = TINY.with_(epochs=2)
     with capture_logs() as logs:
         first = train(examples, tmp_path / "a", small, progress=False)
-    fallback = [e for e in logs if e["event"] == "nlu.base_model_unavailable"]
+    # One warning; the cross-validation folds, which build the encoder again, say it at debug.
+    fallback = [
+        e
+        for e in logs
+        if e["event"] == "nlu.base_model_unavailable" and e["log_level"] == "warning"
+    ]
     assert len(fallback) == 1
     assert fallback[0]["base_model"] == "distilbert-base-uncased"
     assert "from scratch" in fallback[0]["fallback"]
@@ -41,7 +46,7 @@ def test_offline_fallback_logs_one_line_and_seeds_repeat(tmp_path: Path) -> None
     train(examples, tmp_path / "b", small, progress=False)
     a = load_file(str(tmp_path / "a" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "model.safetensors"))
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and a, "two models with weights (an empty file compares equal)"
     assert all(bool((a[k] == b[k]).all()) for k in a)
 
 

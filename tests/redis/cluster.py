@@ -223,6 +223,32 @@ async def until(cond: Callable[[], Any], timeout: float, what: str, cluster: Clu
         await asyncio.sleep(0.05)
 
 
+async def drained(
+    cluster: Cluster, timeout: float = 60.0, partitions: int = 16, prefix: str = "gateway"
+) -> None:
+    """Until every queued entry has been acknowledged. `ack` deletes the entry and a turn's
+    replies go out before it, so once the streams are empty no turn is left to run or to finish
+    and no reply is still to come: the barrier a "nothing more was sent" check waits on, instead
+    of a clock. Duplicates never reach the streams (the dedupe is in `put`)."""
+    assert cluster.redis_url is not None
+    r = connect(cluster.redis_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            pipe = r.pipeline(transaction=False)
+            for i in range(partitions):
+                pipe.xlen(f"{prefix}:q:{i}")
+            left = sum(await pipe.execute())
+            if not left:
+                return
+            cluster.check_alive()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{left} entries still queued after {timeout} s")
+            await asyncio.sleep(0.05)
+    finally:
+        await r.aclose()
+
+
 async def lease_owners(redis_url: str, partitions: int = 16, prefix: str = "gateway") -> set[int]:
     """Pids of the workers holding partition leases (consumer names end in `-<pid>-<random>`)."""
     r = connect(redis_url)
