@@ -34,6 +34,9 @@ class NluResult:
     confidence: float
     ranking: tuple[IntentScore, ...] = ()
     entities: tuple[Entity, ...] = ()
+    extracted: bool = False
+    """True when the parser already looked for entities (in the text it read): no entities
+    then means none, and the dialogue does not look again."""
 
     @classmethod
     def empty(cls, text: str = "") -> NluResult:

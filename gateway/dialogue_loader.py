@@ -15,7 +15,9 @@ import structlog
 from config.settings import Settings
 from core.dialogue import Bot, FlowError, FlowRunner, flow_files, load_bot
 from core.entities import EntityExtractor, RegexEntity
+from gateway.backends import build_limits
 from gateway.errors import StartupError
+from integrations.guard import ActionGuard, GuardedHandoff, GuardSettings
 from integrations.handoff import LogHandoff, WebhookHandoff
 from integrations.registry import ActionRegistry
 from integrations.shop import Shop, register_shop
@@ -34,8 +36,23 @@ def flow_intents(bot: Bot) -> list[str]:
     return sorted(bot.intents)
 
 
-def build_registry(settings: Settings, shop: Shop | None = None) -> ActionRegistry:
-    registry = ActionRegistry()
+def build_guard(settings: Settings) -> ActionGuard:
+    """Limits on actions with side effects and handoffs, shared through Redis when it is set."""
+    return ActionGuard(
+        build_limits(settings),
+        GuardSettings(
+            per_minute=settings.action_rate_limit,
+            per_target=settings.action_target_limit,
+            period=settings.action_repeat_period,
+            handoffs_per_minute=settings.handoff_rate_limit,
+        ),
+    )
+
+
+def build_registry(
+    settings: Settings, shop: Shop | None = None, guard: ActionGuard | None = None
+) -> ActionRegistry:
+    registry = ActionRegistry(guard=guard)
     register_shop(registry, shop, settings.shop_api_url)
     return registry
 
@@ -52,6 +69,7 @@ class DialogueBundle:
     registry: ActionRegistry
     handoff: LogHandoff
     watch: bool = False
+    guard: ActionGuard | None = None
     _watcher: asyncio.Task[None] | None = field(default=None, repr=False)
     _reloading: asyncio.Task[list[str]] | None = field(default=None, repr=False)
     _signals: bool = field(default=False, repr=False)
@@ -118,6 +136,8 @@ class DialogueBundle:
         await self.registry.close()
         if isinstance(self.handoff, WebhookHandoff):
             await self.handoff.close()
+        if self.guard is not None:
+            await self.guard.close()
 
     def _stamp(self) -> tuple[tuple[str, float], ...]:
         return tuple((str(p), p.stat().st_mtime) for p in flow_files(self.directory))
@@ -144,7 +164,8 @@ def load_dialogue(
     """Load the flows in `settings.flows_dir`; broken flows stop the start with file:line.
     `threshold` is the intent model's own threshold (or a function giving it once the model has
     loaded), used when `confidence_threshold` is unset; else the flows' policy decides."""
-    registry = build_registry(settings, shop)
+    guard = build_guard(settings)
+    registry = build_registry(settings, shop, guard)
     try:
         bot = load_bot(settings.flows_dir, registry.names())
     except FlowError as exc:
@@ -155,12 +176,13 @@ def load_dialogue(
         if settings.handoff_webhook_url
         else LogHandoff()
     )
-    extractor = EntityExtractor(regex_entities(bot))
+    # Entities are looked for in the text the intent model reads, never further.
+    extractor = EntityExtractor(regex_entities(bot), max_chars=settings.nlu_max_chars)
     chosen = settings.confidence_threshold
     runner = FlowRunner(
         bot,
         registry,
-        handoff,
+        GuardedHandoff(handoff, guard),
         extractor,
         threshold=chosen if chosen is not None else threshold,
         margin=settings.ambiguity_margin,
@@ -174,4 +196,5 @@ def load_dialogue(
         registry=registry,
         handoff=handoff,
         watch=settings.flows_watch,
+        guard=guard,
     )

@@ -35,7 +35,11 @@ class MailHandler:
         raw = envelope.original_content or b""
         with structlog.contextvars.bound_contextvars(channel=self._channel.name, via="smtp"):
             try:
-                reply = self._channel.parse_mail(bytes(raw), envelope_from=envelope.mail_from or "")
+                # Off the loop: anyone may send mail here, and reading one (MIME, HTML) takes
+                # milliseconds per kilobyte even bounded as it is.
+                reply = await asyncio.to_thread(
+                    self._channel.parse_mail, bytes(raw), envelope_from=envelope.mail_from or ""
+                )
             except PayloadError as exc:
                 self._count("rejected", reason="malformed")
                 log.warning("smtp.rejected", reason=str(exc))

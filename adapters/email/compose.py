@@ -17,7 +17,7 @@ from core.render import numbered_options
 
 _OURS = re.compile(r"^gw\.([0-9a-f]{16})\.([0-9a-f]{8})\.[0-9a-f]+@", re.IGNORECASE)
 PREFIX = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|sv|vs|antw|tr|rif|r|odp|返信|回复|答复|転送)\s*(?:\[\d+\])?\s*[:：]\s*",
+    r"\s*(?:re|fwd?|aw|wg|sv|vs|antw|tr|rif|r|odp|返信|回复|答复|転送)\s*(?:\[\d+\])?\s*[:：]\s*",
     re.IGNORECASE,
 )
 _MAX_REFERENCES = 20
@@ -28,10 +28,10 @@ CHOICE_HINT = "Reply with the number of your choice."
 
 def strip_prefixes(subject: str) -> str:
     """`Re: AW: Fwd: Order` → `Order`."""
-    previous = None
-    while previous != subject:
-        previous, subject = subject, PREFIX.sub("", subject, count=1)
-    return subject.strip()
+    at = 0  # read on from each prefix, never copying the rest: a subject of "re:" repeated
+    while (m := PREFIX.match(subject, at)) is not None and m.end() > at:
+        at = m.end()
+    return subject[at:].strip()
 
 
 def normalise_subject(subject: str) -> str:

@@ -1,20 +1,25 @@
 """Reading real-world mail: the body a person wrote (plain text preferred, HTML converted),
-charsets as mail clients really label them, encoded headers, attachments under a size limit."""
+charsets as mail clients really label them, encoded headers, attachments under a size limit.
+
+Anyone can send mail, so every step is bounded before it runs: the standard library's header
+parser is quadratic on some values and costs a tenth of a millisecond per MIME part, and HTML
+takes milliseconds per kilobyte to convert (see `htmltext`). Headers are read cut to one line's
+length, a message is read up to its `MAX_BOUNDARIES`th MIME boundary, and the body is cut before
+it is converted; what was cut is said in a note."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parseaddr
 from itertools import islice
 
-import html2text
-
+from adapters.email.htmltext import html_to_text
 from core.channel import PayloadError
 from core.models import Attachment, AttachmentKind
 
@@ -37,6 +42,32 @@ _CHARSET_SUPERSETS = {
     "euc-kr": "cp949",
 }
 _KINDS: dict[str, AttachmentKind] = {"image": "image", "audio": "audio", "video": "video"}
+MAX_HEADER_CHARS = 998
+"""RFC 5322's longest line: a header value is read no further (our own References stay below)."""
+RECORD_HEADER_CHARS = 256
+"""Characters of each header kept in the event's raw record (for debugging, not for reading)."""
+MAX_BOUNDARIES = 200
+"""Lines starting with `--` (each may open or close a MIME part) read; a message with more is cut
+there before it is parsed."""
+MAX_TEXT_CHARS = 32_000
+"""Characters of a plain-text body read (pages of typing; quoted history below is cut anyway)."""
+MAX_HTML_CHARS = 64_000
+"""Characters of an HTML body converted (room for a client's style sheet before the text)."""
+_BOUNDARY_LINE = re.compile(rb"^--", re.MULTILINE)
+
+
+class _BoundedPolicy(EmailPolicy):
+    """`policy.default`, with each header value cut to `MAX_HEADER_CHARS` before the library
+    parses it (address and parameter headers take quadratic time in their length)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        if isinstance(value, str) and len(value) > MAX_HEADER_CHARS:
+            value = value[:MAX_HEADER_CHARS]
+        parsed: str = super().header_fetch_parse(name, value)  # a header object, a str too
+        return parsed
+
+
+POLICY = _BoundedPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +92,9 @@ def read(raw: bytes, *, max_attachment_bytes: int) -> Mail:
     """Parse `raw` or raise `PayloadError` saying why it is not a message we can read."""
     if not raw.strip():
         raise PayloadError("empty message")
+    raw, cut = _first_parts(raw)
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        msg = BytesParser(policy=POLICY).parsebytes(raw)
     except Exception as exc:  # noqa: BLE001 - the parser is lenient; anything raised is fatal
         raise PayloadError(f"not parseable MIME: {exc!r}") from None
     assert isinstance(msg, EmailMessage)
@@ -73,6 +105,8 @@ def read(raw: bytes, *, max_attachment_bytes: int) -> Mail:
         raise PayloadError("not parseable MIME: no From address")
     message_id = _first_id(_header(msg, "message-id")) or _synthetic_id(raw)
     attachments, dropped = _attachments(msg, max_attachment_bytes)
+    body, body_cut = _body(msg)
+    dropped.extend(note for note in (body_cut, cut) if note)
     return Mail(
         message=msg,
         message_id=message_id,
@@ -82,7 +116,7 @@ def read(raw: bytes, *, max_attachment_bytes: int) -> Mail:
         subject=" ".join(_header(msg, "subject").split()),
         references=tuple(_MSGID.findall(_header(msg, "references"))),
         in_reply_to=_first_id(_header(msg, "in-reply-to")),
-        body=body_text(msg),
+        body=body,
         attachments=tuple(attachments),
         dropped=tuple(dropped),
     )
@@ -97,8 +131,12 @@ def _header(msg: Message, name: str) -> str:
 
 
 def header_items(msg: Message, limit: int = 100) -> list[tuple[str, str]]:
-    """The first `limit` headers as text, for the event's raw record."""
-    return [(key, _value(msg, key, raw)) for key, raw in islice(msg.raw_items(), limit)]
+    """The first `limit` headers as text (each cut to `RECORD_HEADER_CHARS`), for the event's
+    raw record."""
+    return [
+        (key, _value(msg, key, raw[:RECORD_HEADER_CHARS]))
+        for key, raw in islice(msg.raw_items(), limit)
+    ]
 
 
 def _value(msg: Message, name: str, raw: str) -> str:
@@ -155,25 +193,32 @@ def decode_part(part: Message) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
-def html_to_text(html: str) -> str:
-    conv = html2text.HTML2Text()
-    conv.body_width = 0
-    conv.ignore_images = True
-    conv.ignore_emphasis = True
-    conv.ignore_links = True
-    conv.ignore_tables = True
-    return conv.handle(html)
-
-
-def body_text(msg: EmailMessage) -> str:
-    """The text the sender wrote: text/plain when there is one, else the HTML as text."""
+def _body(msg: EmailMessage) -> tuple[str, str | None]:
+    """The text the sender wrote (text/plain when there is one, else the HTML as text), cut to
+    `MAX_TEXT_CHARS` (an HTML body to `MAX_HTML_CHARS` before it is converted), and the note
+    saying so when it was cut."""
     part = msg.get_body(preferencelist=("plain", "html"))
     if part is None:
-        return ""
+        return "", None
     text = decode_part(part)
-    if part.get_content_subtype() == "html":
+    html = part.get_content_subtype() == "html"
+    limit = MAX_HTML_CHARS if html else MAX_TEXT_CHARS
+    note = None
+    if len(text) > limit:
+        text = text[:limit]
+        note = f"[message cut: only its first {limit:,} characters were read]"
+    if html:
         text = html_to_text(text)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n"), note
+
+
+def _first_parts(raw: bytes) -> tuple[bytes, str | None]:
+    """`raw` up to its line `MAX_BOUNDARIES + 1` that starts with `--`, and the note saying so
+    when it was cut."""
+    for n, m in enumerate(_BOUNDARY_LINE.finditer(raw)):
+        if n == MAX_BOUNDARIES:
+            return raw[: m.start()], f"[message cut after {MAX_BOUNDARIES} MIME boundaries]"
+    return raw, None
 
 
 def _attachments(msg: EmailMessage, limit: int) -> tuple[list[Attachment], list[str]]:

@@ -12,7 +12,8 @@ from core.dialogue.model import Ask, Bot, Flow, SlotSpec
 from core.dialogue.policy import Choice, choose
 from core.dialogue.ports import Actions, HandoffTarget
 from core.dialogue.program import RESUME, Turn
-from core.entities import EntityExtractor
+from core.entities import EntityExtractor, extract_off_loop
+from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
 from core.session import Frame, Session
 from core.turn import Entity, NluResult, TurnOutcome
@@ -25,7 +26,8 @@ _MISSING = object()
 
 class FlowRunner:
     """Runs the loaded flows. `threshold`, `margin` and `handoff_after` override the flow
-    files' policy when given (None: the policy's value); `replace` swaps in reloaded flows."""
+    files' policy when given (None: the policy's value); `replace` swaps in reloaded flows.
+    `extract_budget`: seconds a turn waits for the entities it extracts itself."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class FlowRunner:
         margin: float | None = None,
         handoff_after: int | None = None,
         rng: random.Random | None = None,
+        extract_budget: float = BUDGET,
     ):
         self._bot = bot
         self._actions = actions
@@ -46,6 +49,7 @@ class FlowRunner:
         self._margin = margin
         self._handoff_after = handoff_after
         self._rng = rng or random.Random()
+        self._extract_budget = extract_budget
 
     @property
     def bot(self) -> Bot:
@@ -78,8 +82,10 @@ class FlowRunner:
         if inbound.payload and inbound.payload.startswith("/"):
             intent, confidence = inbound.payload[1:], 1.0
         entities = nlu.entities
-        if not entities and text and self._extractor is not None:
-            entities = self._extractor.extract(text)
+        if not entities and not nlu.extracted and text and self._extractor is not None:
+            # The parser did not look (a button press, a model still loading): look here, in
+            # the text the model would have read (the extractor's `max_chars`), off the loop.
+            entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
         turn.intent, turn.confidence = choice.intent, choice.confidence
         await self._respond(turn, choice, entities)

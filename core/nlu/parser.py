@@ -1,11 +1,12 @@
 """The intent model as the engine's `IntentParser`: inference runs on one dedicated thread with
 dynamic micro-batching (messages that arrive together share one forward pass), so the event
-loop never waits on torch."""
+loop never waits on torch; entities are looked for on another thread meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 import structlog
 import torch
 
+from core.entities import extract_off_loop
+from core.entities.offloop import BUDGET
 from core.nlu import artifacts
 from core.nlu.predictor import Predictor
 from core.turn import Entity, IntentScore, NluResult
@@ -37,6 +40,8 @@ class ServeConfig:
     top_k: int = 5
     load_wait: float = 120.0
     """Seconds a message that arrives while the model is loading waits for it."""
+    extract_budget: float = BUDGET
+    """Seconds a message waits for its entities (see `core.entities.offloop`)."""
 
 
 @dataclass(slots=True)
@@ -138,7 +143,15 @@ class ModelParser:
         loop = asyncio.get_running_loop()
         job = _Job(text, loop.create_future(), loop)
         self._jobs.put(job)
-        return await job.future
+        seen = clean(text, self.config.max_chars)
+        if self.extract is None or not seen.strip():
+            return await job.future
+        # Not on the inference thread: a message's extraction must not hold up the forward
+        # pass of the others in its batch.
+        result, entities = await asyncio.gather(
+            job.future, extract_off_loop(self.extract, seen, self.config.extract_budget)
+        )
+        return dataclasses.replace(result, entities=entities, extracted=True)
 
     # -- the inference thread -------------------------------------------------------------
 
@@ -204,7 +217,6 @@ class ModelParser:
         values: list[list[float]] = top.values.tolist()
         indices: list[list[int]] = top.indices.tolist()
         labels = self.predictor.labels
-        extract = self.extract is not None
         for row, i in enumerate(live):
             ranking = tuple(
                 [
@@ -213,18 +225,8 @@ class ModelParser:
                 ]
             )
             best = ranking[0]
-            entities = self._entities(cleaned[i]) if extract else ()
-            out[i] = NluResult(texts[i], best.intent, best.confidence, ranking, entities)
+            out[i] = NluResult(texts[i], best.intent, best.confidence, ranking)
         return out
-
-    def _entities(self, text: str) -> tuple[Entity, ...]:
-        if self.extract is None:
-            return ()
-        try:
-            return tuple(self.extract(text))
-        except Exception:  # a broken extractor must not lose the intent
-            log.exception("nlu.extract_failed")
-            return ()
 
 
 def _resolve(answers: list[tuple[asyncio.Future[NluResult], NluResult]]) -> None:

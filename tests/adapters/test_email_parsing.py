@@ -10,7 +10,14 @@ import pytest
 
 from adapters.email import EmailChannel, SmtpServer
 from adapters.email.compose import normalise_subject, thread_of
-from adapters.email.mime import read, with_return_path
+from adapters.email.htmltext import html_to_text, tidy
+from adapters.email.mime import (
+    MAX_BOUNDARIES,
+    MAX_HEADER_CHARS,
+    MAX_TEXT_CHARS,
+    read,
+    with_return_path,
+)
 from adapters.email.quotes import new_text
 from core.channel import PayloadError
 
@@ -223,3 +230,41 @@ def test_a_header_the_library_cannot_parse_does_not_crash_the_parse(bad: bytes) 
     [event] = channel().parse_mail(raw).events
     assert event.text == "where is my order"
     assert ("Subject", "hi") in event.raw["headers"]
+
+
+# -- bounded on hostile mail (tests/test_linear_text.py times every shape) -----------------------
+
+
+def test_a_long_body_is_cut_before_it_is_read_and_the_text_says_so() -> None:
+    [event] = channel().parse_mail(mail("where is my order " * 10_000)).events
+    body, note = event.text.rsplit("\n\n", 1)
+    assert body.startswith("where is my order") and len(body) <= MAX_TEXT_CHARS
+    assert note == f"[message cut: only its first {MAX_TEXT_CHARS:,} characters were read]"
+
+
+def test_html_a_parser_would_choke_on_reads_as_a_browser_shows_it() -> None:
+    assert html_to_text("<p>a < b &amp; c & d &lt; e</p>").strip() == "a < b & c & d < e"
+    assert html_to_text("<p>kept</p><!-- never closed <p>hidden</p>").strip() == "kept"
+    assert html_to_text("<a " * 3).strip() == "<a <a <a"
+    deep = html_to_text("<ul><li>" * 50 + "bottom")
+    assert deep.strip().endswith("bottom") and len(deep) < 50 * 20
+    outlook = sample("outlook_html_only_reply").decode()
+    assert tidy(outlook[outlook.index("<html") :]).count("<") > 10  # real HTML goes through
+
+
+def test_a_mail_of_many_mime_parts_is_read_up_to_a_bound() -> None:
+    parts = "".join(f"--b\r\n\r\npart {i}\r\n" for i in range(1_000))
+    raw = mail().replace(
+        b'Content-Type: text/plain; charset="utf-8"', b"Content-Type: multipart/mixed; boundary=b"
+    )
+    raw = raw[: raw.index(b"\n\n") + 2] + parts.encode()
+    [event] = channel().parse_mail(raw).events
+    assert event.text.startswith("part 0")
+    assert event.text.endswith(f"[message cut after {MAX_BOUNDARIES} MIME boundaries]")
+
+
+def test_header_values_are_read_to_one_line_and_prefixes_in_one_pass() -> None:
+    parsed = read(mail(Subject="Re: " * 2_000 + "Order"), max_attachment_bytes=1024)
+    assert len(parsed.subject) <= MAX_HEADER_CHARS
+    assert normalise_subject("Re: AW: " * 20_000 + "Order") == "order"
+    assert normalise_subject("RE:Re[2]:  Fwd : Order re: x") == "order re: x"

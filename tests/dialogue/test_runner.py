@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 from structlog.testing import capture_logs
 
 from core.dialogue.templates import SAFE_FALLBACK
+from core.models import ConversationRef, Inbound, Sender
+from core.session import Session
+from core.turn import Entity, IntentScore, NluResult
 from tests.dialogue.helpers import Chat, make_runner, texts
 
 ORDERS = """\
@@ -149,3 +154,64 @@ async def test_set_if_else_end_and_loop_guard(tmp_path: Path) -> None:
     assert chat.flow is None
     assert any(e["event"] == "flow.looping" for e in logs)
     assert (await chat.say("hey", "greet"))[0].text == "sorry"
+
+
+# -- entities: in the text the model read, off the event loop, within a budget -------------------
+
+
+def _turn(text: str, *, extracted: bool = False) -> tuple[Session, Inbound, NluResult]:
+    conv = ConversationRef(channel="test", chat_id="c1")
+    inbound = Inbound(event_id="e1", conversation=conv, sender=Sender(id="u"), text=text)
+    nlu = NluResult(text, "order_status", 0.95, (IntentScore("order_status", 0.95),))
+    return Session.new(conv), inbound, replace(nlu, extracted=extracted)
+
+
+async def test_entities_are_looked_for_off_the_loop_in_the_text_the_model_read(
+    tmp_path: Path,
+) -> None:
+    runner, actions, _ = make_runner(tmp_path, ORDERS)
+    threads: list[str] = []
+    extract = runner._extractor.extract  # type: ignore[union-attr]
+
+    def recording(text: str) -> tuple[Entity, ...]:
+        threads.append(threading.current_thread().name)
+        return extract(text)
+
+    runner._extractor.extract = recording  # type: ignore[union-attr,method-assign]
+    far = "x " * 300 + "A1B2C3"  # the order number past the model's 512 characters
+    outcome = await runner.step(*_turn(far))
+    assert texts(list(outcome.replies)) == "Order number?" and actions.calls == []
+    near = await runner.step(*_turn("it is A1B2C3"))
+    assert "shipped" in texts(list(near.replies))
+    assert threads and threading.main_thread().name not in threads
+
+
+async def test_what_the_parser_already_looked_through_is_not_read_again(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS)
+
+    def must_not_run(text: str) -> tuple[Entity, ...]:
+        raise AssertionError("extracted twice")
+
+    runner._extractor.extract = must_not_run  # type: ignore[union-attr,method-assign]
+    outcome = await runner.step(*_turn("it is A1B2C3", extracted=True))
+    assert texts(list(outcome.replies)) == "Order number?"
+
+
+async def test_an_extraction_over_budget_leaves_the_turn_without_entities(
+    tmp_path: Path,
+) -> None:
+    runner, _, _ = make_runner(tmp_path, ORDERS, extract_budget=0.05)
+    release = threading.Event()
+
+    def stuck(text: str) -> tuple[Entity, ...]:
+        release.wait(10)
+        return ()
+
+    runner._extractor.extract = stuck  # type: ignore[union-attr,method-assign]
+    try:
+        with capture_logs() as logs:
+            outcome = await runner.step(*_turn("it is A1B2C3"))
+        assert texts(list(outcome.replies)) == "Order number?"
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["entities.over_budget"]
+    finally:
+        release.set()

@@ -1,6 +1,7 @@
 """The serving parser: micro-batching on its own thread, rankings, entities, odd input."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,33 @@ async def test_a_failing_extractor_keeps_the_intent(fixture_model_dir: Path) -> 
         res = await p.parse("reset my password")
         assert res.intent == "password_reset" and res.entities == ()
     finally:
+        await p.close()
+
+
+async def test_entities_are_looked_for_beside_the_forward_pass_in_what_the_model_reads(
+    fixture_model_dir: Path,
+) -> None:
+    release = threading.Event()
+    seen: list[tuple[str, str]] = []
+
+    def extract(text: str) -> tuple[Entity, ...]:
+        seen.append((threading.current_thread().name, text))
+        if "slow" in text:
+            release.wait(10)
+        return ()
+
+    p = ModelParser(fixture_model_dir, ServeConfig(threads=1, max_chars=32), extract=extract)
+    await p.start()
+    try:
+        slow = asyncio.ensure_future(p.parse("slow " * 20))
+        quick = await asyncio.wait_for(p.parse("where is my order"), 5)
+        assert quick.intent == "order_status" and quick.extracted and not slow.done()
+        release.set()
+        assert (await slow).extracted
+        assert {len(text) for _, text in seen} <= {32, len("where is my order")}
+        assert not {name for name, _ in seen} & {"nlu-inference", "MainThread"}
+    finally:
+        release.set()
         await p.close()
 
 
