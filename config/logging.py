@@ -11,12 +11,19 @@ from typing import Any
 
 import structlog
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# An address is found from its `@` outwards, never by trying a pattern at every position: a
+# long run of letters without an `@` is then one `find`, not quadratic work. Both parts are
+# Unicode-aware (`\w`): jöhn.döe@exämple.com is an address like any other.
+_LOCAL = re.compile(r"[\w.%+-]+")
+"""The local part, matched backwards from the `@` (on the reversed text)."""
+_AT_DOMAIN = re.compile(r"@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
+"""`@`, labels and a top-level domain of two letters or more."""
 # International numbers (+ and 8-15 digits, spaces/dashes/dots/brackets between) and national
 # ones written in groups, e.g. (415) 555-0123 or 020 7946 0958. Bare digit runs are left alone:
-# they are mostly platform ids.
+# they are mostly platform ids. Digits of any script (`\d`), and the full-width plus.
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d[\d\s().-]{6,18}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4})(?!\w)"
+    r"(?<![\w+\uff0b])"
+    r"(?:[+\uff0b]\d[\d\s().-]{6,18}\d|\(?\d{2,4}\)?[\s.-]\d{3,4}[\s.-]\d{3,4})(?!\w)"
 )
 # Telegram bot tokens travel inside API URLs (https://api.telegram.org/bot<id>:<secret>/...).
 _BOT_TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
@@ -28,8 +35,32 @@ def mask_text(text: str) -> str:
     """Mask e-mail addresses (first letter and domain kept) and phone numbers (last two digits
     kept); remove bot tokens."""
     text = _BOT_TOKEN.sub("[redacted]", text)
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _mask_emails(text)
     return _PHONE.sub(_mask_phone, text)
+
+
+def _mask_emails(text: str) -> str:
+    """Each address as its first letter, `***@` and its domain. Linear in the text: a domain is
+    read forwards from its `@` and a local part backwards, and neither part can hold an `@`, so
+    every character is read at most twice."""
+    if "@" not in text:
+        return text
+    backwards = text[::-1]
+    size = len(text)
+    out: list[str] = []
+    copied = 0  # text before this is in `out`; a local part never reaches back past it
+    for domain in _AT_DOMAIN.finditer(text):
+        at = domain.start()
+        local = _LOCAL.match(backwards, size - at)
+        if local is None:
+            continue
+        start = max(at - len(local.group()), copied)
+        if start == at:
+            continue
+        out += (text[copied:start], text[start], "***", domain.group())
+        copied = domain.end()
+    out.append(text[copied:])
+    return "".join(out)
 
 
 def _mask_phone(m: re.Match[str]) -> str:
@@ -37,7 +68,7 @@ def _mask_phone(m: re.Match[str]) -> str:
     digits = sum(c.isdigit() for c in s)
     if digits < 7:
         return s
-    lead = "+" if s.startswith("+") else ""
+    lead = "+" if s[0] in "+\uff0b" else ""
     return f"{lead}***{''.join(c for c in s if c.isdigit())[-2:]}"
 
 

@@ -7,6 +7,7 @@ handled yet is written to a spill file and taken back at the next start: nothing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import secrets
@@ -69,6 +70,23 @@ class Queue(Protocol):
     async def ping(self) -> None: ...
 
 
+class SeenJournal(Protocol):
+    """Where the memory queue keeps its dedupe keys across a restart: `core.sqlite.keys
+    .SqliteKeys` in the embedded default (a file under DATA_DIR)."""
+
+    async def recall(self) -> list[str]:
+        """The keys recorded earlier that are still inside their window."""
+        ...
+
+    async def record(self, keys: Sequence[str], ttl: float) -> None: ...
+
+
+JOURNAL_EVERY = 0.5
+"""Seconds between two writes of new dedupe keys to the journal: one write a batch, off the
+webhook's path. A crash loses at most this much dedupe memory (and the volatile queue itself);
+a clean stop writes everything."""
+
+
 class TtlSet:
     """Keys remembered for at least `ttl` seconds, and forgotten by twice that: two generations of
     plain sets, the older dropped whole each `ttl`. A webhook's `add` is one comparison and two
@@ -115,10 +133,21 @@ class TtlSet:
 
 class MemoryQueue:
     """One process's queue: FIFO, deduped on (channel, event id) for at least `dedupe_ttl`
-    seconds."""
+    seconds. With a `journal` the dedupe keys outlive the process: a platform's redelivery (or a
+    replayed request) that comes after a restart is still a duplicate."""
 
-    def __init__(self, *, dedupe_ttl: float = 86400.0, spill_path: Path | None = None):
+    def __init__(
+        self,
+        *,
+        dedupe_ttl: float = 86400.0,
+        spill_path: Path | None = None,
+        journal: SeenJournal | None = None,
+    ):
         self._seen = TtlSet(dedupe_ttl)
+        self._dedupe_ttl = dedupe_ttl
+        self._journal = journal
+        self._unsaved: list[str] | None = None if journal is None else []
+        self._writer: asyncio.Task[None] | None = None
         self._spill_path = spill_path
         self._prefix = f"{secrets.token_hex(4)}-"
         self._ids = itertools.count(10**12)
@@ -130,9 +159,32 @@ class MemoryQueue:
         self.dead: list[DeadLetter] = []
 
     async def start(self) -> None:
-        """Take back a spill file. A line that no longer reads (written by another version, or
-        damaged) must not stop the gateway from starting: it is logged, and the file is kept
-        aside as `<name>.bad` instead of being deleted."""
+        """Take back a spill file, then the journal's dedupe keys (in that order: a spilled
+        event's key is in the journal too, and must not make it a duplicate of itself)."""
+        await self._restore_spill()
+        if self._journal is not None:
+            for key in await self._journal.recall():
+                self._seen.add(key)
+            self._writer = asyncio.create_task(self._write_journal(), name="queue-journal")
+
+    async def _write_journal(self) -> None:
+        while True:
+            await asyncio.sleep(JOURNAL_EVERY)
+            await self._flush_journal()
+
+    async def _flush_journal(self) -> None:
+        if not self._unsaved or self._journal is None:
+            return
+        batch, self._unsaved = self._unsaved, []
+        try:
+            await self._journal.record(batch, self._dedupe_ttl)
+        except Exception as exc:  # noqa: BLE001 - the dedupe in memory still holds
+            log.error("queue.journal_failed", error=str(exc), keys=len(batch))
+
+    async def _restore_spill(self) -> None:
+        """A line that no longer reads (written by another version, or damaged) must not stop
+        the gateway from starting: it is logged, and the file is kept aside as `<name>.bad`
+        instead of being deleted."""
         path = self._spill_path
         if path is None or not path.exists():
             return
@@ -158,7 +210,14 @@ class MemoryQueue:
             log.info("queue.restored", count=restored, path=str(path))
 
     async def close(self) -> None:
-        """Spill what was not acknowledged, pending entries first so the order is kept."""
+        """Write the journal's last keys, and spill what was not acknowledged, pending entries
+        first so the order is kept."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        await self._flush_journal()
         left = sorted(
             list(self._pending.values()) + list(self._ready),
             key=lambda d: d.entry_id,
@@ -179,8 +238,11 @@ class MemoryQueue:
         log.info("queue.spilled", count=len(left), path=str(self._spill_path))
 
     async def put(self, inbound: Inbound) -> bool:
-        if not self._seen.add(inbound.dedupe_key):
+        key = inbound.dedupe_key
+        if not self._seen.add(key):
             return False
+        if self._unsaved is not None:
+            self._unsaved.append(key)
         self._ready.append(Delivery(f"{self._prefix}{next(self._ids)}", inbound))
         self._wakeup.set()
         return True

@@ -3,7 +3,11 @@ client only), buttons as numbered options, long text split at 1600 characters.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
+from contextvars import ContextVar
 from functools import partial
 from typing import Any, ClassVar
 
@@ -18,6 +22,7 @@ from adapters.whatsapp import inbound as wire
 from core.channel import (
     BaseChannel,
     ChannelSendError,
+    Claim,
     SentMessage,
     Step,
     VerificationError,
@@ -37,6 +42,14 @@ the configured API host."""
 
 _http_log = logging.getLogger(__name__ + ".http")
 _http_log.setLevel(logging.WARNING)  # the library logs every request at INFO, with its URL
+
+REPLAY_MEMORY = 7 * 86400.0
+"""Seconds a webhook's signature is remembered. Twilio signs no timestamp, so a captured request
+stays valid for ever and only memory refuses it again: a week, longer than the dedupe window,
+for a key per message."""
+
+_retry_after: ContextVar[list[float] | None] = ContextVar("twilio_retry_after", default=None)
+"""Where the send running in this task notes Twilio's `Retry-After` (see `_note_retry_after`)."""
 
 
 class WhatsAppChannel(BaseChannel):
@@ -73,6 +86,11 @@ class WhatsAppChannel(BaseChannel):
 
     # -- inbound ---------------------------------------------------------------------------
 
+    def precheck(self, req: WebhookRequest) -> None:
+        # The signature covers the body, so only its presence can be checked before it.
+        if not req.header("x-twilio-signature"):
+            raise VerificationError("X-Twilio-Signature header missing")
+
     def verify(self, req: WebhookRequest) -> None:
         signature = req.header("x-twilio-signature")
         if not signature:
@@ -94,7 +112,9 @@ class WhatsAppChannel(BaseChannel):
         event = wire.message(params, self.name)
         if event is None:
             return self._twiml(note=f"nothing to read in {params.get('MessageType') or 'message'}")
-        return self._twiml(events=(event,))
+        reply = self._twiml(events=(event,))
+        reply.claims = (_signature_claim(req.header("x-twilio-signature"), params),)
+        return reply
 
     @staticmethod
     def _twiml(events: tuple[Any, ...] = (), note: str | None = None) -> WebhookReply:
@@ -118,7 +138,11 @@ class WhatsAppChannel(BaseChannel):
         """The library's client with its async HTTP client, pointed at `api_url`: the REST
         domain's `base_url` is the library's one place for the host (tests use a local fake)."""
         if self._client is None:
-            self._http = AsyncTwilioHttpClient(timeout=self._timeout, logger=_http_log)
+            trace = aiohttp.TraceConfig()
+            trace.on_request_end.append(_note_retry_after)
+            self._http = AsyncTwilioHttpClient(
+                timeout=self._timeout, logger=_http_log, trace_configs=[trace]
+            )
             client = Client(self._sid, self._token, http_client=self._http, environment=_NO_ENV)
             client.api.base_url = self._api_url
             self._client = client
@@ -146,16 +170,20 @@ class WhatsAppChannel(BaseChannel):
     async def _create(self, to: str, **fields: Any) -> SentMessage:
         client = self._ensure_client()
         fields = {k: v for k, v in fields.items() if v is not None}
+        waits: list[float] = []
+        noting = _retry_after.set(waits)
         try:
             created = await client.api.v2010.account.messages.create_async(
                 to=to, from_=self._from, **fields
             )
         except (TwilioRestException, TwilioServiceException) as exc:
-            raise _send_error(exc) from None
+            raise _send_error(exc, waits[-1] if waits else None) from None
         except TwilioException as exc:
             raise ChannelSendError(f"twilio: {exc}", retryable=True) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ChannelSendError(f"twilio unreachable: {exc!r}", retryable=True) from None
+        finally:
+            _retry_after.reset(noting)
         return SentMessage(platform_id=created.sid, extra={"status": str(created.status or "")})
 
     async def fetch_media(self, attachment: Attachment) -> bytes:
@@ -178,7 +206,36 @@ class WhatsAppChannel(BaseChannel):
             return bytes(data)
 
 
-def _send_error(exc: TwilioRestException | TwilioServiceException) -> ChannelSendError:
+def _signature_claim(signature: str, params: dict[str, str]) -> Claim:
+    """A signature is good for one form only. Twilio's joins names and values without
+    separators, so a value moved into a neighbouring name (`MessageType` into `MessageSid`)
+    keeps it valid for another form: remembered with the form it came with, the signature
+    lets the platform retry that form and refuses every other."""
+    form = json.dumps(sorted(params.items()), ensure_ascii=False)
+    digest = hashlib.sha256(form.encode("utf-8", "surrogatepass")).hexdigest()
+    return Claim(f"whatsapp:{signature}", digest, REPLAY_MEMORY)
+
+
+async def _note_retry_after(
+    _: aiohttp.ClientSession, __: Any, params: aiohttp.TraceRequestEndParams
+) -> None:
+    """Twilio's 429 says in `Retry-After` when to come back, but the library's exception does
+    not carry the headers: noted here, in the calling send's context variable (each send runs
+    in its own task, so concurrent sends see their own)."""
+    waits = _retry_after.get()
+    if waits is None or params.response.status != 429:
+        return
+    try:
+        after = float(params.response.headers.get("Retry-After", ""))
+    except ValueError:
+        return
+    if math.isfinite(after) and after >= 0:
+        waits.append(after)
+
+
+def _send_error(
+    exc: TwilioRestException | TwilioServiceException, retry_after: float | None = None
+) -> ChannelSendError:
     code = str(exc.code or "")
     status = int(exc.status or 0)
     if code == wire.OUTSIDE_WINDOW:
@@ -193,4 +250,8 @@ def _send_error(exc: TwilioRestException | TwilioServiceException) -> ChannelSen
         )
     retryable = status == 429 or status >= 500
     detail = getattr(exc, "msg", None) or getattr(exc, "title", None) or ""
-    return ChannelSendError(f"twilio {status} error {code}: {detail}", retryable=retryable)
+    return ChannelSendError(
+        f"twilio {status} error {code}: {detail}",
+        retryable=retryable,
+        retry_after=retry_after if status == 429 else None,
+    )

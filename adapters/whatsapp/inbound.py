@@ -3,6 +3,7 @@ media and locations; status callbacks are recognised and only recorded."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
@@ -14,6 +15,9 @@ OUTSIDE_WINDOW = "63016"
 """Twilio's error for a free-form message outside WhatsApp's 24-hour customer-service window."""
 
 _MAX_MEDIA = 10
+_MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
+"""A message's id as Twilio documents it (WhatsApp's too): SM, or MM for media, and 32 hex
+digits. It is the dedupe key, so a form whose id is anything else is refused."""
 _KINDS: dict[str, AttachmentKind] = {"image": "image", "audio": "audio", "video": "video"}
 
 
@@ -83,6 +87,8 @@ def message(params: Mapping[str, str], channel: str) -> Inbound | None:
     sid, sender = params.get("MessageSid"), params.get("From")
     if not sid or not sender:
         raise PayloadError("form lacks MessageSid or From")
+    if not _MESSAGE_SID.fullmatch(sid):
+        raise PayloadError("MessageSid is not SM or MM and 32 hex digits")
     number = address(sender)
     attachments = _media(params)
     place = _location(params)

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
 from core.redis.client import OUTAGE
+from core.redis.keys import hashed
 
 _CLAIM = """
 local cur = redis.call('GET', KEYS[1])
@@ -47,7 +48,7 @@ class RedisReplyLedger:
     async def _run(self, script: Any, key: str, value: str, ttl: float) -> Any:
         try:
             return await script(
-                keys=[f"{self._prefix}:ledger:{key}"], args=[value, max(1, int(ttl * 1000))]
+                keys=[f"{self._prefix}:ledger:{hashed(key)}"], args=[value, max(1, int(ttl * 1000))]
             )
         except (*OUTAGE, RedisError) as exc:
             # The turn waits for Redis (engine's outage path) rather than mailing blind.

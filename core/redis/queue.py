@@ -52,6 +52,7 @@ from core.metrics import Metrics
 from core.models import Inbound, invalid_fields
 from core.queue import Delivery
 from core.redis.client import OUTAGE
+from core.redis.keys import hashed
 
 log = structlog.get_logger(__name__)
 
@@ -195,7 +196,7 @@ class RedisQueue:
         part = self.partition(inbound.conversation.key)
         try:
             entry = await self._put(
-                keys=[f"{self._prefix}:seen:{inbound.dedupe_key}", self.stream(part)],
+                keys=[f"{self._prefix}:seen:{hashed(inbound.dedupe_key)}", self.stream(part)],
                 args=[self._dedupe_ttl, inbound.to_json()],
             )
         except (*OUTAGE, RedisError) as exc:

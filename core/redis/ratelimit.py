@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
 from core.redis.client import OUTAGE
+from core.redis.keys import hashed
 from core.senderlimit import Verdict
 
 _SLOT = """
@@ -51,7 +52,7 @@ class RedisRateLimiter:
             return
         try:
             delay_us: Any = await self._slot(
-                keys=[f"{self._prefix}:rate:{key}"], args=[int(interval * 1_000_000)]
+                keys=[f"{self._prefix}:rate:{hashed(key)}"], args=[int(interval * 1_000_000)]
             )
         except (*OUTAGE, RedisError) as exc:
             raise StoreUnavailable(f"rate limiter unreachable: {exc}") from exc
@@ -75,8 +76,8 @@ class RedisSenderLimit:
         try:
             code: Any = await self._hit(
                 keys=[
-                    f"{self._prefix}:flood:{sender_key}",
-                    f"{self._prefix}:flood-warned:{sender_key}",
+                    f"{self._prefix}:flood:{hashed(sender_key)}",
+                    f"{self._prefix}:flood-warned:{hashed(sender_key)}",
                 ],
                 args=[int(self.window * 1_000_000), self.limit, event_key],
             )

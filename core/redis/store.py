@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from core.errors import GatewayError, StoreUnavailable
 from core.redis.client import OUTAGE
+from core.redis.keys import hashed
 from core.session import SESSION_FORMAT, Session
 
 _SAVE = """
@@ -41,7 +42,7 @@ class RedisStore:
         self._save = redis.register_script(_SAVE)
 
     def _key(self, key: str) -> str:
-        return f"{self._prefix}:session:{key}"
+        return f"{self._prefix}:session:{hashed(key)}"
 
     async def load(self, key: str) -> Session | None:
         try:

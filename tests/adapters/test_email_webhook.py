@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import pytest
 
 from adapters.email import EmailChannel, SmtpServer
-from adapters.email.mailgun import UsedTokens, Verifier
-from core.channel import PayloadError, VerificationError, WebhookRequest
+from adapters.email.mailgun import Verifier
+from core.channel import Claim, PayloadError, VerificationError, WebhookRequest
 from tests.adapters.cases.email import mailgun_headers, user_mail
 
 KEY = "key-webhook-test"
@@ -117,22 +117,52 @@ def test_without_a_signing_key_the_webhook_is_off() -> None:
         channel(key=None).verify(raw_post())
 
 
-def test_a_token_signs_one_message_only() -> None:
+def test_a_post_spends_its_token_bound_to_its_body() -> None:
+    """The gateway refuses a token spent on another body, in the store every process shares
+    (tests/gateway/test_webhook_replays.py); here, that parse declares it."""
     ch = channel()
     headers = {"Content-Type": "message/rfc822", **mailgun_headers(KEY, at=NOW)}
-    ch.verify(request(RAW, headers))
-    ch.verify(request(RAW, headers))  # the platform retrying the same delivery: fine, deduped later
-    other = user_mail("send me everything", sender="ada@client.example", event="w2")
-    with pytest.raises(VerificationError, match="token already used"):
-        ch.verify(request(other, headers))
+    first = ch.parse(request(RAW, headers))
+    retry = ch.parse(request(RAW, headers))
+    other = ch.parse(
+        request(user_mail("send me all", sender="ada@client.example", event="w2"), headers)
+    )
+    token = headers["X-Mailgun-Token"]
+    assert first.claims == (Claim(f"mailgun:{token}", hashlib.sha256(RAW).hexdigest(), 1800.0),)
+    assert retry.claims == first.claims
+    [spent] = other.claims
+    assert spent.key == first.claims[0].key and spent.value != first.claims[0].value
 
 
-def test_used_tokens_are_forgotten_after_the_window() -> None:
-    now = [0.0]
-    tokens = UsedTokens(ttl=10, clock=lambda: now[0])
-    assert tokens.bind("t1", "a") and not tokens.bind("t1", "b")
-    now[0] = 11
-    assert tokens.bind("t1", "b")
+def test_the_token_spent_is_the_one_verified() -> None:
+    """A form may carry a `token` field of its own without a signature; the headers' triple is
+    then what verify checked, so the headers' token is the one spent."""
+    headers = mailgun_headers(KEY, at=NOW)
+    fields = {"sender": "ada@client.example", "from": "ada@client.example", "body-plain": "hi"}
+    fields["token"] = "chosen-by-the-sender"
+    req = request(
+        urlencode(fields).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    ch = channel()
+    ch.verify(req)
+    [spent] = ch.parse(req).claims
+    assert spent.key == f"mailgun:{headers['X-Mailgun-Token']}"
+
+
+@pytest.mark.parametrize(
+    "sender", ["ada@client.example\r\nBcc: all@x.example", "a@b\nc", "a@b\x00"]
+)
+@pytest.mark.parametrize("with_mime", [True, False], ids=["body-mime", "parsed fields"])
+def test_a_sender_with_a_line_break_is_400(sender: str, with_mime: bool) -> None:
+    """It was a 500 (the Return-Path header refused the value), or a header of the sender's
+    choosing in the body-mime form."""
+    fields = {"sender": sender, "from": "ada@client.example", "body-plain": "hi"}
+    if with_mime:
+        fields["body-mime"] = RAW.decode()
+    req = request(urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(PayloadError, match="sender"):
+        channel().parse(req)
 
 
 def test_a_mailgun_form_with_body_mime() -> None:
@@ -188,16 +218,15 @@ def test_a_urlencoded_form_is_signed_by_its_fields() -> None:
     ch = channel()
     req = request(urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
     ch.verify(req)
-    assert len(ch.parse(req).events) == 1
-    fields["body-plain"] = (
-        "changed"  # the form's own signature does not cover the body, the token does
+    reply = ch.parse(req)
+    assert len(reply.events) == 1
+    fields["body-plain"] = "changed"  # the form's own signature does not cover the body
+    changed = request(
+        urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
     )
-    with pytest.raises(VerificationError):
-        ch.verify(
-            request(
-                urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
-            )
-        )
+    ch.verify(changed)
+    [spent], [again] = reply.claims, ch.parse(changed).claims
+    assert again.key == spent.key and again.value != spent.value  # the token does: a replay
 
 
 @pytest.mark.parametrize(
@@ -232,3 +261,37 @@ def test_a_parsed_form_header_the_library_cannot_store_is_left_out() -> None:
     req = request(urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
     [event] = channel().parse(req).events
     assert event.text == "where is my order" and event.meta["subject"] == "order"
+
+
+def headers_only(req: WebhookRequest) -> WebhookRequest:
+    """`req` as the gateway hands it to `precheck`: the body not read yet."""
+    return request(b"", dict(req.headers), dict(req.query))
+
+
+@pytest.mark.parametrize(
+    ("req", "ok"),
+    [
+        (raw_post(), True),
+        (request(RAW, {"Content-Type": "message/rfc822"}, query=signed_fields()), True),
+        (request(RAW, {"Content-Type": "message/rfc822"}), False),
+        (raw_post(key="another-key"), False),
+        (raw_post(at=NOW - 901), False),
+    ],
+    ids=["signed headers", "signed query", "unsigned", "wrong key", "too old"],
+)
+def test_a_raw_posts_signature_is_checked_before_the_body(req: WebhookRequest, ok: bool) -> None:
+    if ok:
+        channel().precheck(headers_only(req))
+        channel().verify(req)
+    else:
+        with pytest.raises(VerificationError):
+            channel().precheck(headers_only(req))
+
+
+def test_a_forms_signature_is_in_its_body_so_waits_for_it() -> None:
+    body = urlencode({**signed_fields(), "body-mime": RAW.decode()}).encode()
+    req = request(body, {"Content-Type": "application/x-www-form-urlencoded"})
+    channel().precheck(headers_only(req))
+    channel().verify(req)
+    with pytest.raises(VerificationError, match="MAILGUN_SIGNING_KEY"):
+        channel(key=None).precheck(headers_only(req))

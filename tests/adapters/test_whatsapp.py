@@ -3,8 +3,10 @@ signature, parsing, status callbacks, numbered options, splitting, templates, er
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +15,7 @@ from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
 from adapters.whatsapp import EMPTY_TWIML, WhatsAppChannel
+from core import outbox as outbox_module
 from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
 from core.metrics import Metrics
 from core.models import Attachment, Button, ConversationRef, Outbound
@@ -25,6 +28,7 @@ from tests.support.fakes_twilio_email import TWILIO_FROM, TWILIO_SID, TWILIO_TOK
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
 URL = "https://bot.example.com/webhooks/whatsapp"
 USER = ConversationRef(channel="whatsapp", chat_id="+15555550123")
+SID = "SM1f0e8ae6ade43cb3c0ce4525424e404f"
 
 
 def params(name: str, **changes: str) -> dict[str, str]:
@@ -151,21 +155,58 @@ def test_the_24_hour_window_failure_is_logged_clearly() -> None:
     "form",
     [
         {"From": "whatsapp:+15555550123", "Body": "hi"},
-        {"MessageSid": "SM1", "Body": "hi"},
-        {"MessageSid": "SM1", "From": "whatsapp:+1555", "NumMedia": "x"},
+        {"MessageSid": SID, "Body": "hi"},
+        {"MessageSid": SID, "From": "whatsapp:+1555", "NumMedia": "x"},
         {
-            "MessageSid": "SM1",
+            "MessageSid": SID,
             "From": "whatsapp:+1555",
             "NumMedia": "2",
             "MediaUrl0": "https://x/y",
         },
-        {"MessageSid": "SM1", "From": "whatsapp:+1555", "Latitude": "91", "Longitude": "0"},
+        {"MessageSid": SID, "From": "whatsapp:+1555", "Latitude": "91", "Longitude": "0"},
+        {"MessageSid": "SM1", "From": "whatsapp:+1555", "Body": "hi"},
+        {"MessageSid": SID + "MessageTypetext", "From": "whatsapp:+1555", "Body": "hi"},
+        {"MessageSid": "XX" + SID[2:], "From": "whatsapp:+1555", "Body": "hi"},
+        {"MessageSid": SID[:-1] + "g", "From": "whatsapp:+1555", "Body": "hi"},
     ],
-    ids=["no sid", "no from", "bad NumMedia", "missing MediaUrl1", "latitude out of range"],
+    ids=[
+        "no sid",
+        "no from",
+        "bad NumMedia",
+        "missing MediaUrl1",
+        "latitude out of range",
+        "sid too short",
+        "a value moved into the sid",
+        "sid of another kind",
+        "sid not hex",
+    ],
 )
 def test_malformed_forms_are_refused(form: dict[str, str]) -> None:
     with pytest.raises(PayloadError):
         channel().parse(signed_request(form))
+
+
+@pytest.mark.parametrize("sid", [SID, "MM" + SID[2:], "SM" + SID[2:].upper()])
+def test_a_documented_message_sid_is_taken(sid: str) -> None:
+    [event] = channel().parse(signed_request(params("text", MessageSid=sid))).events
+    assert event.event_id == sid
+
+
+def test_a_message_spends_its_signature_bound_to_its_form() -> None:
+    """Twilio's signature joins names and values without separators: the gateway remembers it
+    with the form it came with (tests/gateway/test_webhook_replays.py refuses the moves)."""
+    form = params("text")
+    req = signed_request(form)
+    [spent] = channel().parse(req).claims
+    assert spent.key == "whatsapp:" + req.header("x-twilio-signature")
+    assert spent.ttl is not None and spent.ttl > 86400  # longer than the dedupe window
+    assert channel().parse(signed_request(form)).claims == (spent,), "a retry: the same claim"
+    moved = {k: v for k, v in form.items() if k != "ProfileName"}
+    moved["NumSegments"] = form["NumSegments"] + "ProfileName" + form["ProfileName"]
+    other = WebhookRequest(req.method, req.url, req.headers, {}, urlencode(moved).encode())
+    channel().verify(other)  # still valid...
+    [moved_claim] = channel().parse(other).claims
+    assert moved_claim.key == spent.key and moved_claim.value != spent.value  # ...but not it
 
 
 def test_a_message_with_nothing_to_read_is_ignored() -> None:
@@ -264,6 +305,48 @@ async def test_errors_say_whether_to_retry(
     assert err.value.retryable is retryable
 
 
+async def test_a_429_says_when_to_retry_as_twilio_asked(
+    wa: WhatsAppChannel, fake_twilio: TwilioServer
+) -> None:
+    """`Retry-After: 3` was not honoured: the outbox retried after its own 0.5 s."""
+    fake_twilio.fake.fail_next(429, 20429, "Too Many Requests", retry_after="3")
+    with pytest.raises(ChannelSendError) as err:
+        await wa.send(Outbound(conversation=USER, text="hi"))
+    assert err.value.retryable and err.value.retry_after == 3.0
+    fake_twilio.fake.fail_next(429, 20429, "Too Many Requests")  # without the header
+    with pytest.raises(ChannelSendError) as err:
+        await wa.send(Outbound(conversation=USER, text="hi"))
+    assert err.value.retryable and err.value.retry_after is None
+
+
+async def test_concurrent_sends_each_get_their_own_retry_after(
+    wa: WhatsAppChannel, fake_twilio: TwilioServer
+) -> None:
+    fake_twilio.fake.fail_next(429, 20429, retry_after="7")
+    fake_twilio.fake.fail_next(500, 20500)
+    results = await asyncio.gather(
+        *(wa.send(Outbound(conversation=USER, text=f"m{i}")) for i in range(3)),
+        return_exceptions=True,
+    )
+    waits = sorted((r.retry_after or 0.0) for r in results if isinstance(r, ChannelSendError))
+    assert waits == [0.0, 7.0], results
+
+
+async def test_the_outbox_waits_as_twilio_asked(
+    wa: WhatsAppChannel, fake_twilio: TwilioServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(outbox_module, "asyncio", SimpleNamespace(sleep=sleep))
+    fake_twilio.fake.fail_next(429, 20429, retry_after="3")
+    outbox = Outbox({"whatsapp": wa}, MemorySentLog(), MemoryRateLimiter(), Metrics())
+    assert await outbox.deliver("t:0", Outbound(conversation=USER, text="hi"))
+    assert slept == [3.0] and fake_twilio.fake.bodies() == ["hi"]
+
+
 async def test_an_unreachable_api_is_retryable() -> None:
     ch = channel("http://127.0.0.1:9")
     try:
@@ -312,3 +395,14 @@ async def test_twilio_edge_settings_in_the_environment_do_not_move_the_api(
     finally:
         await ch.close()
     assert fake_twilio.fake.bodies() == ["hi"]
+
+
+def test_a_post_without_a_signature_is_refused_before_its_body() -> None:
+    req = signed_request(params("text"))
+    early = WebhookRequest(req.method, req.url, req.headers, {}, b"")
+    channel().precheck(early)  # present: the body decides, in verify
+    bare = WebhookRequest(
+        req.method, req.url, {"content-type": req.headers["content-type"]}, {}, b""
+    )
+    with pytest.raises(VerificationError, match="missing"):
+        channel().precheck(bare)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from structlog.testing import capture_logs
 
 from core.backlog import coalesce, resolve_choice
+from core.errors import StoreUnavailable
 from core.models import Attachment, Button, ConversationRef, Inbound, Sender
 from core.queue import MemoryQueue, TtlSet
 from core.senderlimit import MemorySenderLimit, Verdict
+from core.sqlite.keys import SqliteKeys
 
 
 def inbound(text: str, event: str, payload: str | None = None, **kw: object) -> Inbound:
@@ -96,6 +99,70 @@ async def test_spill_keeps_order_and_attachment_bytes(tmp_path: Path) -> None:
     assert [d.inbound.text for d in restored] == ["one", "two", "three"]
     assert restored[0].inbound.attachments[0].content == blob
     assert not spill.exists()
+
+
+async def test_with_a_journal_the_dedupe_survives_a_restart(tmp_path: Path) -> None:
+    """The embedded default: a platform's redelivery (or a replay) after a restart is still a
+    duplicate; without the journal the new process took it as new and answered it again."""
+    path = tmp_path / "keys.sqlite3"
+    q = MemoryQueue(journal=SqliteKeys(path))
+    await q.start()
+    assert await q.put(inbound("hi", "1"))
+    await q.ack(await q.take(1, 0.1))
+    await q.close()
+    journal = SqliteKeys(path)
+    again = MemoryQueue(journal=journal)
+    await again.start()
+    assert not await again.put(inbound("hi", "1"))
+    assert await again.put(inbound("new", "2"))
+    await again.close()
+    await journal.close()
+
+
+async def test_the_journal_is_written_in_batches_while_running(tmp_path: Path) -> None:
+    """Keys reach the disk without a clean stop (JOURNAL_EVERY), so a crash loses little."""
+    journal = SqliteKeys(tmp_path / "keys.sqlite3")
+    q = MemoryQueue(journal=journal)
+    await q.start()
+    for n in range(3):
+        await q.put(inbound("hi", str(n)))
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(await journal.recall()) < 3:
+        assert asyncio.get_running_loop().time() < deadline, "the keys never reached the disk"
+        await asyncio.sleep(0.05)
+    assert sorted(await journal.recall()) == ["test:0", "test:1", "test:2"]
+    await q.close()
+    await journal.close()
+
+
+async def test_a_spilled_event_comes_back_though_its_key_is_in_the_journal(tmp_path: Path) -> None:
+    path, spill = tmp_path / "keys.sqlite3", tmp_path / "spill.jsonl"
+    q = MemoryQueue(journal=SqliteKeys(path), spill_path=spill)
+    await q.start()
+    await q.put(inbound("not handled before the stop", "1"))
+    await q.close()
+    again = MemoryQueue(journal=SqliteKeys(path), spill_path=spill)
+    await again.start()
+    assert [d.inbound.text for d in await again.take(5, 0.1)] == ["not handled before the stop"]
+    assert not await again.put(inbound("not handled before the stop", "1"))
+    await again.close()
+
+
+async def test_a_journal_that_fails_is_logged_and_the_dedupe_in_memory_holds() -> None:
+    class Broken:
+        async def recall(self) -> list[str]:
+            return []
+
+        async def record(self, keys: object, ttl: float) -> None:
+            raise StoreUnavailable("disk full")
+
+    q = MemoryQueue(journal=Broken())
+    await q.start()
+    assert await q.put(inbound("hi", "1"))
+    with capture_logs() as logs:
+        await q.close()
+    assert [e["event"] for e in logs] == ["queue.journal_failed", "queue.dropped_on_close"]
+    assert not await q.put(inbound("hi", "1"))
 
 
 async def test_an_unreadable_spill_line_is_kept_aside_and_the_rest_restored(

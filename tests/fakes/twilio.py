@@ -28,6 +28,8 @@ class Failure:
     message: str
     after: int = 0
     """Requests to let through first."""
+    retry_after: str | None = None
+    """A `Retry-After` header to answer with (Twilio sends one with its 429s)."""
 
 
 @dataclass
@@ -41,8 +43,16 @@ class FakeTwilio:
     api_url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def fail_next(self, status: int, code: int, message: str = "error", *, after: int = 0) -> None:
-        self.failures.append(Failure(status, code, message, after))
+    def fail_next(
+        self,
+        status: int,
+        code: int,
+        message: str = "error",
+        *,
+        after: int = 0,
+        retry_after: str | None = None,
+    ) -> None:
+        self.failures.append(Failure(status, code, message, after, retry_after))
 
     def bodies(self, to: str | None = None) -> list[str]:
         return [m.get("Body", "") for m in self.messages if to is None or m["To"] == to]
@@ -59,14 +69,15 @@ class FakeTwilio:
         return request.headers.get("Authorization") == f"Basic {expected}"
 
 
-def _error(status: int, code: int, message: str) -> web.Response:
+def _error(status: int, code: int, message: str, retry_after: str | None = None) -> web.Response:
     body = {
         "code": code,
         "message": message,
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }
-    return web.json_response(body, status=status)
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    return web.json_response(body, status=status, headers=headers)
 
 
 async def create_message(request: web.Request) -> web.Response:
@@ -80,7 +91,7 @@ async def create_message(request: web.Request) -> web.Response:
         fake.failures[0].after -= 1
     elif fake.failures:
         f = fake.failures.pop(0)
-        return _error(f.status, f.code, f.message)
+        return _error(f.status, f.code, f.message, f.retry_after)
     form = await request.post()
     data: dict[str, str] = {}
     for key in form:

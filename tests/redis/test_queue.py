@@ -15,6 +15,7 @@ from core.metrics import Metrics
 from core.models import ConversationRef, Inbound, Sender
 from core.queue import Delivery
 from core.redis.client import connect
+from core.redis.keys import hashed
 from core.redis.queue import RedisQueue
 from tests.support.redis_server import RedisServer
 
@@ -78,7 +79,7 @@ async def test_failed_xadd_leaves_no_dedupe_key(make: Callable[..., RedisQueue])
     await q._r.set(stream, "not a stream")  # XADD now fails with WRONGTYPE
     with pytest.raises(QueueUnavailable):
         await q.put(e)
-    assert await q._r.exists("t:seen:test:e2") == 0
+    assert await q._r.exists(f"t:seen:{hashed(e.dedupe_key)}") == 0
     await q._r.delete(stream)
     await q.start()
     assert await q.put(e), "the platform's retry is queued, not dropped as a duplicate"

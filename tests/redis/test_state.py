@@ -15,6 +15,7 @@ from core.outbox import Outbox
 from core.queue import MemoryQueue
 from core.ratelimit import MemoryRateLimiter
 from core.redis.client import connect
+from core.redis.keys import hashed
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore, StaleSession
@@ -40,7 +41,7 @@ async def test_session_round_trip_with_expiry(redis: Redis) -> None:
     await store.save(s)
     loaded = await store.load(s.key)
     assert loaded is not None and loaded.slots == {"order_id": "A1B2C3"}
-    ttl = await redis.pttl(f"t:session:{s.key}")
+    ttl = await redis.pttl(f"t:session:{hashed(s.key)}")
     assert 55_000 < ttl <= 60_000
     await store.delete(s.key)
     assert await store.load(s.key) is None
@@ -63,7 +64,7 @@ async def test_other_format_loads_as_new(redis: Redis) -> None:
     s = Session.new(ConversationRef(channel="test", chat_id="c3"))
     s.revision = 1
     await store.save(s)
-    await redis.hset(f"t:session:{s.key}", "v", "999")
+    await redis.hset(f"t:session:{hashed(s.key)}", "v", "999")
     assert await store.load(s.key) is None
 
 
