@@ -140,6 +140,10 @@ class TelegramChannel(BaseChannel):
 
     # -- inbound ---------------------------------------------------------------------------
 
+    def precheck(self, req: WebhookRequest) -> None:
+        # The secret is a header: checked before the body is waited for.
+        self.verify(req)
+
     def verify(self, req: WebhookRequest) -> None:
         # The header's own bytes (aiohttp keeps bytes that are not UTF-8 as surrogate escapes)
         given = req.header(SECRET_HEADER).encode("utf-8", "surrogateescape")
@@ -188,7 +192,7 @@ class TelegramChannel(BaseChannel):
             addressed, text = self._addressed(msg, text)
             if not addressed:
                 return WebhookReply(note="group message not addressed to the bot")
-        thread = str(msg.message_thread_id) if msg.is_topic_message else None
+        thread = _thread_of(msg)
         sender_id = str(user.id) if user is not None else str(msg.chat.id)
         inbound = Inbound(
             event_id=str(update_id),
@@ -243,7 +247,7 @@ class TelegramChannel(BaseChannel):
         if not isinstance(msg, Message) or cq.data is None:
             return WebhookReply(note="callback without a chat message or data ignored")
         label = _label_of(msg, cq.data)
-        thread = str(msg.message_thread_id) if msg.is_topic_message else None
+        thread = _thread_of(msg)
         inbound = Inbound(
             event_id=str(update_id),
             conversation=ConversationRef(
@@ -313,6 +317,18 @@ class TelegramChannel(BaseChannel):
             for b in buttons
         ]
         return InlineKeyboardMarkup(rows)
+
+
+def _thread_of(msg: Message) -> str | None:
+    """The forum topic a message belongs to. A topic message without a thread id is answered in
+    the chat (an id of "None" would fail every send); an id that is not a number is no update
+    Telegram sends."""
+    thread = msg.message_thread_id
+    if not msg.is_topic_message or thread is None:
+        return None
+    if not isinstance(thread, int) or isinstance(thread, bool):
+        raise PayloadError("message_thread_id is not an integer")
+    return str(thread)
 
 
 def _label_of(msg: Any, data: str) -> str:

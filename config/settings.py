@@ -3,15 +3,24 @@ overridden by environment variables; secrets come from the environment only."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_CONFIG = Path(__file__).with_name("gateway.yaml")
+_ORIGIN = re.compile(r"https?://[^/\s?#@]+")
+"""A web origin as a browser sends it: scheme and host, with a port perhaps, no path."""
 
 
 class SettingsError(Exception):
@@ -32,6 +41,22 @@ class Settings(BaseSettings):
     embedded_worker: Literal["auto", "on", "off"] = "auto"
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
+    # -- clients on the internet (README: Security) ---------------------------------------
+    body_read_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds a webhook body may take to arrive once its headers are in: 408, then closed."""
+    idle_timeout: float = Field(15.0, gt=0)
+    """Seconds a connection may go without a whole request (idle keep-alive, or headers still
+    arriving) before it is closed."""
+    max_connections_per_client: int = Field(100, ge=0)
+    """Open connections one client address may hold (0: no limit); more are refused at once."""
+    max_connections: int | None = Field(None, ge=1)
+    """Open connections in all; unset: the open-file limit less what Redis and sends need."""
+    enqueue_timeout: float = Field(0.5, gt=0, le=30)
+    """Seconds a webhook waits for Redis to take its event before answering 503."""
+    webchat_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Pages that may open the web chat socket (`https://shop.example`, or `*`); empty: the
+    gateway's own host."""
+
     # -- the engine ------------------------------------------------------------------------
     concurrency: int = Field(64, ge=1, le=1024)
     prefetch: int = Field(64, ge=1)
@@ -50,6 +75,8 @@ class Settings(BaseSettings):
     # -- the intent model ------------------------------------------------------------------
     model_dir: Path = Path("var/model")
     base_model: str = "distilbert-base-uncased"
+    hf_endpoint: str = "https://huggingface.co"
+    hf_hub_offline: bool = False
     nlu_threads: int = Field(2, ge=1, le=64)
     nlu_quantize: bool = False
     nlu_batch_wait_ms: float = Field(3.0, ge=0, le=1000)
@@ -66,6 +93,25 @@ class Settings(BaseSettings):
     handoff_api_token: SecretStr | None = None
     """Bearer token for POST /api/handoff/{key}/release (env only; unset: the API is off)."""
     shop_api_url: str | None = None
+
+    # -- abuse limits: the web chat, actions and handoffs (README: Security) ---------------
+    webchat_secret: SecretStr | None = None
+    """Signs the web chat's session tokens (env only); unset: a key made once and kept in
+    DATA_DIR/webchat-secret, so a restart keeps the visitors' sessions."""
+    webchat_challenge: Literal["off", "pow"] = "off"
+    """`pow`: the page solves a small proof of work before its first message is taken."""
+    webchat_pow_bits: int = Field(16, ge=1, le=28)
+    webchat_sessions_per_address: int = Field(20, ge=0)
+    """New web chat sessions one client address may start a minute (0: no limit)."""
+    webchat_sessions_per_minute: int = Field(600, ge=0)
+    webchat_messages_per_address: int = Field(120, ge=0)
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses (or networks) of the proxies in front: from them, the client address is the
+    last one of `X-Forwarded-For` that is not a proxy's."""
+    action_rate_limit: int = Field(30, ge=0)
+    action_target_limit: int = Field(5, ge=0)
+    action_repeat_period: float = Field(600.0, ge=0)
+    handoff_rate_limit: int = Field(20, ge=0)
 
     # -- Slack -----------------------------------------------------------------------------
     slack_signing_secret: SecretStr | None = None
@@ -105,6 +151,36 @@ class Settings(BaseSettings):
     def _http_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("webchat_allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> tuple[str, ...]:
+        items = v.replace(",", " ").split() if isinstance(v, str) else list(v or ())
+        out = []
+        for item in items:
+            origin = str(item).strip().rstrip("/").lower()
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{item!r} is not an origin like https://shop.example or *")
+            out.append(origin)
+        return tuple(out)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, v: Any) -> tuple[str, ...]:
+        items = v.replace(",", " ").split() if isinstance(v, str) else list(v or ())
+        for item in items:
+            try:
+                ipaddress.ip_network(str(item), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return tuple(str(i) for i in items)
+
+    @field_validator("webchat_secret")
+    @classmethod
+    def _long_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random string)")
         return v
 
     @classmethod

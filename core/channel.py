@@ -56,6 +56,19 @@ class WebhookRequest:
         return self.headers.get(name.lower(), default)
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A one-time credential a webhook spends (Mailgun's token, Twilio's signature), declared
+    by `parse` and checked by the gateway in a store every process shares. For `ttl` seconds
+    (None: the dedupe window) `key` may come again only with the same `value` and only while the
+    queue's dedupe remembers the event (the platform retrying the same delivery); anything else
+    is a replay, refused 401."""
+
+    key: str
+    value: str
+    ttl: float | None = None
+
+
 @dataclass(slots=True)
 class WebhookReply:
     """What an adapter's `parse` found, and how to answer the platform right away. (Not frozen:
@@ -67,6 +80,9 @@ class WebhookReply:
     content_type: str = "text/plain"
     note: str | None = None
     """Why nothing was queued (ignored subtype, status callback...), for the log line."""
+    claims: tuple[Claim, ...] = ()
+    """One-time credentials this request spends; the gateway refuses it when one was spent on
+    another request (see `Claim`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +176,13 @@ class Channel(Protocol):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
+    def precheck(self, req: WebhookRequest) -> None:
+        """The checks that need no body (a secret header, a timestamp's age), run before the
+        body is read: a request that cannot pass is refused at once instead of being waited for
+        while its body trickles in. `req.body` is empty here. Raises `VerificationError`; must
+        never refuse a request that `verify` would accept. Most adapters do nothing."""
+        ...
+
     def verify(self, req: WebhookRequest) -> None: ...
 
     def parse(self, req: WebhookRequest) -> WebhookReply: ...
@@ -178,6 +201,9 @@ class Channel(Protocol):
 
 class BaseChannel:
     """Defaults for the optional parts of `Channel`; adapters may inherit it or not."""
+
+    def precheck(self, req: WebhookRequest) -> None:
+        return None
 
     async def before_turn(self, inbound: Inbound) -> None:
         return None

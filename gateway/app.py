@@ -9,11 +9,24 @@ from aiohttp import web
 from gateway import handoff_api, health, webchat, webhooks
 from gateway.keys import SERVICES
 from gateway.services import Services
+from gateway.webchat_guard import GUARD, build_guard
+
+LINGER = 2.0
+"""Seconds a refused request's unread body is still taken in before its connection closes (so
+an honest client reads the answer instead of a reset); aiohttp's default of 10 would let a
+client refused for trickling hold its connection that much longer."""
 
 
 def create_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=services.settings.max_body_bytes)
+    settings = services.settings
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        # aiohttp keeps an idle connection, or one whose headers are still arriving, for an
+        # hour by default; the body's own deadline is the webhook's (BODY_READ_TIMEOUT).
+        handler_args={"keepalive_timeout": settings.idle_timeout, "lingering_time": LINGER},
+    )
     app[SERVICES] = services
+    app[GUARD] = build_guard(settings, services.backends.limits)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await services.start()
@@ -28,7 +41,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/", webchat.index)
     app.router.add_get("/chat", webchat.page)
     app.router.add_get("/chat/ws", webchat.socket)
-    app.router.add_static("/chat/static", webchat.STATIC, show_index=False)
+    app.router.add_get("/chat/static/{name}", webchat.static)
     handoff_api.register(app)
     return app
 

@@ -7,17 +7,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from config.settings import Settings
+from core.limits import Limits, MemoryLimits
 from core.metrics import Metrics
 from core.queue import MemoryQueue, Queue
 from core.ratelimit import MemoryRateLimiter, RateLimiter
+from core.redis.claims import RedisClaims
 from core.redis.client import connect
+from core.redis.limits import RedisLimits
 from core.redis.queue import RedisQueue
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore
 from core.relay import Relay
 from core.senderlimit import MemorySenderLimit, SenderLimit
-from core.store import MemorySentLog, MemoryStore, SentLog, SessionStore
+from core.sqlite.keys import SqliteKeys
+from core.store import ClaimStore, MemorySentLog, MemoryStore, SentLog, SessionStore
 
 SENDER_LIMIT = 20
 SENDER_WINDOW = 60.0
@@ -31,10 +35,14 @@ class Backends:
     store: SessionStore
     sent: SentLog
     limiter: RateLimiter
+    claims: ClaimStore
+    """Spent webhook credentials, shared by every process (see `core.channel.Claim`)."""
     durable: bool
     """True when the queue outlives the process (Redis): separate worker processes can share it."""
     senders: SenderLimit | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    limits: Limits = field(default_factory=MemoryLimits)
+    """Abuse limits of the web chat (sessions and messages per client address)."""
 
     async def close(self) -> None:
         await self.queue.close()
@@ -46,15 +54,22 @@ class Backends:
 def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backends:
     if settings.redis_url is not None:
         return _redis(settings, settings.redis_url.get_secret_value(), metrics)
+    # The dedupe keys and the spent tokens must survive a restart (a redelivery or a replay
+    # after it is still one); the file is opened when the queue starts.
+    keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
     return Backends(
         queue=MemoryQueue(
-            dedupe_ttl=settings.dedupe_ttl, spill_path=settings.data_dir / "queue-spill.jsonl"
+            dedupe_ttl=settings.dedupe_ttl,
+            spill_path=settings.data_dir / "queue-spill.jsonl",
+            journal=keys,
         ),
         store=MemoryStore(ttl=settings.session_ttl),
         sent=MemorySentLog(ttl=settings.dedupe_ttl),
         limiter=MemoryRateLimiter(),
+        claims=keys,
         durable=False,
         senders=MemorySenderLimit(limit=SENDER_LIMIT, window=SENDER_WINDOW),
+        closers=[keys.close],
     )
 
 
@@ -73,10 +88,21 @@ def _redis(settings: Settings, url: str, metrics: Metrics | None) -> Backends:
         store=RedisStore(redis, prefix=prefix, ttl=settings.session_ttl),
         sent=RedisSentLog(redis, prefix=prefix, ttl=settings.dedupe_ttl),
         limiter=RedisRateLimiter(redis, prefix=prefix),
+        claims=RedisClaims(redis, prefix=prefix),
         durable=True,
         senders=RedisSenderLimit(redis, limit=SENDER_LIMIT, window=SENDER_WINDOW, prefix=prefix),
         closers=[redis.aclose],
+        limits=RedisLimits(redis, prefix=prefix),
     )
+
+
+def build_limits(settings: Settings) -> Limits:
+    """Abuse limits of their own (closed by their user): shared through Redis when it is
+    configured, else in this process."""
+    if settings.redis_url is None:
+        return MemoryLimits()
+    redis = connect(settings.redis_url.get_secret_value())
+    return RedisLimits(redis, prefix=settings.redis_prefix, owned=True)
 
 
 def build_relay(settings: Settings) -> Relay | None:

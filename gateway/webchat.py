@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from adapters.webchat import Frame, valid_session
+from adapters.webchat import Frame
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
 from gateway.keys import SERVICES
+from gateway.security import BROWSER_HEADERS, origin_allowed
 from gateway.services import Services
+from gateway.webchat_guard import GUARD, Refusal, Visitor, WebChatGuard
 
 log = structlog.get_logger(__name__)
 
@@ -22,12 +23,23 @@ _SOCKET_MAX_BYTES = 4 * 1024 * 1024
 """Frames up to this size reach us and get an error frame; larger ones close the socket (1009)."""
 
 
+STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
+"""The page's script and style sheet, served by name (nothing else of the folder, no paths)."""
+
+
 async def index(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/chat")
+    raise web.HTTPFound("/chat", headers=BROWSER_HEADERS)
 
 
 async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "chat.html")
+    return web.FileResponse(STATIC / "chat.html", headers=BROWSER_HEADERS)
+
+
+async def static(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC / name, headers=BROWSER_HEADERS)
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:
@@ -35,14 +47,27 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     chat = s.webchat
     if chat is None:
         raise web.HTTPNotFound(text="the web chat is off")
+    if not origin_allowed(request, s.settings.webchat_allowed_origins, s.settings.public_base_url):
+        # Another site's page would ride a visitor's browser into the chat (and its session).
+        s.metrics.rejected.labels(channel="webchat", reason="origin").inc()
+        origin = request.headers["Origin"]
+        log.warning("webchat.rejected", reason="origin not allowed", origin=origin)
+        raise web.HTTPForbidden(text="this page's origin may not open the chat")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=_SOCKET_MAX_BYTES)
     await ws.prepare(request)
-    session = valid_session(request.query.get("session")) or uuid.uuid4().hex
+    guard = request.app[GUARD]
+    visitor = await guard.open(request.query.get("session"), guard.address(request))
+    if isinstance(visitor, Refusal):
+        s.metrics.rejected.labels(channel="webchat", reason="sessions_limited").inc()
+        await ws.send_json(visitor.frame())
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many new chats")
+        return ws
+    session = visitor.session
 
     async def sink(frame: Frame) -> None:
         await ws.send_json(frame)
 
-    await ws.send_json({"session": session})
+    await ws.send_json(visitor.hello())
     for frame in chat.attach(session, sink):
         await ws.send_json(frame)
     with structlog.contextvars.bound_contextvars(
@@ -60,25 +85,36 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
                         continue
                 else:
                     continue
-                await _handle(ws, s, session, data)
+                await _handle(ws, s, guard, visitor, data)
         finally:
             chat.detach(session, sink)
     return ws
 
 
-async def _handle(ws: web.WebSocketResponse, s: Services, session: str, data: str) -> None:
+async def _handle(
+    ws: web.WebSocketResponse, s: Services, guard: WebChatGuard, visitor: Visitor, data: str
+) -> None:
     chat = s.webchat
     assert chat is not None
     if len(data) > MAX_FRAME_CHARS * 4:
         s.metrics.rejected.labels(channel="webchat", reason="too_large").inc()
         await ws.send_json({"error": f"message too long: at most {MAX_FRAME_CHARS} characters"})
         return
+    answer = guard.check(visitor, data)
+    if answer is not None:  # the challenge is still open: solved now, or not yet
+        await ws.send_json(answer)
+        return
     try:
-        inbound = chat.inbound(session, data, MAX_FRAME_CHARS)
+        inbound = chat.inbound(visitor.session, data, MAX_FRAME_CHARS)
     except PayloadError as exc:
         s.metrics.rejected.labels(channel="webchat", reason="malformed").inc()
         log.info("webchat.rejected", reason=str(exc))
         await ws.send_json({"error": str(exc)})
+        return
+    refused = await guard.admit(visitor, inbound.event_id)
+    if refused is not None:
+        s.metrics.rejected.labels(channel="webchat", reason="messages_limited").inc()
+        await ws.send_json(refused.frame())
         return
     try:
         fresh = await s.backends.queue.put(inbound)

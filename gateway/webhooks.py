@@ -8,14 +8,16 @@ catches the rest with a 404 that says what to set."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 from aiohttp import web
 
-from core.channel import Channel, PayloadError, VerificationError, WebhookRequest
-from core.errors import QueueUnavailable
+from core.channel import Channel, Claim, PayloadError, VerificationError, WebhookRequest
+from core.errors import QueueUnavailable, StoreUnavailable
+from core.store import ClaimStore
 from gateway.channels import FACTORIES, NEEDS
 from gateway.keys import SERVICES
 from gateway.services import Services
@@ -23,6 +25,8 @@ from gateway.services import Services
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PARSE_INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop (a thread hop costs more than they do)."""
 
 
 def public_url(request: web.BaseRequest, base: str | None) -> str:
@@ -36,9 +40,9 @@ def public_url(request: web.BaseRequest, base: str | None) -> str:
 
 class AiohttpRequest(WebhookRequest):
     """An aiohttp request as an adapter sees it. Headers (aiohttp's, case-insensitive already)
-    and body are handed over as they are; the public URL, the query and the peer address are
-    worked out when an adapter first reads them (Twilio and Mailgun do; Slack and Telegram
-    never)."""
+    and body are handed over as they are (the body empty for `precheck`, set once read); the
+    public URL, the query and the peer address are worked out when an adapter first reads them
+    (Twilio and Mailgun do; Slack and Telegram never)."""
 
     __slots__ = ("_base", "_request")
 
@@ -87,12 +91,28 @@ async def not_configured(request: web.Request) -> web.Response:
     return _error(404, reason)
 
 
+async def spend(store: ClaimStore, claims: Sequence[Claim], dedupe_ttl: float) -> bool:
+    """False when a one-time credential of the request was spent on another request, or on
+    this same one longer ago than the dedupe remembers (a platform's retry comes sooner)."""
+    for c in claims:
+        ttl = dedupe_ttl if c.ttl is None else c.ttl
+        if not await store.claim(c.key, c.value, ttl, dedupe_ttl):
+            return False
+    return True
+
+
 def receiver(services: Services, name: str, channel: Channel) -> Handler:
     """The handler of `POST /webhooks/<name>`: every line of `receive` is paid per request
     (measured by `bench/ingress.py`)."""
     limit = services.settings.max_body_bytes
     base = services.settings.public_base_url
     queue = services.backends.queue
+    claims = services.backends.claims
+    dedupe_ttl = services.settings.dedupe_ttl
+    read_timeout = services.settings.body_read_timeout
+    # Redis may hang instead of refusing (frozen, swapping): the platform still gets its 503
+    # inside its own timeout (Slack's is 3 s). The in-memory queue never waits.
+    within = services.settings.enqueue_timeout if services.backends.durable else None
     metrics = services.metrics
     rejected = metrics.rejected
     counted = metrics.messages_in.counts  # a plain dict of ints, collected at scrape time
@@ -100,50 +120,101 @@ def receiver(services: Services, name: str, channel: Channel) -> Handler:
     # The level is set once at start-up (LOG_LEVEL): looked up here, not per event.
     debug = log.bind().is_enabled_for(logging.DEBUG)
 
+    def unverified(exc: VerificationError, closing: bool = False) -> web.Response:
+        rejected.labels(channel=name, reason="unverified").inc()
+        log.warning("webhook.rejected", channel=name, status=401, reason=str(exc))
+        resp = _error(401, "signature verification failed")
+        if closing:  # the body is still coming: not waited for, the connection is not reused
+            resp.force_close()
+        return resp
+
     async def receive(request: web.Request) -> web.Response:
+        # Credentials carried by the headers (Telegram's secret, Slack's timestamp) first: a
+        # request that cannot pass is refused without waiting for its body.
+        req = AiohttpRequest(request, b"", base)
+        content = request.content
+        try:
+            channel.precheck(req)
+        except VerificationError as exc:
+            return unverified(exc, closing=not content.is_eof())
         # The body, refused once it passes `limit` bytes. All of it came with the headers (a
         # webhook's usual size; aiohttp buffers no more than its read-ahead before the handler
         # runs): taken from the buffer as it lies, instead of `request.read()`'s two awaited
         # reads into a bytearray and its copy (bench/ingress.py: 6-8% more webhooks a
         # second). Still arriving: a declared length is refused before reading anything, a
-        # chunked body as it streams in (aiohttp's `client_max_size` is the same limit).
-        content = request.content
+        # chunked body as it streams in (aiohttp's `client_max_size` is the same limit), and a
+        # body that takes longer than `read_timeout` (trickled to hold the connection) gets 408.
         body: bytes | None
         if content.is_eof():
             body = content.read_nowait()
         else:
             declared = request.content_length
             try:
-                body = await request.read() if declared is None or declared <= limit else None
+                async with asyncio.timeout(read_timeout):
+                    body = await request.read() if declared is None or declared <= limit else None
             except web.HTTPRequestEntityTooLarge:
                 body = None
+            except TimeoutError:
+                rejected.labels(channel=name, reason="too_slow").inc()
+                log.warning("webhook.rejected", channel=name, status=408, timeout=read_timeout)
+                resp = _error(408, f"body not received within {read_timeout:g} s")
+                resp.force_close()
+                return resp
+            except ConnectionError:  # the client hung up mid-body: one line, not a traceback
+                rejected.labels(channel=name, reason="disconnected").inc()
+                log.info("webhook.disconnected", channel=name)
+                return _error(400, "connection lost before the body was read")
         if body is None or len(body) > limit:
             rejected.labels(channel=name, reason="too_large").inc()
             log.warning("webhook.rejected", channel=name, status=413, limit=limit)
             return _error(413, f"body over {limit} bytes")
-        req = AiohttpRequest(request, body, base)
+        req.body = body
         try:
             channel.verify(req)
         except VerificationError as exc:
-            rejected.labels(channel=name, reason="unverified").inc()
-            log.warning("webhook.rejected", channel=name, status=401, reason=str(exc))
-            return _error(401, "signature verification failed")
+            return unverified(exc)
         try:
-            reply = channel.parse(req)
+            # A big body (a mail from anyone, relayed by Mailgun) takes milliseconds per
+            # kilobyte to read: on a thread, so that other requests are answered meanwhile.
+            big = len(body) > PARSE_INLINE_BYTES
+            reply = await asyncio.to_thread(channel.parse, req) if big else channel.parse(req)
         except PayloadError as exc:
             rejected.labels(channel=name, reason="malformed").inc()
             log.warning("webhook.rejected", channel=name, status=400, reason=str(exc))
             return _error(400, str(exc))
+        if reply.claims:
+            try:
+                async with asyncio.timeout(within):  # the same bound as the put below
+                    fresh_claims = await spend(claims, reply.claims, dedupe_ttl)
+            except (StoreUnavailable, TimeoutError) as exc:
+                metrics.errors.labels(stage="claim").inc()
+                log.error(
+                    "webhook.claim_failed",
+                    channel=name,
+                    status=503,
+                    error=str(exc) or f"no answer within {within} s",
+                )
+                return _error(503, "store unavailable, retry later", **{"Retry-After": "5"})
+            if not fresh_claims:
+                rejected.labels(channel=name, reason="replayed").inc()
+                log.warning("webhook.rejected", channel=name, status=401, reason="replayed")
+                return _error(401, "signature verification failed")
         for event in reply.events:
             try:
-                fresh = await queue.put(event)
-            except QueueUnavailable as exc:
+                if within is None:
+                    fresh = await queue.put(event)
+                else:
+                    # Cut off, the put either happened whole or not at all (one Lua script):
+                    # the platform's retry is then taken, or dropped as the duplicate it is.
+                    async with asyncio.timeout(within):
+                        fresh = await queue.put(event)
+            except (QueueUnavailable, TimeoutError) as exc:
                 metrics.errors.labels(stage="enqueue").inc()
                 log.error(
                     "webhook.enqueue_failed",
                     channel=name,
                     status=503,
-                    error=str(exc),
+                    error=str(exc) or f"no answer within {within} s",
                     event_id=event.event_id,
                 )
                 return _error(503, "queue unavailable, retry later", **{"Retry-After": "5"})

@@ -13,6 +13,7 @@ import structlog
 
 from core.dialogue.errors import ActionError
 from core.dialogue.model import HttpActionSpec
+from integrations.guard import ActionGuard, SideEffect
 from integrations.http import IDEMPOTENCY_KEY, HttpAction, HttpClient
 from integrations.resilience import CircuitBreaker, TtlCache, with_retries
 
@@ -28,6 +29,9 @@ class CallPolicy:
     cache_ttl: float = 0.0
     target: str | None = None
     """Which circuit breaker guards the call (default: the action's name)."""
+    effect: SideEffect | None = None
+    """Set for an action that changes something outside the bot: the registry's guard then
+    limits how often it runs (overall, per target, once per target per period)."""
 
 
 class ActionRegistry:
@@ -40,6 +44,7 @@ class ActionRegistry:
         breaker_reset: float = 30.0,
         rng: random.Random | None = None,
         backoff_base: float = 0.2,
+        guard: ActionGuard | None = None,
     ):
         self._fns: dict[str, tuple[ActionFn, CallPolicy]] = {}
         self._http: dict[str, HttpAction] = {}
@@ -49,6 +54,7 @@ class ActionRegistry:
         self._reset = breaker_reset
         self._rng = rng or random.Random()
         self._base = backoff_base
+        self.guard = guard
         self.client = HttpClient()
 
     def register(self, name: str, fn: ActionFn, policy: CallPolicy | None = None) -> None:
@@ -73,6 +79,9 @@ class ActionRegistry:
             hit, value = self._cache.get(cached)
             if hit:
                 return value
+        claim = None
+        if policy.effect is not None and self.guard is not None:
+            claim = await self.guard.admit(name, policy.effect, args, key)
         breaker = self.breaker(policy.target or name)
         token = IDEMPOTENCY_KEY.set(key)
         try:
@@ -83,6 +92,10 @@ class ActionRegistry:
                 base=self._base,
                 rng=self._rng,
             )
+        except BaseException:
+            if claim is not None:
+                await claim.release()
+            raise
         finally:
             IDEMPOTENCY_KEY.reset(token)
         if policy.cache_ttl > 0:

@@ -8,10 +8,11 @@ import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.dialogue.errors import ActionError
+from integrations.guard import SideEffect
 from integrations.http import idempotency_key
 from integrations.registry import ActionRegistry, CallPolicy
 
@@ -108,6 +109,24 @@ class Shop:
         return ticket
 
 
+RESET = SideEffect(
+    target="email",
+    repeated=(
+        "A reset link was already sent to that address a few minutes ago. Please check your "
+        "inbox and spam folder; you can ask for a new link in {wait}."
+    ),
+)
+"""Sends an e-mail to whatever address a visitor types: one per address per period, or the
+bot becomes a way to flood someone's inbox."""
+REFUND = SideEffect(
+    target="order_id",
+    repeated=(
+        "A refund request for that order was opened a few minutes ago, so I haven't opened "
+        "another one. We'll e-mail you a return label within one business day."
+    ),
+)
+
+
 def _arg(args: Mapping[str, Any], name: str) -> str:
     value = str(args.get(name) or "").strip()
     if not value:
@@ -143,8 +162,8 @@ def register_shop(
 
     policy = CallPolicy(timeout=2.0, retries=0, target="shop")
     registry.register("shop.order_status", order_status, policy)
-    registry.register("shop.password_reset", password_reset, policy)
-    registry.register("shop.refund", refund, policy)
+    registry.register("shop.password_reset", password_reset, replace(policy, effect=RESET))
+    registry.register("shop.refund", refund, replace(policy, effect=REFUND))
 
 
 def _keyed() -> dict[str, str]:
@@ -174,5 +193,5 @@ def _register_http(registry: ActionRegistry, base: str) -> None:
     reads = CallPolicy(timeout=3.0, retries=2, cache_ttl=5.0, target="shop")
     writes = CallPolicy(timeout=5.0, retries=2, target="shop")
     registry.register("shop.order_status", order_status, reads)
-    registry.register("shop.password_reset", password_reset, writes)
-    registry.register("shop.refund", refund, writes)
+    registry.register("shop.password_reset", password_reset, replace(writes, effect=RESET))
+    registry.register("shop.refund", refund, replace(writes, effect=REFUND))

@@ -99,6 +99,11 @@ class EmailChannel(BaseChannel):
 
     # -- inbound ---------------------------------------------------------------------------
 
+    def precheck(self, req: WebhookRequest) -> None:
+        if self._verifier is None:
+            raise VerificationError("the e-mail webhook is off: set MAILGUN_SIGNING_KEY")
+        self._verifier.precheck(req)
+
     def verify(self, req: WebhookRequest) -> None:
         if self._verifier is None:
             raise VerificationError("the e-mail webhook is off: set MAILGUN_SIGNING_KEY")
@@ -112,7 +117,9 @@ class EmailChannel(BaseChannel):
             raw = req.body
         else:
             raise PayloadError("send the message as message/rfc822 or as a Mailgun form")
-        return self.parse_mail(raw)
+        reply = self.parse_mail(raw)
+        reply.claims = (mailgun.claim(req),)
+        return reply
 
     def parse_mail(self, raw: bytes, *, envelope_from: str | None = None) -> WebhookReply:
         """One message as received (SMTP passes the envelope sender, which becomes the

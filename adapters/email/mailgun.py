@@ -7,16 +7,15 @@ import hashlib
 import hmac
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from urllib.parse import parse_qsl
 
 from adapters.email.mime import with_return_path
-from core.channel import PayloadError, VerificationError, WebhookRequest
+from core.channel import Claim, PayloadError, VerificationError, WebhookRequest
 
 WINDOW = 900.0
 """Seconds a signed timestamp stays acceptable either side of now."""
@@ -73,26 +72,16 @@ def _multipart(ctype: str, body: bytes) -> Form:
     return Form(fields, tuple(files))
 
 
-class UsedTokens:
-    """Tokens seen inside the window, each bound to the body it signed: the same token with the
+def claim(req: WebhookRequest) -> Claim:
+    """The token a verified post spends, bound to the body it signed: the same token with the
     same body is the platform retrying (the queue dedupes the message), with another body it is
-    a replay and refused. One process's memory; a shared store would do the same job across
-    processes."""
-
-    def __init__(self, ttl: float = 2 * WINDOW, clock: Callable[[], float] = time.monotonic):
-        self._seen: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._ttl = ttl
-        self._clock = clock
-
-    def bind(self, token: str, digest: str) -> bool:
-        now = self._clock()
-        while self._seen and next(iter(self._seen.values()))[1] <= now:
-            self._seen.popitem(last=False)
-        held = self._seen.get(token)
-        if held is not None:
-            return hmac.compare_digest(held[0], digest)
-        self._seen[token] = (digest, now + self._ttl)
-        return True
+    a replay. The gateway checks it in the store every process shares (and the next one, after
+    a restart, finds): a memory of one process would let a second `serve` or a restart take the
+    token again, and a replay reaching a process first would make it refuse the real retry. A
+    token is good only inside the timestamp's window, so it is remembered as long as that
+    window lasts either side of now."""
+    _, token, _ = Verifier._triple(req)  # the token verify checked, picked the same way
+    return Claim(f"mailgun:{token}", hashlib.sha256(req.body).hexdigest(), 2 * WINDOW)
 
 
 @dataclass
@@ -103,10 +92,18 @@ class Verifier:
 
     key: bytes
     clock: Callable[[], float] = time.time
-    tokens: UsedTokens = field(default_factory=UsedTokens)
+
+    def precheck(self, req: WebhookRequest) -> None:
+        """A form carries the signature in its body; any other post in its headers or query,
+        checked here before the body is read (all but the token's binding to the body)."""
+        if not is_form(req):
+            self._check(*self._triple(req))
 
     def verify(self, req: WebhookRequest) -> None:
         ts, token, sig = self._triple(req)
+        self._check(ts, token, sig)  # the token's binding to the body: see `claim`
+
+    def _check(self, ts: str, token: str, sig: str) -> None:
         if not (ts and token and sig):
             raise VerificationError("timestamp, token and signature are required")
         try:
@@ -121,8 +118,6 @@ class Verifier:
         good = hmac.new(self.key, signed, hashlib.sha256).hexdigest().encode()
         if not hmac.compare_digest(good, sig.lower().encode("utf-8", "surrogateescape")):
             raise VerificationError("signature does not match")
-        if not self.tokens.bind(token, hashlib.sha256(req.body).hexdigest()):
-            raise VerificationError("token already used for another message")
 
     @staticmethod
     def _triple(req: WebhookRequest) -> tuple[str, str, str]:
@@ -146,6 +141,10 @@ def mime_from_form(form: Form) -> bytes:
     envelope `sender` becomes the Return-Path when the message has none."""
     f = form.fields
     sender = f.get("sender", "").strip()
+    if any(c < " " or c == "\x7f" for c in sender):
+        # A line break would write a header of the sender's choosing, or fail the message's
+        # construction: the envelope sender is one address.
+        raise PayloadError("sender holds a line break or a control character")
     if f.get("body-mime"):
         raw = f["body-mime"].encode("utf-8")
         head = raw.split(b"\n\n", 1)[0].lower()

@@ -75,6 +75,9 @@ class SlackChannel(BaseChannel):
 
     # -- inbound ---------------------------------------------------------------------------
 
+    def precheck(self, req: WebhookRequest) -> None:
+        signing.check_headers(req, self._clock())
+
     def verify(self, req: WebhookRequest) -> None:
         signing.verify(self._signer, req, self._clock())
 

@@ -50,6 +50,22 @@ class SlackSigner:
 def verify(signer: SlackSigner, req: WebhookRequest, now: float) -> None:
     """`VerificationError` unless `req` carries a signature of its body by `signer` and a
     timestamp within `MAX_SKEW` of `now`, as slack_sdk's `SignatureVerifier` decides."""
+    stamp, signature = check_headers(req, now)
+    body = req.body
+    # As slack_sdk: Slack signs UTF-8 text, and anything else is refused (ASCII, the usual
+    # body, is UTF-8 without decoding it).
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            raise VerificationError("body is not UTF-8: not a request Slack signed") from None
+    if not hmac.compare_digest(signer.sign(stamp, body), signature):
+        raise VerificationError("X-Slack-Signature does not match the body")
+
+
+def check_headers(req: WebhookRequest, now: float) -> tuple[str, str]:
+    """The part of `verify` that needs no body: both headers there, the signature ASCII, the
+    timestamp within `MAX_SKEW` of `now`. Returns (timestamp, signature)."""
     headers = req.headers  # looked up by lower-case name (see WebhookRequest)
     stamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
@@ -63,13 +79,4 @@ def verify(signer: SlackSigner, req: WebhookRequest, now: float) -> None:
         raise VerificationError("X-Slack-Request-Timestamp is not a number") from None
     if skew > MAX_SKEW:
         raise VerificationError(f"timestamp {skew:.0f}s off (over {MAX_SKEW}s): replayed?")
-    body = req.body
-    # As slack_sdk: Slack signs UTF-8 text, and anything else is refused (ASCII, the usual
-    # body, is UTF-8 without decoding it).
-    if not body.isascii():
-        try:
-            body.decode()
-        except UnicodeDecodeError:
-            raise VerificationError("body is not UTF-8: not a request Slack signed") from None
-    if not hmac.compare_digest(signer.sign(stamp, body), signature):
-        raise VerificationError("X-Slack-Signature does not match the body")
+    return stamp, signature

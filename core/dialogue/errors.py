@@ -32,3 +32,15 @@ class ActionError(GatewayError):
     def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)
         self.retryable = retryable
+
+
+class ActionRefused(ActionError):
+    """An action or a handoff not done because an abuse limit said no (too many at once, or
+    the same one for the same target a moment ago). `reply` tells the customer what happened
+    and when to try again; the flow says it instead of its `on_error` steps, so the customer is
+    never left without an answer nor told that something broke."""
+
+    def __init__(self, reply: str, *, retry_after: float = 0.0):
+        super().__init__(reply)
+        self.reply = reply
+        self.retry_after = retry_after

@@ -16,7 +16,8 @@ class Actions(Protocol):
     async def call(self, name: str, args: Mapping[str, Any], key: str | None = None) -> Any:
         """Run the action; raises `core.dialogue.errors.ActionError` when it fails. `key`
         names this call in this turn: a turn run again (its session could not be saved)
-        passes the same key, so a backend that honours it does the work once."""
+        passes the same key, so a backend that honours it does the work once. Raises
+        `ActionRefused` (with what to tell the customer) when an abuse limit says no."""
         ...
 
 
@@ -38,5 +39,7 @@ class HandoffRecord:
 
 class HandoffTarget(Protocol):
     async def notify(self, record: HandoffRecord) -> None:
-        """Deliver the record; failures are the target's to log, never the conversation's."""
+        """Deliver the record; failures are the target's to log, never the conversation's.
+        Raises `core.dialogue.errors.ActionRefused` when a limit keeps the record from any
+        person: the bot then keeps the conversation and says why."""
         ...

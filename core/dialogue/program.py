@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from core.dialogue.errors import ActionRefused
 from core.dialogue.model import (
     Ask,
     Bot,
@@ -86,6 +87,10 @@ class Turn:
         self.replies.append(Outbound(conversation=self.inbound.conversation, text=text,
                                      buttons=made))  # fmt: skip
 
+    def tell(self, text: str) -> None:
+        """A reply that is not a template of the flows (a limit's explanation)."""
+        self.replies.append(Outbound(conversation=self.inbound.conversation, text=text))
+
     # -- flows ---------------------------------------------------------------------------
     def start(self, flow: Flow, slots: Mapping[str, Any] | None = None) -> Frame:
         frame = Frame(flow=flow.name, slots=dict(slots or {}))
@@ -153,6 +158,13 @@ class Turn:
         try:
             args = _render_args(op.args, ctx)
             result = await self.actions.call(op.action, args, self.key(str(self._calls)))
+        except ActionRefused as exc:
+            # Nothing broke: a limit said no, and the customer is told why instead of the
+            # flow's on_error apology; the flow ends, as nothing it does next has its result.
+            log.info("action.refused", action=op.action, retry_after=round(exc.retry_after))
+            self.tell(exc.reply)
+            self.end("flow")
+            return
         except Exception as exc:  # noqa: BLE001 - any failure runs the flow's on_error steps
             log.warning("action.failed", action=op.action, error=type(exc).__name__)
             frame.step = op.on_error
@@ -194,13 +206,8 @@ class Turn:
 
     async def handoff(self, queue: str) -> None:
         s = self.session
-        s.handoff, s.handoff_queue = True, queue
         frame = s.stack[-1] if s.stack else None
-        self.say(self.bot.policy.handoff, frame)
         slots = {**s.slots, **(frame.slots if frame else {})}
-        s.stack.clear()
-        s.paused.clear()
-        self.handed_off = True
         transcript = [{"user": t.user, "intent": t.intent, "bot": t.bot} for t in s.history]
         transcript.append({"user": self.inbound.text, "intent": self.intent, "bot": []})
         record = HandoffRecord(
@@ -214,12 +221,24 @@ class Turn:
             at=time.time(),
             key=self.key("handoff"),
         )
-        log.info("handoff", queue=queue, intent=self.intent, slots=sorted(slots))
         if self.handoff_target is not None:
             try:
                 await self.handoff_target.notify(record)
+            except ActionRefused as exc:
+                # No person will see this request: the bot keeps the conversation and says
+                # so, rather than going silent while nobody comes.
+                log.info("handoff.refused", queue=queue, retry_after=round(exc.retry_after))
+                self.tell(exc.reply)
+                s.stack.clear()
+                return
             except Exception as exc:  # noqa: BLE001 - the user is told either way
                 log.error("handoff.notify_failed", error=type(exc).__name__)
+        log.info("handoff", queue=queue, intent=self.intent, slots=sorted(slots))
+        s.handoff, s.handoff_queue = True, queue
+        self.say(self.bot.policy.handoff, frame)
+        s.stack.clear()
+        s.paused.clear()
+        self.handed_off = True
 
     def offer_resume(self) -> None:
         if self.session.stack or not self.session.paused or self.handed_off:

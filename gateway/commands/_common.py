@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import gc
+import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar, get_args
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from config.logging import configure
 from config.settings import Settings, load_settings
 from gateway.errors import StartupError
+from gateway.listener import ConnectionLimit, GuardedSite
 
 T = TypeVar("T")
 
@@ -79,22 +81,21 @@ def run_loop(kind: str, main: Coroutine[Any, Any, T]) -> T:
 
 
 def run_web(
-    app: web.Application, *, host: str, port: int, ready: str, loop: str, **kw: Any
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    ready: str,
+    loop: str,
+    shutdown_timeout: float = 60.0,
+    limit: ConnectionLimit | None = None,
 ) -> None:
-    """Serve `app` on a new `loop` (EVENT_LOOP) until a signal; `ready` is printed once the
-    port is bound. A port that is taken or not allowed is the user's to fix: one line saying so,
-    not a traceback."""
+    """Serve `app` on a new `loop` (EVENT_LOOP) until SIGINT or SIGTERM; `ready` is printed once
+    the port is bound, and `limit` caps the connections (see `gateway.listener`). A port that is
+    taken or not allowed is the user's to fix: one line saying so, not a traceback."""
     app.on_startup.append(_freeze_heap)  # after the services' own start-up
     try:
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            access_log=None,
-            print=lambda _: print(ready, flush=True),
-            loop=new_event_loop(loop),
-            **kw,
-        )
+        run_loop(loop, _serve(app, host, port, ready, shutdown_timeout, limit))
     except OSError as exc:
         if exc.errno not in _BIND_ERRORS:
             raise
@@ -102,3 +103,28 @@ def run_web(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another port (--port or "
             "PORT) or stop what is using it"
         ) from None
+
+
+async def _serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    ready: str,
+    shutdown_timeout: float,
+    limit: ConnectionLimit | None,
+) -> None:
+    """What `web.run_app` does, with the site of `gateway.listener` (run_app takes no site of
+    ours). The stop runs inside this task, before the loop cancels what is left, so turns in
+    flight finish and the queue spills as on any stop."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        await GuardedSite(runner, host, port, limit).start()
+        print(ready, flush=True)
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

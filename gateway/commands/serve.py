@@ -8,6 +8,7 @@ from typing import Any
 from gateway.app import create_app
 from gateway.brain import load_brain
 from gateway.commands._common import add_log_level, run_web, settings_from
+from gateway.listener import connection_limit
 from gateway.services import build_services
 from gateway.smtp_listener import install_smtp_listener
 
@@ -49,5 +50,6 @@ def run(args: argparse.Namespace) -> int:
         ready=f"gateway: listening on http://{settings.host}:{settings.port} (web chat at /chat)",
         shutdown_timeout=settings.shutdown_timeout,
         loop=settings.event_loop,
+        limit=connection_limit(settings),
     )
     return 0

@@ -1,5 +1,7 @@
 // The web chat client: one WebSocket, JSON frames in and out, reconnects with back-off and keeps
-// the conversation across reloads (the session id lives in localStorage).
+// the conversation across reloads (the session token the server signed lives in localStorage).
+// When the server sends a challenge with the token, the page solves it (pow.js) before any
+// message goes out; messages typed meanwhile wait in the outbox.
 (function () {
   "use strict";
   const log = document.getElementById("log");
@@ -8,6 +10,7 @@
   const status = document.getElementById("status");
   let ws = null;
   let retry = 500;
+  let ready = false;
   let session = localStorage.getItem("gateway-chat-session") || "";
   const outbox = [];
 
@@ -21,8 +24,19 @@
   }
 
   function send(frame) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+    if (ready && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
     else outbox.push(frame);
+  }
+
+  function flush() {
+    while (outbox.length) ws.send(JSON.stringify(outbox.shift()));
+  }
+
+  function challenged(socket, challenge) {
+    status.textContent = "checking…";
+    window.chatProofOfWork.solve(challenge.seed, challenge.bits).then((nonce) => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ pow: nonce }));
+    });
   }
 
   function showBot(frame) {
@@ -49,30 +63,40 @@
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const q = session ? "?session=" + encodeURIComponent(session) : "";
-    ws = new WebSocket(proto + "//" + location.host + "/chat/ws" + q);
-    ws.onopen = () => {
+    const socket = new WebSocket(proto + "//" + location.host + "/chat/ws" + q);
+    ws = socket;
+    ready = false;
+    socket.onopen = () => {
       retry = 500;
-      status.textContent = "online";
-      status.className = "status online";
-      while (outbox.length) ws.send(JSON.stringify(outbox.shift()));
     };
-    ws.onmessage = (ev) => {
+    socket.onmessage = (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch (e) { return; }
       if (frame.session) {
         session = frame.session;
         localStorage.setItem("gateway-chat-session", session);
+        if (frame.challenge) {
+          challenged(socket, frame.challenge);
+        } else {
+          ready = true;
+          status.textContent = "online";
+          status.className = "status online";
+          flush();
+        }
       } else if (frame.error) {
-        add("error", frame.error);
+        if (!frame.challenge) add("error", frame.error);
+        // Refused for now (too many new chats): come back when the server says.
+        if (frame.retry_after && !ready) retry = Math.max(retry, frame.retry_after * 1000);
       } else {
         showBot(frame);
       }
     };
-    ws.onclose = () => {
+    socket.onclose = () => {
+      ready = false;
       status.textContent = "reconnecting…";
       status.className = "status";
       setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 10000);
+      retry = Math.min(retry * 2, Math.max(retry, 10000));
     };
   }
 

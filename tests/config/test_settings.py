@@ -90,3 +90,14 @@ def test_secret_values_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SettingsError) as err:
         load_settings()
     assert "SMTP_PORT" in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_allowed_origins_are_a_list_of_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBCHAT_ALLOWED_ORIGINS", "https://Shop.example/, http://localhost:8080")
+    assert load_settings().webchat_allowed_origins == (
+        "https://shop.example",
+        "http://localhost:8080",
+    )
+    monkeypatch.setenv("WEBCHAT_ALLOWED_ORIGINS", "shop.example")
+    with pytest.raises(SettingsError, match=r"WEBCHAT_ALLOWED_ORIGINS: .*not an origin"):
+        load_settings()

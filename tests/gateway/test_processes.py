@@ -98,15 +98,23 @@ async def test_serve_answers_and_sigterm_keeps_the_queue(
 ) -> None:
     port = free_port()
     env = env_for(trained_model_dir, tmp_path)
-    url = f"ws://127.0.0.1:{port}/chat/ws?session=sigterm-test-01"
+    url = f"ws://127.0.0.1:{port}/chat/ws"
 
     # 1. No worker: the message is queued and not answered; SIGTERM keeps it on disk.
     with serve(env, port, "--no-worker") as proc:
         await wait_ready(port, proc)
         async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-            assert (await frames(ws, 1))[0] == {"session": "sigterm-test-01"}
+            [hello] = await frames(ws, 1)
+            token = hello["session"]
             await ws.send_json({"text": "where is my order"})
-            await asyncio.sleep(0.5)
+            # SIGTERM once the message is queued (the server counts it then), not after a guess.
+            for _ in range(300):
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    if 'gateway_messages_in_total{channel="webchat"} 1.0' in await r.text():
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the message was never queued")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         _, err = proc.communicate()
@@ -116,13 +124,14 @@ async def test_serve_answers_and_sigterm_keeps_the_queue(
     assert len(spilled) == 1 and "where is my order" in spilled[0]
 
     # 2. Started again with its worker: the kept message is answered, the reply waits for the
-    #    visitor's socket, and the conversation goes on.
+    #    visitor's socket, and the conversation goes on (its token, signed with the key kept
+    #    in DATA_DIR, is still good after the restart).
     with serve(env, port) as proc:
         await wait_ready(port, proc)
         async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(url) as ws:
+            async with http.ws_connect(f"{url}?session={token}") as ws:
                 session, reply = await frames(ws, 2)
-                assert session == {"session": "sigterm-test-01"}
+                assert session == {"session": token}
                 assert "order number" in reply["text"].lower()
                 await ws.send_json({"text": "A1B2C3"})
                 [answer] = await frames(ws, 1)

@@ -18,11 +18,26 @@ async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     return await asyncio.wait_for(ws.receive_json(), 5)
 
 
+def replies_sent(services: Any) -> int:
+    value = services.metrics.registry.get_sample_value(
+        "gateway_messages_out_total", {"channel": "webchat"}
+    )
+    return int(value or 0)
+
+
+async def new_session(client: Any) -> str:
+    """A session token the server issued (a page's first visit)."""
+    ws = await client.ws_connect("/chat/ws")
+    token: str = (await receive(ws))["session"]
+    await ws.close()
+    return token
+
+
 async def test_text_and_button_frames_get_replies(gateway_factory: Any) -> None:
     dialogue = EchoDialogue(buttons=(Button(label="Track my order", payload="/order_status"),))
     async with gateway_factory(nlu=KeywordNlu(), dialogue=dialogue) as (client, _):
-        ws = await client.ws_connect("/chat/ws?session=browser-session-1")
-        assert await receive(ws) == {"session": "browser-session-1"}
+        ws = await client.ws_connect("/chat/ws")
+        assert list(await receive(ws)) == ["session"]
         await ws.send_json({"text": "hi there"})
         assert await receive(ws) == {
             "text": "#1 hi there",
@@ -65,14 +80,19 @@ async def test_bad_frames_get_errors_and_the_socket_stays_up(gateway_factory: An
 
 
 async def test_reply_waits_for_a_reconnect(gateway_factory: Any) -> None:
-    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue(delay=0.2)) as (client, _):
-        ws = await client.ws_connect("/chat/ws?session=reload-test-1")
-        await receive(ws)
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue(delay=0.2)) as (client, s):
+        ws = await client.ws_connect("/chat/ws")
+        token = (await receive(ws))["session"]
         await ws.send_json({"text": "are you there"})
         await ws.close()  # the visitor reloads the page before the answer
-        await asyncio.sleep(0.4)
-        ws = await client.ws_connect("/chat/ws?session=reload-test-1")
-        assert (await receive(ws))["session"] == "reload-test-1"
+        # Reconnect only once the answer has gone out with no socket to take it (not after a
+        # guess at how long the turn takes): it must then be held for the session.
+        deadline = asyncio.get_running_loop().time() + 10
+        while not replies_sent(s):
+            assert asyncio.get_running_loop().time() < deadline, "the turn never answered"
+            await asyncio.sleep(0.02)
+        ws = await client.ws_connect(f"/chat/ws?session={token}")
+        assert (await receive(ws))["session"] == token
         assert (await receive(ws))["text"] == "#1 are you there"
 
 
@@ -91,12 +111,13 @@ async def test_invalid_utf8_text_frame_closes_that_socket_only(gateway_factory: 
     1007 and a reason; the process, other sockets and the conversation carry on (the page
     reconnects by itself)."""
     async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, s):
-        other = await client.ws_connect("/chat/ws?session=bystander-01")
+        other = await client.ws_connect("/chat/ws")
         await receive(other)
+        token = await new_session(client)
         reader, writer = await asyncio.open_connection(client.host, client.port)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
-            f"GET /chat/ws?session=utf8-test-01 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"GET /chat/ws?session={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
@@ -117,8 +138,8 @@ async def test_invalid_utf8_text_frame_closes_that_socket_only(gateway_factory: 
         assert await s.backends.queue.depth() == 0
         await other.send_json({"text": "unaffected"})
         assert (await receive(other))["text"] == "#1 unaffected"
-        again = await client.ws_connect("/chat/ws?session=utf8-test-01")
-        assert (await receive(again))["session"] == "utf8-test-01"
+        again = await client.ws_connect(f"/chat/ws?session={token}")
+        assert (await receive(again))["session"] == token
         await again.send_json({"text": "hello again"})
         assert (await receive(again))["text"] == "#1 hello again"
 
@@ -126,11 +147,11 @@ async def test_invalid_utf8_text_frame_closes_that_socket_only(gateway_factory: 
 async def test_an_id_the_browser_picks_is_scoped_to_its_session(gateway_factory: Any) -> None:
     """Two visitors whose pages number their messages alike are both answered."""
     async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, _):
-        for session in ("visitor-one-1", "visitor-two-2"):
-            ws = await client.ws_connect(f"/chat/ws?session={session}")
+        for visitor in ("one", "two"):
+            ws = await client.ws_connect("/chat/ws")
             await receive(ws)
-            await ws.send_json({"text": f"hi from {session}", "id": "message-0001"})
-            assert (await receive(ws))["text"] == f"#1 hi from {session}"
+            await ws.send_json({"text": f"hi from {visitor}", "id": "message-0001"})
+            assert (await receive(ws))["text"] == f"#1 hi from {visitor}"
             await ws.close()
 
 
@@ -138,7 +159,7 @@ async def test_a_lone_surrogate_escape_is_answered_not_a_failed_turn(gateway_fac
     """JSON may carry "\\ud800" (valid JSON, not valid Unicode): the message is answered with
     U+FFFD in its place instead of failing every write of the event."""
     async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, s):
-        ws = await client.ws_connect("/chat/ws?session=surrogate-01")
+        ws = await client.ws_connect("/chat/ws")
         await receive(ws)
         await ws.send_str('{"text": "hi \\ud800 there"}')
         assert (await receive(ws))["text"] == "#1 hi \ufffd there"

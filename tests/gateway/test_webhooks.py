@@ -7,14 +7,26 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
+import os
+import signal
+import time
 from typing import Any, ClassVar
 
+import pytest
 import structlog
+from aiohttp import web
 
+from config.settings import load_settings
 from core.channel import PayloadError, VerificationError, WebhookReply, WebhookRequest
 from core.errors import QueueUnavailable
 from core.models import Capabilities, ConversationRef, Inbound, Sender
-from tests.support._raw_http import post_raw
+from core.redis.client import connect
+from gateway.app import LINGER, create_app
+from gateway.services import build_services
+from tests.adapters.cases import slack as slack_case
+from tests.adapters.cases import telegram as telegram_case
+from tests.support._raw_http import closed, post_headers, post_raw, status_of
 from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 
 SECRET = b"s3cret"
@@ -54,6 +66,14 @@ def signed(body: dict[str, Any] | bytes) -> tuple[bytes, dict[str, str]]:
     return raw, {"X-Sig": hmac.new(SECRET, raw, hashlib.sha256).hexdigest()}
 
 
+async def until_sent(channel: RecordingChannel, count: int, timeout: float = 10.0) -> None:
+    """Until `channel` has sent at least `count` messages (or fail after `timeout`)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(channel.sent) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"sent only {channel.texts()}"
+        await asyncio.sleep(0.02)
+
+
 def metric(text: str, line_start: str) -> float:
     for line in text.splitlines():
         if line.startswith(line_start):
@@ -91,10 +111,17 @@ async def test_retried_delivery_is_answered_once(gateway_factory: Any) -> None:
             *(client.post("/webhooks/test", data=body, headers=headers) for _ in range(5))
         )
         assert [r.status for r in statuses] == [200] * 5
-        await asyncio.sleep(0.3)
-        assert channel.texts() == ["#1 hi"]
+        # Told apart before each answer: one queued, four duplicates.
         text = await (await client.get("/metrics")).text()
+        assert metric(text, 'gateway_messages_in_total{channel="test"}') == 1
         assert metric(text, 'gateway_duplicates_total{channel="test"}') == 4
+        await until_sent(channel, 1)
+        # A later event of the same chat, once the first answer is out: one chat's turns run in
+        # order, so an answer to a retry would have come before this one's (and made it #3).
+        body, headers = signed({"id": "e2", "chat": "c1", "text": "sentinel"})
+        assert (await client.post("/webhooks/test", data=body, headers=headers)).status == 200
+        await until_sent(channel, 2)
+        assert channel.texts() == ["#1 hi", "#2 sentinel"]
 
 
 def small_gateway(gateway_factory: Any) -> Any:
@@ -214,3 +241,168 @@ async def test_health_and_readiness(gateway_factory: Any) -> None:
         nlu.loaded = True
         r = await client.get("/readyz")
         assert r.status == 200 and (await r.json())["status"] == "ready"
+
+
+# -- hostile clients: slow bodies, credentials checked before the body, a frozen Redis --------
+
+
+async def trickle(writer: asyncio.StreamWriter, every: float = 0.1) -> None:
+    """One byte of body every `every` seconds, until cancelled or the server closes."""
+    while not writer.is_closing():
+        writer.write(b" ")
+        await asyncio.sleep(every)
+
+
+@pytest.mark.parametrize(
+    ("path", "settings", "headers"),
+    [
+        (
+            "/webhooks/telegram",
+            {
+                "telegram_bot_token": telegram_case.BOT_TOKEN,
+                "telegram_secret_token": telegram_case.SECRET_TOKEN,
+            },
+            {"X-Telegram-Bot-Api-Secret-Token": "not-the-secret"},
+        ),
+        (
+            "/webhooks/slack",
+            {"slack_signing_secret": slack_case.SIGNING_SECRET, "slack_bot_token": "xoxb-1"},
+            slack_case.sign(b"{}", at=int(time.time()) - 600),  # outside the 5-minute window
+        ),
+    ],
+    ids=["telegram-secret", "slack-timestamp"],
+)
+async def test_credentials_in_the_headers_are_checked_before_the_body_is_waited_for(
+    gateway_factory: Any, path: str, settings: dict[str, str], headers: dict[str, str]
+) -> None:
+    """A client trickling a body behind a wrong secret, or a stale Slack timestamp, is answered
+    401 at once and its connection closed, not held while the body comes."""
+    settings = {**settings, "telegram_api_url": "http://127.0.0.1:9/bot"}
+    async with gateway_factory(
+        nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False, **settings
+    ) as (client, s):
+        host, port = client.server.host, client.server.port
+        start = time.monotonic()
+        headers = {**headers, "Content-Type": "application/json"}
+        reader, writer = await post_headers(host, port, path, headers, 100_000)
+        slow = asyncio.create_task(trickle(writer))
+        try:
+            assert await asyncio.wait_for(status_of(reader), 2.0) == 401
+            answered = time.monotonic() - start
+            assert await asyncio.wait_for(closed(reader), LINGER + 2.0)
+            cut_off = time.monotonic() - start
+        finally:
+            slow.cancel()
+            writer.close()
+        assert answered < 1.0, f"answered after {answered:.2f} s"
+        assert cut_off < LINGER + 1.0, f"held {cut_off:.2f} s"
+        assert await s.backends.queue.depth() == 0
+
+
+async def test_a_body_trickled_past_the_read_timeout_gets_408_and_is_cut_off(
+    gateway_factory: Any,
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=EchoDialogue(),
+        channels={"test": SignedChannel()},
+        with_worker=False,
+        body_read_timeout=0.5,
+    ) as (client, s):
+        host, port = client.server.host, client.server.port
+        with structlog.testing.capture_logs() as logs:
+            start = time.monotonic()
+            reader, writer = await post_headers(host, port, "/webhooks/test", {"X-Sig": "0"}, 1000)
+            slow = asyncio.create_task(trickle(writer))
+            try:
+                assert await asyncio.wait_for(status_of(reader), 3.0) == 408
+                answered = time.monotonic() - start
+                assert await asyncio.wait_for(closed(reader), LINGER + 2.0)
+                cut_off = time.monotonic() - start
+            finally:
+                slow.cancel()
+                writer.close()
+        assert 0.5 <= answered < 1.5, f"answered after {answered:.2f} s"
+        assert cut_off < 0.5 + LINGER + 1.0, f"held {cut_off:.2f} s"
+        assert [e["status"] for e in logs if e["event"] == "webhook.rejected"] == [408]
+        text = await (await client.get("/metrics")).text()
+        assert (
+            metric(text, 'gateway_webhooks_rejected_total{channel="test",reason="too_slow"}') == 1
+        )
+        assert await s.backends.queue.depth() == 0
+
+
+async def test_a_frozen_redis_gets_a_503_within_a_second_and_nothing_is_lost(
+    gateway_factory: Any, own_redis: Any
+) -> None:
+    """Redis stopped (SIGSTOP) takes connections and never answers: the webhook answers 503
+    inside a second (Slack gives up after 3), and the platform's retry once Redis is back
+    leaves the event queued exactly once."""
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=EchoDialogue(),
+        channels={"test": SignedChannel()},
+        with_worker=False,  # what is queued stays queued, to be counted
+        redis_url=own_redis.url,
+    ) as (client, _s):
+        first, headers0 = signed({"id": "f0", "chat": "c1", "text": "before"})
+        assert (await client.post("/webhooks/test", data=first, headers=headers0)).status == 200
+        body, headers = signed({"id": "f1", "chat": "c1", "text": "while frozen"})
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            r = await client.post("/webhooks/test", data=body, headers=headers)
+            took = time.monotonic() - start
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        assert r.status == 503 and r.headers["Retry-After"] == "5"
+        assert took < 1.0, f"503 after {took:.2f} s"
+        r = await client.post("/webhooks/test", data=body, headers=headers)  # the retry
+        assert r.status == 200
+    redis = connect(own_redis.url)
+    try:
+        ids = []
+        for part in range(16):
+            for _id, fields in await redis.xrange(f"gateway:q:{part}"):
+                ids.append(json.loads(fields[b"e"])["event_id"])
+    finally:
+        await redis.aclose()
+    assert sorted(ids) == ["f0", "f1"]
+
+
+async def test_a_client_that_hangs_up_mid_body_is_one_log_line(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not aiohttp's "Error handling request" with a traceback per dropped connection (an
+    attacker's slow clients would fill the log with them). Served as `serve` serves (aiohttp's
+    test server cancels the handler instead, which `serve` does not)."""
+    reading = asyncio.Event()
+
+    class Watched(SignedChannel):
+        def precheck(self, req: WebhookRequest) -> None:
+            reading.set()  # the body is read next
+
+    services = build_services(
+        load_settings(data_dir=tmp_path),
+        nlu=KeywordNlu(),
+        dialogue=EchoDialogue(),
+        with_worker=False,
+        extra_channels={"test": Watched()},
+    )
+    runner = web.AppRunner(create_app(services), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            _, writer = await post_headers("127.0.0.1", site.port, "/webhooks/test", {}, 1000)
+            writer.write(b"{")
+            await asyncio.wait_for(reading.wait(), 5)
+            writer.close()
+            deadline = time.monotonic() + 5
+            while not any(e["event"] == "webhook.disconnected" for e in logs):
+                assert time.monotonic() < deadline, "the hang-up was never handled"
+                await asyncio.sleep(0.02)
+    finally:
+        await runner.cleanup()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

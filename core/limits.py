@@ -1,0 +1,103 @@
+"""Abuse limits: how often something may happen within a window, and "once per period" claims.
+The web chat counts new sessions and messages per client address with them, `integrations/`
+counts actions with side effects and handoffs; `core.redis.limits` shares them between
+processes."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+
+def digest(value: str) -> str:
+    """A short stable name for an identifier (an e-mail address, a client address) inside a
+    key: limits are kept in Redis, whose key names are listed by anyone who can run `SCAN` and
+    must not spell out who the customers are."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+class Limits(Protocol):
+    """Counting windows and claims, by key. Implemented by `MemoryLimits` (one process) and
+    `core.redis.limits.RedisLimits` (every process sharing one Redis)."""
+
+    async def hit(self, key: str, limit: int, window: float, event: str) -> float:
+        """Count `event` under `key`: 0.0 when it is within `limit` events per `window` seconds,
+        else the seconds until the oldest counted event leaves the window. A refused event is
+        not counted; an event counted before (a turn run again) counts once and is allowed.
+        A `limit` of 0 or less means no limit."""
+        ...
+
+    async def claim(self, key: str, period: float, owner: str) -> float:
+        """0.0 when `owner` now holds `key` for `period` seconds (or held it already), else the
+        seconds until the other owner's claim runs out."""
+        ...
+
+    async def release(self, key: str, owner: str) -> None:
+        """Give up `owner`'s claim on `key` (the claimed work failed and may be tried again)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryLimits:
+    """`Limits` in one process's memory. Keys silent for a whole window, and claims that ran
+    out, are forgotten as new ones come, so a flood of new addresses cannot grow it for ever."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._windows: dict[float, OrderedDict[str, dict[str, float]]] = {}
+        """Per window length, keys least recently counted first; per key, event → when, in
+        the order counted."""
+        self._claims: dict[float, OrderedDict[str, tuple[float, str]]] = {}
+        """Per period, key → (runs out at, owner), in the order claimed (so in expiry order)."""
+
+    async def hit(self, key: str, limit: int, window: float, event: str) -> float:
+        if limit <= 0:
+            return 0.0
+        now = self._clock()
+        table = self._windows.setdefault(window, OrderedDict())
+        _forget_silent(table, now - window)
+        events = table.pop(key, None) or {}
+        table[key] = events
+        while events:
+            first, at = next(iter(events.items()))
+            if at > now - window:
+                break
+            del events[first]
+        if event in events:
+            return 0.0
+        if len(events) >= limit:
+            return max(next(iter(events.values())) + window - now, 0.001)
+        events[event] = now
+        return 0.0
+
+    async def claim(self, key: str, period: float, owner: str) -> float:
+        now = self._clock()
+        table = self._claims.setdefault(period, OrderedDict())
+        while table and next(iter(table.values()))[0] <= now:
+            table.popitem(last=False)
+        held = table.get(key)
+        if held is None:
+            table[key] = (now + period, owner)
+            return 0.0
+        return 0.0 if held[1] == owner else held[0] - now
+
+    async def release(self, key: str, owner: str) -> None:
+        for table in self._claims.values():
+            held = table.get(key)
+            if held is not None and held[1] == owner:
+                del table[key]
+
+    async def close(self) -> None:
+        return None
+
+
+def _forget_silent(table: OrderedDict[str, dict[str, float]], cutoff: float) -> None:
+    while table:
+        events = next(iter(table.values()))
+        if events and next(reversed(events.values())) > cutoff:
+            return
+        table.popitem(last=False)
