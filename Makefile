@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-LOCK := requirements/lock.txt
+LOCK := requirements.txt
 export TOKENIZERS_PARALLELISM ?= false
 # uv reads no pip configuration: keep it to its own cache and never let it fetch a Python
 export UV_PYTHON_DOWNLOADS ?= never

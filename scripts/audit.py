@@ -5,7 +5,7 @@ machine that reaches the package index but not its vulnerability API). Here a pi
 advisory fails naming the advisory, and an audit that reached no service says so instead of
 passing quietly; `AUDIT_REQUIRED=1` makes that a failure too (set it where CI has the network).
 
-    python scripts/audit.py requirements/lock.txt requirements/torch.txt
+    python scripts/audit.py requirements.txt requirements/torch.txt
 """
 
 from __future__ import annotations
