@@ -8,17 +8,16 @@ coalesced) and the latency is webhook sent → first reply received by the fake 
 set-up: a burst (all messages, `--concurrency` webhooks in flight) gives the throughput; then a
 paced run at 70% of it gives the latencies at a load the set-up sustains.
 
-The brain is the product's (`gateway.brain.load_brain`: flows and intent model) with one of two
-models, each row naming it. `default`: the model `python -m gateway train` builds offline into
-`--model-dir` (for a bot this small, a 2-layer 64-dim encoder). `production-size`: an encoder of
-DistilBERT-base's shape (6 layers, 768 dim, 12 heads, 3072 hidden: the product's base model,
-which cannot be downloaded here), trained from scratch on the bot's flows by the product's own
-training for one epoch into `var/bench/model-production-size` (kept for the next run while the
-flows and the shape stay the same). One epoch is not the fine-tuned product's accuracy, but the
-cost of a forward pass depends on the shape, not on the weights, so its msgs/s are the
-product's. Each model's own batched msgs/s (`model_rate`) is measured in the same run.
-`--brain double` uses the test doubles instead: those figures measure the plumbing, not the
-product.
+The brain is the product's (`gateway.model_and_flows.load_model_and_flows`: flows and intent model)
+with one of two models, each row naming it. `default`: the model `python -m gateway train` builds
+offline into `--model-dir` (for a bot this small, a 2-layer 64-dim encoder). `production-size`: an
+encoder of DistilBERT-base's shape (6 layers, 768 dim, 12 heads, 3072 hidden: the product's base
+model, which cannot be downloaded here), trained from scratch on the bot's flows by the product's
+own training for one epoch into `var/bench/model-production-size` (kept for the next run while the
+flows and the shape stay the same). One epoch is not the fine-tuned product's accuracy, but the cost
+of a forward pass depends on the shape, not on the weights, so its msgs/s are the product's. Each
+model's own batched msgs/s (`model_rate`) is measured in the same run. `--brain double` uses the
+test doubles instead: those figures measure the plumbing, not the product.
 
 Per worker, NLU_THREADS is the machine's cores divided by the model-serving processes (unless
 `--nlu-threads`), so two workers on two cores do not fight over them; CONCURRENCY is the
@@ -229,9 +228,9 @@ class Model:
 
 
 def model_fits(model_dir: Path, config: Any = None, keys: Iterable[str] = ()) -> bool:
-    """True when `model_dir` holds a model of the current flows that `load_brain` accepts as it
-    is (a bench must not start a training run by surprise) and, for `keys`, was trained with
-    `config`'s values of them."""
+    """True when `model_dir` holds a model of the current flows that `load_model_and_flows`
+    accepts as it is (a bench must not start a training run by surprise) and, for `keys`, was
+    trained with `config`'s values of them."""
     from config.settings import load_settings
     from core.nlu import artifacts
     from core.nlu.data import load_data
@@ -288,19 +287,17 @@ async def model_rate(n: int, model_dir: Path, threads: int) -> Rate:
     """The intent model's own batched msgs/s and CPU per message: `n` parse calls in flight
     together, after a warm-up, in this process with `threads` torch threads."""
     from config.settings import load_settings
-    from gateway.brain import load_brain
+    from gateway.lifecycle import run_parts
+    from gateway.model_and_flows import load_model_and_flows
 
     settings = load_settings(model_dir=model_dir, nlu_threads=threads)
-    brain = load_brain(settings, progress=False)
-    await brain.start(background=False)
-    try:
+    brain = load_model_and_flows(settings, progress=False)
+    async with run_parts(brain.parts(background=False)):
         texts = [TEXTS[i % len(TEXTS)] for i in range(n)]
         await asyncio.gather(*(brain.nlu.parse(t) for t in texts[:64]))
         t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(brain.nlu.parse(t) for t in texts))
         return Rate(n / (time.perf_counter() - t0), 1000 * (time.process_time() - cpu0) / n)
-    finally:
-        await brain.stop()
 
 
 def table(rows: list[Row]) -> str:

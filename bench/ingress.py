@@ -218,8 +218,8 @@ def serve_gateway(port: int, log_level: str, loop: str) -> None:
     from config.settings import Settings
     from core.turn import NluResult
     from gateway.app import create_app
+    from gateway.build import build_gateway
     from gateway.commands._common import run_web
-    from gateway.services import build_services
 
     class Unused:
         """This process only takes webhooks; no turn runs here."""
@@ -244,7 +244,13 @@ def serve_gateway(port: int, log_level: str, loop: str) -> None:
         event_loop=loop,  # type: ignore[arg-type]
     )
     configure(settings.log_level, settings.log_format, cache=True)  # as `serve` does
-    services = build_services(settings, nlu=Unused(), dialogue=Unused(), with_worker=False)  # type: ignore[arg-type]
+    services = build_gateway(
+        settings,
+        "serve",
+        nlu=Unused(),
+        dialogue=Unused(),
+        with_worker=False,  # type: ignore[arg-type]
+    )
     app = create_app(services)
 
     async def drain(_app: web.Application) -> AsyncIterator[None]:
@@ -252,7 +258,7 @@ def serve_gateway(port: int, log_level: str, loop: str) -> None:
         acknowledged as it arrives, as the embedded worker takes it, so the queue stays short
         (an undrained queue of 60 000 events costs the garbage collector more than the webhooks
         do). Its CPU counts against the gateway."""
-        queue = services.backends.queue
+        queue = services.storage.queue
 
         async def consume() -> None:
             while True:

@@ -27,8 +27,8 @@ from aiohttp import web
 
 from config.settings import load_settings
 from gateway.app import create_app
+from gateway.build import build_gateway
 from gateway.listener import GuardedSite, connection_limit
-from gateway.services import build_services
 from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.redis_server import RedisServer
 
@@ -41,7 +41,9 @@ TELEGRAM = {
 
 async def serve(data_dir: Path, **settings: object) -> tuple[web.AppRunner, int]:
     s = load_settings(data_dir=data_dir, **settings)
-    services = build_services(s, nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False)
+    services = build_gateway(
+        s, "serve", nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
+    )
     runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()
     site = GuardedSite(runner, "127.0.0.1", 0, connection_limit(s))

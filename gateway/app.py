@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, and the services started and stopped with it."""
+"""The aiohttp application: routes, and the process's parts started and stopped with it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import handoff_api, health, webchat, webhooks
-from gateway.keys import SERVICES
-from gateway.services import Services
+from gateway.services import SERVICES, Services
 from gateway.webchat_guard import GUARD, build_guard
 
 LINGER = 2.0
@@ -26,12 +25,11 @@ def create_app(services: Services) -> web.Application:
         handler_args={"keepalive_timeout": settings.idle_timeout, "lingering_time": LINGER},
     )
     app[SERVICES] = services
-    app[GUARD] = build_guard(settings, services.backends.limits)
+    app[GUARD] = build_guard(settings, services.storage.limits)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        await services.start()
-        yield
-        await services.stop()
+        async with services.running():
+            yield
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", health.healthz)
@@ -47,7 +45,8 @@ def create_app(services: Services) -> web.Application:
 
 
 def create_probe_app(services: Services) -> web.Application:
-    """Health and metrics only, for a worker process (its services are started by the caller)."""
+    """Health and metrics only, for a worker process (one of its parts: started after the
+    others, see `gateway.build`)."""
     app = web.Application()
     app[SERVICES] = services
     app.router.add_get("/healthz", health.healthz)

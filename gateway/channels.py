@@ -15,7 +15,7 @@ from config.settings import Settings
 from core.channel import Channel
 from core.redis.client import connect
 from core.redis.ledger import RedisReplyLedger
-from gateway.backends import build_relay
+from gateway.storage import build_relay
 
 ChannelFactory = Callable[[Settings], Channel | None]
 """Builds a channel from the settings, or None when the channel is not configured."""

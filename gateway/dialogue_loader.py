@@ -15,8 +15,8 @@ import structlog
 from config.settings import Settings
 from core.dialogue import Bot, FlowError, FlowRunner, flow_files, load_bot
 from core.entities import EntityExtractor, RegexEntity
-from gateway.backends import build_limits
 from gateway.errors import StartupError
+from gateway.storage import build_limits
 from integrations.guard import ActionGuard, GuardedHandoff, GuardSettings
 from integrations.handoff import LogHandoff, WebhookHandoff
 from integrations.registry import ActionRegistry
@@ -59,8 +59,9 @@ def build_registry(
 
 @dataclass
 class DialogueBundle:
-    """What `load_dialogue` gives the lead: `dialogue` for the engine, `extractor` for the
-    intent parser, `intents` the flows use; `start`/`stop` go in the services' hooks."""
+    """What `load_dialogue` gives: `dialogue` for the engine, `extractor` for the intent
+    parser, `intents` the flows use; `start`/`stop` (reload on SIGHUP and on file changes) are
+    the "flows" part of the process (see `gateway.model_and_flows`)."""
 
     dialogue: FlowRunner
     extractor: EntityExtractor
@@ -85,8 +86,8 @@ class DialogueBundle:
         return []
 
     async def reload_off_loop(self) -> list[str]:
-        """`reload` with the files read and compiled in a thread: inside a running gateway a
-        reload must not hold up webhooks and turns (compiling the flows takes ~0.1 s)."""
+        """`reload` with the files read and compiled in a thread: inside a running gateway that
+        blocking work must not hold up webhooks and turns."""
         try:
             bot = await asyncio.to_thread(load_bot, self.directory, self.registry.names())
         except FlowError as exc:

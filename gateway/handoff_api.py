@@ -12,7 +12,7 @@ from aiohttp import web
 
 from core.errors import QueueUnavailable, StoreUnavailable
 from core.models import Inbound, Sender
-from gateway.keys import SERVICES
+from gateway.services import SERVICES
 
 ROUTE = "/api/handoff/{conversation_key}/release"
 
@@ -33,7 +33,7 @@ async def release(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     key = request.match_info["conversation_key"]
     try:
-        session = await services.backends.store.load(key)
+        session = await services.storage.store.load(key)
     except StoreUnavailable:
         return web.json_response({"error": "store unavailable, try again"}, status=503)
     if session is None:
@@ -49,7 +49,7 @@ async def release(request: web.Request) -> web.Response:
         payload="/bot",
     )
     try:
-        await services.backends.queue.put(inbound)
+        await services.storage.queue.put(inbound)
     except QueueUnavailable:
         return web.json_response({"error": "queue unavailable, try again"}, status=503)
     return web.json_response({"released": True}, status=202)

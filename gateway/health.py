@@ -8,7 +8,7 @@ import contextlib
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.keys import SERVICES
+from gateway.services import SERVICES
 
 _CHECK_TIMEOUT = 2.0
 
@@ -29,7 +29,7 @@ async def readyz(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     results = dict(
         await asyncio.gather(
-            _check("queue", s.backends.queue.ping()), _check("store", s.backends.store.ping())
+            _check("queue", s.storage.queue.ping()), _check("store", s.storage.store.ping())
         )
     )
     results["model"] = None if s.nlu.ready() else "intent model not loaded"
@@ -44,7 +44,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
     with contextlib.suppress(Exception):  # the depth is best effort; the rest still renders
-        s.metrics.queue_depth.set(await asyncio.wait_for(s.backends.queue.depth(), _CHECK_TIMEOUT))
+        s.metrics.queue_depth.set(await asyncio.wait_for(s.storage.queue.depth(), _CHECK_TIMEOUT))
     resp = web.Response(body=s.metrics.render())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp

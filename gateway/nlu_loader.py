@@ -83,8 +83,8 @@ def load_nlu(
     """(parser, confidence threshold). The threshold is CONFIDENCE_THRESHOLD when set, else
     the one chosen on validation data at training. With `background=False` the parser is
     loaded on return; with `background=True` only checked, and `start_in_background(parser)`
-    (an on_start hook) loads the weights while `/readyz` answers 503. `config` overrides the
-    training settings (tests train a tiny model)."""
+    (the start of the "intent model" part in `serve`) loads the weights while `/readyz` answers
+    503. `config` overrides the training settings (tests train a tiny model)."""
     checked = ensure_model(settings, progress=progress, config=config)
     parser = ModelParser(settings.model_dir, serve_config(settings), extract=extract)
     if not background:

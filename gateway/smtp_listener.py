@@ -4,7 +4,6 @@ MX relays to, handing each message to the e-mail adapter and the queue (SMTP_LIS
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -18,8 +17,6 @@ from core.queue import Queue
 from gateway.services import Services
 
 log = structlog.get_logger(__name__)
-
-Hook = Callable[[], Awaitable[None]]
 
 
 class MailHandler:
@@ -67,7 +64,8 @@ class MailHandler:
 
 @dataclass
 class SmtpListener:
-    """Start and stop hooks for `Services.on_start` / `on_stop`."""
+    """The SMTP server, one of the parts a `serve` process starts and stops (see
+    `gateway.build`)."""
 
     handler: MailHandler
     host: str
@@ -111,15 +109,6 @@ def smtp_listener(services: Services) -> SmtpListener | None:
     if s.smtp_listen_port is None or not isinstance(channel, EmailChannel):
         return None
     limit = max(s.max_body_bytes, s.email_max_attachment_bytes * 4 // 3 + 1_048_576)
-    handler = MailHandler(channel, services.backends.queue, services.metrics)
+    handler = MailHandler(channel, services.storage.queue, services.metrics)
     domain = (s.email_from or "").rpartition("@")[2].strip("> ") or "localhost"
     return SmtpListener(handler, s.smtp_listen_host, s.smtp_listen_port, limit, domain)
-
-
-def install_smtp_listener(services: Services) -> SmtpListener | None:
-    """Append the listener's hooks to `services` (the way `build_services` callers wire it)."""
-    listener = smtp_listener(services)
-    if listener is not None:
-        services.on_start.append(listener.start)
-        services.on_stop.append(listener.stop)
-    return listener

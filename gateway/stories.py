@@ -15,7 +15,8 @@ from core.dialogue.yamlsrc import LDict, LList, YamlSyntaxError, load_file
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
 from core.session import Session
 from core.turn import Dialogue, IntentParser
-from gateway.services import Services, build_services
+from gateway.build import build_gateway
+from gateway.services import Services
 
 TURN_TIMEOUT = 30.0
 STEP_KEYS = {"user", "press", "payload"}
@@ -85,21 +86,19 @@ async def run_stories(
     report = StoryReport()
     stories = await asyncio.to_thread(_collect, directory, report)
     channel = StoryChannel()
-    services = build_services(
+    # A worker's parts: the queue, the store, the channels and the engine, no listener.
+    services = build_gateway(
         story_settings(settings),
+        "worker",
         nlu=nlu,
         dialogue=dialogue,
-        with_worker=True,
-        extra_channels={channel.name: channel},
+        channels={channel.name: channel},
     )
-    await services.start()
-    try:
+    async with services.running():
         for path, name, where, steps in stories:
             result = StoryResult(name, where)
             await _play(services, channel, steps, result, path)
             report.results.append(result)
-    finally:
-        await services.stop()
     return report
 
 
@@ -148,7 +147,7 @@ async def _play(
         if unknown:
             result.failures.append(f"{at}: unknown key {sorted(unknown)[0]!r}")
             return
-        session = await services.backends.store.load(conv.key)
+        session = await services.storage.store.load(conv.key)
         if "press" in step:
             labels = [b.label for b in (session.offered if session else [])]
             if str(step["press"]) not in labels:
@@ -163,10 +162,10 @@ async def _play(
         )
         before = len(channel.sent)
         done = services.engine.expect(inbound)
-        await services.backends.queue.put(inbound)
+        await services.storage.queue.put(inbound)
         await asyncio.wait_for(done, TURN_TIMEOUT)
         replies = [m for m in channel.sent[before:] if m.conversation == conv]
-        session = await services.backends.store.load(conv.key)
+        session = await services.storage.store.load(conv.key)
         result.failures += [f"{at}: {f}" for f in check(step, replies, session)]
         if result.failures:
             return

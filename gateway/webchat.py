@@ -10,9 +10,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from adapters.webchat import Frame
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
-from gateway.keys import SERVICES
 from gateway.security import BROWSER_HEADERS, origin_allowed
-from gateway.services import Services
+from gateway.services import SERVICES, Services
 from gateway.webchat_guard import GUARD, Refusal, Visitor, WebChatGuard
 
 log = structlog.get_logger(__name__)
@@ -117,7 +116,7 @@ async def _handle(
         await ws.send_json(refused.frame())
         return
     try:
-        fresh = await s.backends.queue.put(inbound)
+        fresh = await s.storage.queue.put(inbound)
     except QueueUnavailable:
         s.metrics.errors.labels(stage="enqueue").inc()
         await ws.send_json({"error": "the bot is busy right now; please send that again shortly"})

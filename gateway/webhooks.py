@@ -19,8 +19,7 @@ from core.channel import Channel, Claim, PayloadError, VerificationError, Webhoo
 from core.errors import QueueUnavailable, StoreUnavailable
 from core.store import ClaimStore
 from gateway.channels import FACTORIES, NEEDS
-from gateway.keys import SERVICES
-from gateway.services import Services
+from gateway.services import SERVICES, Services
 
 log = structlog.get_logger(__name__)
 
@@ -102,17 +101,18 @@ async def spend(store: ClaimStore, claims: Sequence[Claim], dedupe_ttl: float) -
 
 
 def receiver(services: Services, name: str, channel: Channel) -> Handler:
-    """The handler of `POST /webhooks/<name>`: every line of `receive` is paid per request
-    (measured by `bench/ingress.py`)."""
+    """The handler of `POST /webhooks/<name>`. Every line of `receive` runs on every request,
+    so what can be known once (settings, metric handles, the log level) is looked up here;
+    `bench/ingress.py` measures what a request costs."""
     limit = services.settings.max_body_bytes
     base = services.settings.public_base_url
-    queue = services.backends.queue
-    claims = services.backends.claims
+    queue = services.storage.queue
+    claims = services.storage.claims
     dedupe_ttl = services.settings.dedupe_ttl
     read_timeout = services.settings.body_read_timeout
     # Redis may hang instead of refusing (frozen, swapping): the platform still gets its 503
     # inside its own timeout (Slack's is 3 s). The in-memory queue never waits.
-    within = services.settings.enqueue_timeout if services.backends.durable else None
+    within = services.settings.enqueue_timeout if services.storage.durable else None
     metrics = services.metrics
     rejected = metrics.rejected
     counted = metrics.messages_in.counts  # a plain dict of ints, collected at scrape time
@@ -140,10 +140,10 @@ def receiver(services: Services, name: str, channel: Channel) -> Handler:
         # The body, refused once it passes `limit` bytes. All of it came with the headers (a
         # webhook's usual size; aiohttp buffers no more than its read-ahead before the handler
         # runs): taken from the buffer as it lies, instead of `request.read()`'s two awaited
-        # reads into a bytearray and its copy (bench/ingress.py: 6-8% more webhooks a
-        # second). Still arriving: a declared length is refused before reading anything, a
-        # chunked body as it streams in (aiohttp's `client_max_size` is the same limit), and a
-        # body that takes longer than `read_timeout` (trickled to hold the connection) gets 408.
+        # reads into a bytearray and its copy, which every webhook would pay for. Still
+        # arriving: a declared length is refused before reading anything, a chunked body as it
+        # streams in (aiohttp's `client_max_size` is the same limit), and a body that takes
+        # longer than `read_timeout` (trickled to hold the connection) gets 408.
         body: bytes | None
         if content.is_eof():
             body = content.read_nowait()

@@ -53,8 +53,8 @@ def port_number(value: str) -> int:
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
-    """EVENT_LOOP: uvloop (libuv: about a fifth less CPU per webhook, measured by
-    `bench/ingress.py`) or the standard library's."""
+    """EVENT_LOOP: uvloop (libuv: less CPU per webhook; `bench/ingress.py --loop` compares the
+    two) or the standard library's."""
     if kind == "uvloop":
         import uvloop
 
@@ -93,7 +93,7 @@ def run_web(
     """Serve `app` on a new `loop` (EVENT_LOOP) until SIGINT or SIGTERM; `ready` is printed once
     the port is bound, and `limit` caps the connections (see `gateway.listener`). A port that is
     taken or not allowed is the user's to fix: one line saying so, not a traceback."""
-    app.on_startup.append(_freeze_heap)  # after the services' own start-up
+    app.on_startup.append(_freeze_heap)  # after the parts started (cleanup_ctx runs first)
     try:
         run_loop(loop, _serve(app, host, port, ready, shutdown_timeout, limit))
     except OSError as exc:

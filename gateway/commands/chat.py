@@ -9,9 +9,9 @@ import sys
 from typing import Any
 
 from adapters.terminal import TerminalChannel
-from gateway.brain import load_brain
+from gateway.build import build_gateway
 from gateway.commands._common import settings_from
-from gateway.services import Services, build_services
+from gateway.services import Services
 
 
 def register(sub: Any) -> None:
@@ -37,17 +37,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    brain = load_brain(settings)
     terminal = TerminalChannel(sys.stdout, session=args.session)
-    services = build_services(
-        settings,
-        nlu=brain.nlu,
-        dialogue=brain.dialogue,
-        with_worker=True,
-        extra_channels={terminal.name: terminal},
-        flood_control=False,
-    )
-    brain.install(services, background=False)
+    services = build_gateway(settings, "chat", channels={terminal.name: terminal})
     asyncio.run(converse(services, terminal, sys.stdin))
     return 0
 
@@ -57,8 +48,7 @@ async def converse(services: Services, terminal: TerminalChannel, stdin: Any) ->
     assert engine is not None
     loop = asyncio.get_running_loop()
     prompt = stdin.isatty() and sys.stdout.isatty()
-    await services.start()
-    try:
+    async with services.running():
         while True:
             if prompt:
                 sys.stdout.write("you> ")
@@ -70,7 +60,5 @@ async def converse(services: Services, terminal: TerminalChannel, stdin: Any) ->
                 continue
             inbound = terminal.inbound(line)
             done = engine.expect(inbound)
-            await services.backends.queue.put(inbound)
+            await services.storage.queue.put(inbound)
             await done
-    finally:
-        await services.stop()

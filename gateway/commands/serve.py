@@ -6,11 +6,9 @@ import argparse
 from typing import Any
 
 from gateway.app import create_app
-from gateway.brain import load_brain
+from gateway.build import build_gateway
 from gateway.commands._common import add_log_level, run_web, settings_from
 from gateway.listener import connection_limit
-from gateway.services import build_services
-from gateway.smtp_listener import install_smtp_listener
 
 
 def register(sub: Any) -> None:
@@ -37,12 +35,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, long_running=True, host=args.host, port=args.port)
-    brain = load_brain(settings)
-    services = build_services(
-        settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=args.worker
-    )
-    brain.install(services, background=True)
-    install_smtp_listener(services)
+    services = build_gateway(settings, "serve", with_worker=args.worker)
     run_web(
         create_app(services),
         host=settings.host,

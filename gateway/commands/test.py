@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from gateway.brain import Brain, load_brain
 from gateway.commands._common import add_log_level, settings_from
 from gateway.errors import StartupError
+from gateway.lifecycle import run_parts
+from gateway.model_and_flows import ModelAndFlows, load_model_and_flows
 from gateway.stories import StoryReport, run_stories, story_settings
 
 
@@ -33,18 +34,15 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.dir.exists():
-        # Checked before the brain loads: that may train the intent model for minutes.
+        # Checked before the model and flows load: that may train the intent model for minutes.
         raise StartupError(f"{args.dir}: no such story file or directory (default tests/stories)")
     settings = story_settings(settings_from(args))
-    brain = load_brain(settings)
-    report = asyncio.run(_play(args.dir, brain, settings))
+    loaded = load_model_and_flows(settings)
+    report = asyncio.run(_play(args.dir, loaded, settings))
     print(report.format())
     return 0 if report.passed else 1
 
 
-async def _play(directory: Path, brain: Brain, settings: Settings) -> StoryReport:
-    await brain.start(background=False)
-    try:
-        return await run_stories(directory, brain.nlu, brain.dialogue, settings)
-    finally:
-        await brain.stop()
+async def _play(directory: Path, loaded: ModelAndFlows, settings: Settings) -> StoryReport:
+    async with run_parts(loaded.parts(background=False)):
+        return await run_stories(directory, loaded.nlu, loaded.dialogue, settings)

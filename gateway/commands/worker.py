@@ -8,13 +8,11 @@ import signal
 from typing import Any
 
 import structlog
-from aiohttp import web
 
-from gateway.app import create_probe_app
-from gateway.brain import load_brain
+from gateway.build import build_gateway
 from gateway.commands._common import add_log_level, freeze_heap, run_loop, settings_from
 from gateway.errors import StartupError
-from gateway.services import Services, build_services
+from gateway.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -46,30 +44,18 @@ def run(args: argparse.Namespace) -> int:
             "worker needs a shared queue: set REDIS_URL (with the in-memory default, "
             "`python -m gateway serve` runs the worker itself)"
         )
-    brain = load_brain(settings)
-    services = build_services(settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=True)
-    brain.install(services, background=False)
-    run_loop(settings.event_loop, _run(services, args.metrics_port))
+    services = build_gateway(settings, "worker", probe_port=args.metrics_port or None)
+    run_loop(settings.event_loop, _run(services))
     return 0
 
 
-async def _run(services: Services, metrics_port: int | None) -> None:
+async def _run(services: Services) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner: web.AppRunner | None = None
-    await services.start()
-    freeze_heap()
-    try:
-        if metrics_port:
-            runner = web.AppRunner(create_probe_app(services), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, services.settings.host, metrics_port).start()
+    async with services.running():
+        freeze_heap()
         log.info("worker.running")
         await stop.wait()
         log.info("worker.stopping")
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-        await services.stop()

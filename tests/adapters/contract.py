@@ -20,8 +20,9 @@ from config.settings import Settings
 from core.channel import Channel, PayloadError, WebhookReply, WebhookRequest
 from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
+from gateway.build import build_gateway
 from gateway.channels import FACTORIES
-from gateway.services import Services, build_services
+from gateway.services import Services
 from tests.support._raw_http import post_raw
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -280,7 +281,7 @@ async def running_gateway(
     settings: Settings, *, nlu: IntentParser, dialogue: Dialogue
 ) -> AsyncIterator[Gateway]:
     """The real app (webhooks, queue, engine, outbox) on a loopback test server."""
-    services = build_services(settings, nlu=nlu, dialogue=dialogue, with_worker=True)
+    services = build_gateway(settings, "serve", nlu=nlu, dialogue=dialogue, with_worker=True)
     client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
     await client.start_server()
     try:

@@ -24,8 +24,9 @@ from core.models import Inbound, Outbound
 from core.session import Session as BotSession
 from core.turn import NluResult, TurnOutcome
 from gateway.app import create_app
-from gateway.services import Services, build_services
-from gateway.smtp_listener import install_smtp_listener, smtp_listener
+from gateway.build import build_gateway
+from gateway.services import Services
+from gateway.smtp_listener import smtp_listener
 from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.fakes_twilio_email import SmtpSink
 
@@ -57,10 +58,14 @@ async def gateway(
         email_from=f"Bot <{address}>",
         smtp_listen_port=port,
     )
-    services = build_services(
-        settings, nlu=nlu or KeywordNlu(), dialogue=dialogue or EchoDialogue(), with_worker=True
+    services = build_gateway(
+        settings,
+        "serve",
+        nlu=nlu or KeywordNlu(),
+        dialogue=dialogue or EchoDialogue(),
+        with_worker=True,
     )
-    assert install_smtp_listener(services) is not None
+    assert "smtp listener" in services.part_names
     client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
     await client.start_server()
     try:
@@ -111,15 +116,17 @@ async def settle(*checks: Any, timeout: float = 10.0) -> None:
 
 def test_the_listener_is_off_without_a_port(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, smtp_host="127.0.0.1", email_from="b@shop.example")
-    services = build_services(
-        settings, nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
+    services = build_gateway(
+        settings, "serve", nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
     )
     assert smtp_listener(services) is None
+    assert "smtp listener" not in services.part_names
     settings = Settings(data_dir=tmp_path, smtp_listen_port=2525)  # no e-mail channel
-    services = build_services(
-        settings, nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
+    services = build_gateway(
+        settings, "serve", nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
     )
     assert smtp_listener(services) is None
+    assert "smtp listener" not in services.part_names
 
 
 async def test_mail_over_smtp_is_answered_in_its_thread(

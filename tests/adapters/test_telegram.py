@@ -175,7 +175,7 @@ async def test_a_topic_message_without_a_thread_id_is_answered_in_the_chat(
         status, _ = await gw.post(CASE, req)
         assert status == 200
         [sent] = await wait_sent(fake_telegram, 1)
-        assert gw.services.backends.queue.dead == []  # type: ignore[attr-defined]
+        assert gw.services.storage.queue.dead == []  # type: ignore[attr-defined]
     assert sent.text == "#1 hi" and sent.thread_id is None
 
 

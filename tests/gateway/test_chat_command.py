@@ -9,8 +9,8 @@ from pathlib import Path
 from adapters.terminal import TerminalChannel
 from config.settings import load_settings
 from core.models import Button
+from gateway.build import build_gateway
 from gateway.commands.chat import converse
-from gateway.services import build_services
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
 
@@ -20,12 +20,12 @@ async def test_scripted_conversation(tmp_path: Path) -> None:
     dialogue = EchoDialogue(
         buttons=(Button(label="Yes", payload="/affirm"), Button(label="No", payload="/deny"))
     )
-    services = build_services(
+    services = build_gateway(
         load_settings(data_dir=tmp_path),
+        "chat",
         nlu=KeywordNlu(),
         dialogue=dialogue,
-        with_worker=True,
-        extra_channels={terminal.name: terminal},
+        channels={terminal.name: terminal},
     )
     stdin = io.StringIO("hi\n\n2\nno\n")
     await converse(services, terminal, stdin)

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from config.settings import load_settings
 from gateway.app import create_app
+from gateway.build import build_gateway
 from gateway.listener import ConnectionLimit, GuardedSite, connection_limit
-from gateway.services import build_services
 from tests.support._raw_http import closed, post_headers
 from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 
@@ -27,12 +27,13 @@ from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 @asynccontextmanager
 async def guarded(tmp_path: Path, limit: ConnectionLimit, **settings: Any) -> AsyncIterator[int]:
     """The gateway app served as `serve` serves it; yields the port."""
-    services = build_services(
+    services = build_gateway(
         load_settings(data_dir=tmp_path, **settings),
+        "serve",
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
         with_worker=False,
-        extra_channels={"test": RecordingChannel()},
+        channels={"test": RecordingChannel()},
     )
     runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()

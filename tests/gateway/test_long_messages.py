@@ -23,8 +23,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from config.settings import Settings
 from core.models import ConversationRef, Inbound, Sender
 from gateway.app import create_app
-from gateway.services import Services, build_services
-from gateway.smtp_listener import install_smtp_listener
+from gateway.build import build_gateway
+from gateway.services import Services
 from tests.support.doubles import RecordingChannel
 from tests.support.fakes_twilio_email import SmtpSink
 from tests.support.redis_server import free_port
@@ -45,14 +45,15 @@ async def gateway(
         email_from="Bot <help@shop.example>",
         smtp_listen_port=listen,
     )
-    services = build_services(
+    services = build_gateway(
         settings,
+        "serve",
         nlu=brain.nlu,
         dialogue=brain.dialogue,
         with_worker=True,
-        extra_channels={"test": channel},
+        channels={"test": channel},
     )
-    assert install_smtp_listener(services) is not None
+    assert "smtp listener" in services.part_names
     client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
     await client.start_server()
     try:
@@ -132,7 +133,7 @@ async def test_long_messages_at_once_do_not_stall_healthz(
     async with gateway(tmp_path, real_brain, smtp_sink.port, channel) as (client, services, _):
         async with health_probe(client.port) as times:
             for i in range(count):
-                await services.backends.queue.put(
+                await services.storage.queue.put(
                     Inbound(
                         event_id=f"long-{i}",
                         conversation=ConversationRef(channel="test", chat_id=f"visitor-{i}"),

@@ -69,7 +69,7 @@ async def test_bad_frames_get_errors_and_the_socket_stays_up(gateway_factory: An
                 await ws.send_str(frame)
             reply = await receive(ws)
             assert expected in reply["error"], (frame[:40], reply)
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
         await ws.send_json({"text": "still here?"})
         assert (await receive(ws))["text"] == "#1 still here?"
         # A second visitor is not affected by the first one's mistakes.
@@ -135,7 +135,7 @@ async def test_invalid_utf8_text_frame_closes_that_socket_only(gateway_factory: 
         assert int.from_bytes(close[2:4], "big") == 1007
         writer.close()
         await writer.wait_closed()
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
         await other.send_json({"text": "unaffected"})
         assert (await receive(other))["text"] == "#1 unaffected"
         again = await client.ws_connect(f"/chat/ws?session={token}")
@@ -163,4 +163,4 @@ async def test_a_lone_surrogate_escape_is_answered_not_a_failed_turn(gateway_fac
         await receive(ws)
         await ws.send_str('{"text": "hi \\ud800 there"}')
         assert (await receive(ws))["text"] == "#1 hi \ufffd there"
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0

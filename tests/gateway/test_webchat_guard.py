@@ -89,7 +89,7 @@ async def test_messages_per_address_are_limited_across_its_sessions(gateway_fact
         await sockets[0].send_json({"text": "one more"})
         refused = await receive(sockets[0])
         assert "Too many messages" in refused["error"] and refused["retry_after"] > 0
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
 
 
 def solve(seed: str, bits: int) -> str:
@@ -128,7 +128,7 @@ async def test_the_proof_of_work_is_asked_before_the_first_message(gateway_facto
         assert list(await receive(again)) == ["session"]
         old = await client.ws_connect(f"/chat/ws?session={hello['session']}")
         assert "challenge" in await receive(old)
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
 
 
 def guard(*proxies: str) -> WebChatGuard:

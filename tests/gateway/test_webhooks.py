@@ -23,7 +23,7 @@ from core.errors import QueueUnavailable
 from core.models import Capabilities, ConversationRef, Inbound, Sender
 from core.redis.client import connect
 from gateway.app import LINGER, create_app
-from gateway.services import build_services
+from gateway.build import build_gateway
 from tests.adapters.cases import slack as slack_case
 from tests.adapters.cases import telegram as telegram_case
 from tests.support._raw_http import closed, post_headers, post_raw, status_of
@@ -159,7 +159,7 @@ async def test_refusals_queue_nothing(gateway_factory: Any) -> None:
 
             r = await client.post("/webhooks/test", data=chunks(), headers=headers)
             assert r.status == 413
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
         reasons = [
             (e.get("status"), e.get("reason", "")) for e in logs if e["event"] == "webhook.rejected"
         ]
@@ -198,7 +198,7 @@ async def test_a_body_is_read_whole_however_it_arrives(
         body, headers = signed({"id": "e3", "chat": "c1", "text": "x" * 3000})
         assert await post_raw(host, port, "/webhooks/test", headers, body, split=10) == 413
         assert awaited == [1]  # refused by its declared length, before reading
-        taken = await s.backends.queue.take(10, 1.0)
+        taken = await s.storage.queue.take(10, 1.0)
         assert [d.inbound.text for d in taken] == ["all at once", "in two pieces"]
 
 
@@ -207,16 +207,16 @@ async def test_queue_down_answers_503_so_the_platform_retries(gateway_factory: A
     async with gateway_factory(
         nlu=KeywordNlu(), dialogue=EchoDialogue(), channels={"test": channel}
     ) as (client, s):
-        real_put = s.backends.queue.put
+        real_put = s.storage.queue.put
 
         async def down(_: Inbound) -> bool:
             raise QueueUnavailable("connection refused")
 
-        s.backends.queue.put = down  # type: ignore[method-assign]
+        s.storage.queue.put = down  # type: ignore[method-assign]
         body, headers = signed({"id": "e1", "chat": "c1", "text": "hi"})
         r = await client.post("/webhooks/test", data=body, headers=headers)
         assert r.status == 503 and r.headers["Retry-After"] == "5"
-        s.backends.queue.put = real_put  # type: ignore[method-assign]
+        s.storage.queue.put = real_put  # type: ignore[method-assign]
         r = await client.post("/webhooks/test", data=body, headers=headers)
         assert r.status == 200
         for _ in range(100):
@@ -296,7 +296,7 @@ async def test_credentials_in_the_headers_are_checked_before_the_body_is_waited_
             writer.close()
         assert answered < 1.0, f"answered after {answered:.2f} s"
         assert cut_off < LINGER + 1.0, f"held {cut_off:.2f} s"
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
 
 
 async def test_a_body_trickled_past_the_read_timeout_gets_408_and_is_cut_off(
@@ -329,7 +329,7 @@ async def test_a_body_trickled_past_the_read_timeout_gets_408_and_is_cut_off(
         assert (
             metric(text, 'gateway_webhooks_rejected_total{channel="test",reason="too_slow"}') == 1
         )
-        assert await s.backends.queue.depth() == 0
+        assert await s.storage.queue.depth() == 0
 
 
 async def test_a_frozen_redis_gets_a_503_within_a_second_and_nothing_is_lost(
@@ -382,12 +382,13 @@ async def test_a_client_that_hangs_up_mid_body_is_one_log_line(
         def precheck(self, req: WebhookRequest) -> None:
             reading.set()  # the body is read next
 
-    services = build_services(
+    services = build_gateway(
         load_settings(data_dir=tmp_path),
+        "serve",
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
         with_worker=False,
-        extra_channels={"test": Watched()},
+        channels={"test": Watched()},
     )
     runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()

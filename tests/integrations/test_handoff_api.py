@@ -12,8 +12,8 @@ from core.errors import StoreUnavailable
 from core.models import ConversationRef, Inbound, Sender
 from core.session import Session
 from gateway.app import create_app
+from gateway.build import build_gateway
 from gateway.dialogue_loader import load_dialogue
-from gateway.services import build_services
 from gateway.stories import StoryChannel
 from tests.support._raw_http import post_raw
 from tests.support.doubles import EchoDialogue, KeywordNlu
@@ -26,12 +26,13 @@ async def test_release_by_api(tmp_path: Path) -> None:
     )
     bundle = load_dialogue(settings)
     channel = StoryChannel()
-    services = build_services(
+    services = build_gateway(
         settings,
+        "serve",
         nlu=ExampleNlu.from_dir(FLOWS, bundle.extractor),
         dialogue=bundle.dialogue,
         with_worker=True,
-        extra_channels={channel.name: channel},
+        channels={channel.name: channel},
     )
     app = create_app(services)  # mounts the release API
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -43,9 +44,9 @@ async def test_release_by_api(tmp_path: Path) -> None:
         )
         assert services.engine is not None
         done = services.engine.expect(inbound)
-        await services.backends.queue.put(inbound)
+        await services.storage.queue.put(inbound)
         await done
-        session = await services.backends.store.load(conv.key)
+        session = await services.storage.store.load(conv.key)
         assert session is not None and session.handoff
         url = f"/api/handoff/{conv.key}/release"
         assert (await client.post(url)).status == 403
@@ -60,7 +61,7 @@ async def test_release_by_api(tmp_path: Path) -> None:
         resp = await client.post(url, headers=good)
         assert resp.status == 202 and (await resp.json()) == {"released": True}
         for _ in range(100):
-            session = await services.backends.store.load(conv.key)
+            session = await services.storage.store.load(conv.key)
             if session is not None and not session.handoff:
                 break
             await asyncio.sleep(0.02)
@@ -75,25 +76,25 @@ async def test_release_by_api(tmp_path: Path) -> None:
 
 async def test_a_repeated_release_is_queued_once_and_an_outage_is_503(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, handoff_api_token="t0ken", redis_url=None)
-    services = build_services(
-        settings, nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
+    services = build_gateway(
+        settings, "serve", nlu=KeywordNlu(), dialogue=EchoDialogue(), with_worker=False
     )
     conv = ConversationRef(channel="story", chat_id="7")
     session = Session.new(conv)
     session.handoff, session.revision = True, 4
-    await services.backends.store.save(session)
+    await services.storage.store.save(session)
     client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
     await client.start_server()
     try:
         url, good = f"/api/handoff/{conv.key}/release", {"Authorization": "Bearer t0ken"}
         for _ in range(3):  # the agent's tool retries
             assert (await client.post(url, headers=good)).status == 202
-        assert await services.backends.queue.depth() == 1
+        assert await services.storage.queue.depth() == 1
 
         async def down(key: str) -> None:
             raise StoreUnavailable("redis unreachable")
 
-        services.backends.store.load = down  # type: ignore[method-assign]
+        services.storage.store.load = down  # type: ignore[method-assign]
         resp = await client.post(url, headers=good)
         assert resp.status == 503 and "unavailable" in (await resp.json())["error"]
     finally:

@@ -1,7 +1,7 @@
 """A gateway process for the multi-process tests and the e2e bench: the real services, queue,
-engine and web app, with the product's brain (`--brain real`, from `load_brain`) or the test
-doubles (`--brain double`), plus a signed test channel `probe` whose sends are POSTed to a
-recorder that stands in for a platform's API.
+engine and web app, built by `build_gateway` with the product's model and flows (`--brain real`)
+or the test doubles (`--brain double`), plus a signed test channel `probe` whose sends are POSTed
+to a recorder that stands in for a platform's API.
 
     python -m tests.redis.harness serve  [--worker] [--brain double|real]
     python -m tests.redis.harness worker [--brain double|real]
@@ -38,11 +38,11 @@ from core.channel import (
     WebhookRequest,
 )
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
-from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
-from gateway.backends import build_relay
+from gateway.build import build_gateway
 from gateway.commands._common import new_event_loop, run_loop, settings_from
-from gateway.services import Services, build_services
+from gateway.services import Services
+from gateway.storage import build_relay
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
 SIGNATURE = "x-probe-signature"
@@ -108,16 +108,18 @@ class ProbeChannel(BaseChannel):
         return SentMessage()
 
 
-def brain(kind: str, settings: Settings) -> tuple[IntentParser, Dialogue, Any]:
-    """(nlu, dialogue, the real Brain to install or None). The real one is imported only when
-    asked for: it pulls in torch, seconds of start-up the fault tests do not need."""
+def brain(kind: str, settings: Settings) -> dict[str, Any]:
+    """Keywords for `build_gateway`: the product's model and flows, or the doubles. The real
+    ones are imported only when asked for: they pull in torch, seconds of start-up the fault
+    tests do not need."""
     if kind == "real":
-        from gateway.brain import load_brain
+        from gateway.model_and_flows import load_model_and_flows
 
-        b = load_brain(settings, progress=False)
-        return b.nlu, b.dialogue, b
-    nlu, dialogue = KeywordNlu(), EchoDialogue(delay=float(os.environ.get("TURN_DELAY", "0")))
-    return nlu, dialogue, None
+        # Loaded before the port opens, as the measurements expect.
+        loaded = load_model_and_flows(settings, progress=False)
+        return {"model_and_flows": loaded, "model_in_background": False}
+    delay = float(os.environ.get("TURN_DELAY", "0"))
+    return {"nlu": KeywordNlu(), "dialogue": EchoDialogue(delay=delay)}
 
 
 async def run_worker(services: Services) -> None:
@@ -126,11 +128,8 @@ async def run_worker(services: Services) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await services.start()
-    try:
+    async with services.running():
         await stop.wait()
-    finally:
-        await services.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--brain", choices=["double", "real"], default="double")
     args = p.parse_args(argv)
     settings = settings_from(args)
-    nlu, dialogue, real = brain(args.brain, settings)
     channels = {
         "probe": ProbeChannel(
             os.environ.get("PROBE_SECRET", "probe-secret"), os.environ.get("RECORD_URL")
@@ -148,11 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         "webchat": WebChatChannel(relay=build_relay(settings)),
     }
     with_worker = args.role == "worker" or args.worker
-    services = build_services(
-        settings, nlu=nlu, dialogue=dialogue, with_worker=with_worker, extra_channels=channels
+    services = build_gateway(
+        settings,
+        args.role,
+        channels=channels,
+        with_worker=with_worker,
+        **brain(args.brain, settings),
     )
-    if real is not None:
-        real.install(services, background=False)
     if args.role == "worker":
         run_loop(settings.event_loop, run_worker(services))
         return 0

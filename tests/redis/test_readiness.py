@@ -23,7 +23,7 @@ async def test_readyz_and_webhooks_follow_redis(own_redis: RedisServer, tmp_path
         redis_url=own_redis.url,
         data_dir=str(tmp_path),
     ) as (client, services):
-        assert services.backends.durable
+        assert services.storage.durable
         assert (await client.get("/readyz")).status == 200
         own_redis.stop()
         assert (await client.get("/readyz")).status == 503
@@ -34,4 +34,4 @@ async def test_readyz_and_webhooks_follow_redis(own_redis: RedisServer, tmp_path
         assert (await client.get("/readyz")).status == 200
         assert (await client.post("/webhooks/probe", data=body, headers=headers)).status == 200
         assert (await client.post("/webhooks/probe", data=body, headers=headers)).status == 200
-        assert await services.backends.queue.depth() == 1, "the retry was a duplicate"
+        assert await services.storage.queue.depth() == 1, "the retry was a duplicate"

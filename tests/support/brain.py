@@ -1,5 +1,6 @@
 """The product's real brain (trained intent model + the default flows) for end-to-end tests,
-built by the same `load_brain` as `serve`, over the tiny model `trained_model_dir` caches."""
+built by the same `load_model_and_flows` as `serve`, over the tiny model `trained_model_dir`
+caches."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from config.settings import load_settings
-from gateway.brain import Brain, load_brain
+from gateway.lifecycle import run_parts
+from gateway.model_and_flows import ModelAndFlows, load_model_and_flows
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +22,7 @@ def real_brain_settings(trained_model_dir: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def real_brain(real_brain_settings: dict[str, Any]) -> AsyncIterator[Brain]:
-    brain = load_brain(load_settings(**real_brain_settings), progress=False)
-    await brain.start(background=False)
-    try:
+async def real_brain(real_brain_settings: dict[str, Any]) -> AsyncIterator[ModelAndFlows]:
+    brain = load_model_and_flows(load_settings(**real_brain_settings), progress=False)
+    async with run_parts(brain.parts(background=False)):
         yield brain
-    finally:
-        await brain.stop()

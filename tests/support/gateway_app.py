@@ -1,5 +1,5 @@
-"""A running gateway app (aiohttp test server on a free loopback port) built from the product's
-services with whatever brain and extra channels a test gives."""
+"""A running gateway app (aiohttp test server on a free loopback port) built by the product's
+`build_gateway` with whatever intent parser, dialogue and extra channels a test gives."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from config.settings import load_settings
 from core.channel import Channel
 from core.turn import Dialogue, IntentParser
 from gateway.app import create_app
-from gateway.services import Services, build_services
+from gateway.build import build_gateway
+from gateway.services import Services
 
 GatewayFactory = Callable[..., Any]
 
@@ -28,12 +29,13 @@ async def running_gateway(
     with_worker: bool = True,
     **settings: Any,
 ) -> AsyncIterator[tuple[TestClient[Any, Any], Services]]:
-    services = build_services(
+    services = build_gateway(
         load_settings(**settings),
+        "serve",
         nlu=nlu,
         dialogue=dialogue,
         with_worker=with_worker,
-        extra_channels=channels,
+        channels=channels,
     )
     client = TestClient(TestServer(create_app(services), host="127.0.0.1"))
     await client.start_server()

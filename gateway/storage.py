@@ -1,5 +1,6 @@
-"""Queue, session store, sent-log and rate limiter: in memory by default, Redis when REDIS_URL
-is set."""
+"""Where a gateway process keeps its state: the queue, the session store, the sent-log, the rate
+limiters and the spent webhook credentials; in memory (with an SQLite file for what must survive
+a restart) by default, in Redis when REDIS_URL is set."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ answered (the first over gets "slow down", the rest are dropped)."""
 
 
 @dataclass
-class Backends:
+class Storage:
+    """The stores one process uses, built together so they share one Redis connection (or one
+    SQLite file); `closers` close what they share, after the queue and the session store."""
+
     queue: Queue
     store: SessionStore
     sent: SentLog
@@ -44,20 +48,14 @@ class Backends:
     limits: Limits = field(default_factory=MemoryLimits)
     """Abuse limits of the web chat (sessions and messages per client address)."""
 
-    async def close(self) -> None:
-        await self.queue.close()
-        await self.store.close()
-        for close in self.closers:
-            await close()
 
-
-def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backends:
+def build_storage(settings: Settings, metrics: Metrics | None = None) -> Storage:
     if settings.redis_url is not None:
         return _redis(settings, settings.redis_url.get_secret_value(), metrics)
     # The dedupe keys and the spent tokens must survive a restart (a redelivery or a replay
     # after it is still one); the file is opened when the queue starts.
     keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
-    return Backends(
+    return Storage(
         queue=MemoryQueue(
             dedupe_ttl=settings.dedupe_ttl,
             spill_path=settings.data_dir / "queue-spill.jsonl",
@@ -73,10 +71,10 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
     )
 
 
-def _redis(settings: Settings, url: str, metrics: Metrics | None) -> Backends:
+def _redis(settings: Settings, url: str, metrics: Metrics | None) -> Storage:
     redis = connect(url)
     prefix = settings.redis_prefix
-    return Backends(
+    return Storage(
         queue=RedisQueue(
             redis,
             prefix=prefix,
