@@ -37,7 +37,6 @@ class Plan:
     """What the part factories read: the built services and the role's options."""
 
     services: Services
-    role: Role
     model_and_flows: ModelAndFlows | None
     """None when the caller brought its own intent parser and dialogue (and runs them)."""
     model_in_background: bool
@@ -180,6 +179,6 @@ def build_gateway(
     )
     services = Services(settings, metrics, stored, live, outbox, nlu, dialogue, worker)
     background = role == "serve" if model_in_background is None else model_in_background
-    plan = Plan(services, role, model_and_flows, background, probe_port)
+    plan = Plan(services, model_and_flows, background, probe_port)
     services.parts = tuple(part for parts_of in ROLES[role] for part in parts_of(plan))
     return services
