@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
@@ -21,10 +21,14 @@ from core.turn import Dialogue, IntentParser
 from gateway.app import create_probe_app
 from gateway.channels import build_channels
 from gateway.lifecycle import Part
-from gateway.model_and_flows import ModelAndFlows, load_model_and_flows
 from gateway.services import Services
 from gateway.smtp_listener import smtp_listener
 from gateway.storage import build_storage
+
+if TYPE_CHECKING:
+    # Imported when used: the model pulls in torch, seconds of start-up that a process
+    # given its own intent parser (tests, benches) does not need.
+    from gateway.model_and_flows import ModelAndFlows
 
 Role = Literal["serve", "worker", "chat"]
 """`serve`: the web app (webhooks, web chat, health), with the worker unless it runs apart;
@@ -145,7 +149,10 @@ def build_gateway(
     if (nlu is None) != (dialogue is None) or (nlu is not None and model_and_flows is not None):
         raise TypeError("give nlu and dialogue together, or model_and_flows, or neither")
     if nlu is None or dialogue is None:
-        model_and_flows = model_and_flows or load_model_and_flows(settings)
+        if model_and_flows is None:
+            from gateway.model_and_flows import load_model_and_flows
+
+            model_and_flows = load_model_and_flows(settings)
         nlu, dialogue = model_and_flows.nlu, model_and_flows.dialogue
     metrics = Metrics()
     stored = build_storage(settings, metrics)
