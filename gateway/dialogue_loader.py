@@ -13,10 +13,10 @@ from pathlib import Path
 import structlog
 
 from config.settings import Settings
-from core.dialogue import Bot, FlowError, FlowRunner, flow_files, load_bot
+from core.dialogue import Bot, FlowRunner, flow_files, load_bot
 from core.entities import EntityExtractor, RegexEntity
+from core.errors import FlowError, StartupError
 from gateway.backends import build_limits
-from gateway.errors import StartupError
 from integrations.guard import ActionGuard, GuardedHandoff, GuardSettings
 from integrations.handoff import LogHandoff, WebhookHandoff
 from integrations.registry import ActionRegistry

@@ -9,11 +9,10 @@ import structlog
 
 from adapters.webchat import WebChatChannel
 from config.settings import Settings
-from core.channel import Channel
 from core.engine import Engine, EngineSettings
 from core.metrics import Metrics
 from core.outbox import Outbox
-from core.turn import Dialogue, IntentParser
+from core.ports import Channel, Dialogue, IntentParser
 from gateway.backends import Backends, build_backends
 from gateway.channels import build_channels
 

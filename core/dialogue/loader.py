@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from core.dialogue.compile import FlowCompiler, Refs
-from core.dialogue.errors import FlowError, FlowIssue
 from core.dialogue.model import Bot, End, Flow, SlotSpec, Src
 from core.dialogue.parts import Parts, read_actions, read_entities, read_intents, read_policy
-from core.dialogue.templates import Condition, TemplateError
-from core.dialogue.yamlsrc import LDict, LList, YamlSyntaxError, load_file
+from core.dialogue.templates import Condition
+from core.dialogue.yamlsrc import LDict, LList, load_file
 from core.entities import BUILTIN_ENTITIES
+from core.errors import FlowError, FlowIssue, TemplateError, YamlSyntaxError
 
 TOP_KEYS = {"intents", "flows", "actions", "entities", "policy"}
 FLOW_KEYS = {"title", "when", "slots", "steps", "resumable"}

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.dialogue.errors import FlowIssue
 from core.dialogue.model import EntitySpec, HttpActionSpec, Policy, Src
-from core.dialogue.templates import Template, TemplateError
+from core.dialogue.templates import Template
 from core.dialogue.yamlsrc import LDict, LList
+from core.errors import FlowIssue, TemplateError
 
 POLICY_TEXTS = (
     "fallback",

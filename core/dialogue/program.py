@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 
-from core.dialogue.errors import ActionRefused
 from core.dialogue.model import (
     Ask,
     Bot,
@@ -25,9 +24,10 @@ from core.dialogue.model import (
     Say,
     SetSlot,
 )
-from core.dialogue.ports import Actions, HandoffRecord, HandoffTarget
 from core.dialogue.templates import Template
+from core.errors import ActionRefused
 from core.models import Button, Inbound, Outbound
+from core.ports import Actions, HandoffRecord, HandoffTarget
 from core.session import Frame, Session
 
 log = structlog.get_logger(__name__)

@@ -1,4 +1,4 @@
-"""The flow runner: the `core.turn.Dialogue` the engine calls once per turn."""
+"""The flow runner: the `core.ports.Dialogue` the turn runner calls once per turn."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import structlog
 
 from core.dialogue.model import Ask, Bot, Flow, SlotSpec
 from core.dialogue.policy import Choice, choose
-from core.dialogue.ports import Actions, HandoffTarget
 from core.dialogue.program import RESUME, Turn
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
+from core.ports import Actions, Entity, HandoffTarget, NluResult, TurnOutcome
 from core.session import Frame, Session
-from core.turn import Entity, NluResult, TurnOutcome
 
 log = structlog.get_logger(__name__)
 

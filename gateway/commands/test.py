@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
+from core.errors import StartupError
 from gateway.brain import Brain, load_brain
 from gateway.commands._common import add_log_level, settings_from
-from gateway.errors import StartupError
 from gateway.stories import StoryReport, run_stories, story_settings
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from core.errors import StartupError
 from gateway.app import create_probe_app
 from gateway.brain import load_brain
 from gateway.commands._common import add_log_level, freeze_heap, run_loop, settings_from
-from gateway.errors import StartupError
 from gateway.services import Services, build_services
 
 log = structlog.get_logger(__name__)
