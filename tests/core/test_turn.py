@@ -3,11 +3,15 @@ acknowledge; and a session save that loses a race, run again on the fresh state.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from core.errors import StaleSession
@@ -35,6 +39,18 @@ def msg(text: str, payload: str | None = None) -> Inbound:
         text=text,
         payload=payload,
     )
+
+
+@contextmanager
+def logs_from_info() -> Iterator[list[dict[str, Any]]]:
+    """The events logged meanwhile, info included whatever level an earlier test configured."""
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**before)
 
 
 class Rig:
@@ -168,7 +184,7 @@ async def test_a_stale_session_is_run_again_on_the_fresh_state_without_using_an_
         metrics=r.metrics,
         settings=TurnSettings(max_attempts=1),
     )
-    with capture_logs() as logs:
+    with logs_from_info() as logs:
         await r.turns.run(await r.taken(msg("hi")))
     assert r.channel.texts() == ["#6 hi"]  # answered once, from the rival's newer state
     assert len(r.dialogue.seen) == 2 and r.queue.dead == []
@@ -189,7 +205,7 @@ class StaleStore(MemoryStore):
 
 async def test_a_store_that_is_always_stale_fails_the_turn_in_the_end(tmp_path: Path) -> None:
     r = Rig(tmp_path, store=StaleStore(ttl=600), max_attempts=2)
-    with capture_logs() as logs:
+    with logs_from_info() as logs:
         await r.turns.run(await r.taken(msg("hi")))
     assert len(r.dialogue.seen) == 2 * (STALE_RETRIES + 1)
     assert [e["attempt"] for e in logs if e["event"] == "turn.failed"] == [1, 2]

@@ -37,8 +37,10 @@ MAX_OPS = 200
 """A flow that runs this many operations in one turn is looping; it is stopped."""
 
 
-class Turn:
-    """One turn's work on a session: the replies it builds and the flows it moves through."""
+class Interpreter:
+    """Interprets the flows' compiled programs for one turn: runs operations from where the
+    session stands, building the replies and moving through flows, until it waits, ends or hands
+    off. The flow runner makes one per turn and decides where it starts."""
 
     def __init__(
         self,
