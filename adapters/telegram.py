@@ -30,23 +30,28 @@ from telegram.error import (
     Forbidden,
     InvalidToken,
     NetworkError,
-    RetryAfter,
     TelegramError,
 )
+from telegram.error import RetryAfter as FloodControl
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from core.channel import (
     BaseChannel,
-    ChannelSendError,
-    PayloadError,
     SentMessage,
     Step,
-    VerificationError,
     WebhookReply,
     WebhookRequest,
     json_object,
     send_steps,
+)
+from core.errors import (
+    ChannelSendError,
+    ChannelUnreachable,
+    PayloadError,
+    RetryAfter,
+    SendRefused,
+    VerificationError,
 )
 from core.models import (
     Attachment,
@@ -343,17 +348,17 @@ def _label_of(msg: Any, data: str) -> str:
 def send_error(exc: TelegramError) -> ChannelSendError:
     """Telegram's error tree to ours: flood control carries its wait; a blocked bot, a bad
     request or a rejected token will not get better by trying again."""
-    if isinstance(exc, RetryAfter):
+    if isinstance(exc, FloodControl):
         with warnings.catch_warnings():  # an int here is deprecated unless PTB_TIMEDELTA is on
             warnings.simplefilter("ignore", PTBDeprecationWarning)
             after = exc.retry_after
         wait = after.total_seconds() if isinstance(after, dtm.timedelta) else float(after)
-        return ChannelSendError("telegram flood control (429)", retryable=True, retry_after=wait)
+        return RetryAfter(wait, "telegram flood control (429)")
     if isinstance(exc, Forbidden | BadRequest | InvalidToken):
-        return ChannelSendError(f"telegram refused: {exc.message}", retryable=False)
+        return SendRefused(f"telegram refused: {exc.message}")
     if isinstance(exc, NetworkError):
-        return ChannelSendError(f"telegram unreachable: {exc.message}", retryable=True)
-    return ChannelSendError(f"telegram error: {exc.message}", retryable=False)
+        return ChannelUnreachable(f"telegram unreachable: {exc.message}")
+    return SendRefused(f"telegram error: {exc.message}")
 
 
 # -- media ----------------------------------------------------------------------------------

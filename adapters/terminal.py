@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar, TextIO
 
-from core.channel import BaseChannel, PayloadError, SentMessage, WebhookReply, WebhookRequest
+from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
+from core.errors import PayloadError
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
 
 

@@ -11,9 +11,10 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from core.channel import BaseChannel, PayloadError, SentMessage, WebhookReply, WebhookRequest
+from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
+from core.errors import PayloadError
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
-from core.relay import Relay
+from core.ports import Relay
 
 Frame = dict[str, Any]
 Sink = Callable[[Frame], Awaitable[None]]

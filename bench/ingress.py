@@ -216,7 +216,7 @@ def serve_gateway(port: int, log_level: str, loop: str) -> None:
 
     from config.logging import configure
     from config.settings import Settings
-    from core.turn import NluResult
+    from core.ports import NluResult
     from gateway.app import create_app
     from gateway.build import build_gateway
     from gateway.commands._common import run_web

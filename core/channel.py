@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any
 
 import orjson
 
-from core.errors import GatewayError
-from core.models import Capabilities, Inbound, Outbound, without_lone_surrogates
+from core.errors import ChannelSendError, PayloadError
+from core.models import Inbound, Outbound, without_lone_surrogates
 
 
 class WebhookRequest:
@@ -93,14 +93,6 @@ class SentMessage:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
-class VerificationError(GatewayError):
-    """Signature, secret or timestamp does not check out: answered 401, nothing read further."""
-
-
-class PayloadError(GatewayError):
-    """The body is not what the platform sends: answered 400 with the reason logged."""
-
-
 def json_object(body: bytes) -> dict[str, Any]:
     """A webhook body that must be a JSON object, or `PayloadError`. orjson first (the webhook
     hot path); what it refuses is read again by the standard library, which accepts a little
@@ -132,19 +124,6 @@ def _lenient_json(body: bytes) -> Any:
         raise PayloadError("body is not UTF-8 JSON") from None
 
 
-class ChannelSendError(GatewayError):
-    """A send failed. `retryable` says whether trying again can help; `retry_after` is the
-    platform's own back-off in seconds when it gave one (Slack `Retry-After`, Telegram
-    `retry_after`). `steps_done`: the platform calls of this message that had succeeded before
-    the failure (set by `send_steps`), so a retry resumes after them."""
-
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.steps_done = 0
-
-
 STEPS_DONE = "steps_done"
 """`Outbound.meta` key the outbox sets on a retry: the steps an earlier try delivered."""
 
@@ -166,37 +145,6 @@ async def send_steps(msg: Outbound, steps: Sequence[Step]) -> SentMessage:
         if out is not None:
             sent = out
     return sent
-
-
-@runtime_checkable
-class Channel(Protocol):
-    """One per module in `adapters/`. `verify` and `parse` are pure (no I/O); `send` talks to the
-    platform. `start`/`close` open and close the adapter's HTTP client."""
-
-    name: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
-
-    def precheck(self, req: WebhookRequest) -> None:
-        """The checks that need no body (a secret header, a timestamp's age), run before the
-        body is read: a request that cannot pass is refused at once instead of being waited for
-        while its body trickles in. `req.body` is empty here. Raises `VerificationError`; must
-        never refuse a request that `verify` would accept. Most adapters do nothing."""
-        ...
-
-    def verify(self, req: WebhookRequest) -> None: ...
-
-    def parse(self, req: WebhookRequest) -> WebhookReply: ...
-
-    async def send(self, msg: Outbound) -> SentMessage: ...
-
-    async def before_turn(self, inbound: Inbound) -> None:
-        """Called by the worker before the bot handles a message (answer a button press's
-        spinner, show typing). Most adapters do nothing."""
-        ...
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class BaseChannel:

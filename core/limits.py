@@ -9,7 +9,6 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 
 
 def digest(value: str) -> str:
@@ -17,29 +16,6 @@ def digest(value: str) -> str:
     key: limits are kept in Redis, whose key names are listed by anyone who can run `SCAN` and
     must not spell out who the customers are."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-
-
-class Limits(Protocol):
-    """Counting windows and claims, by key. Implemented by `MemoryLimits` (one process) and
-    `core.redis.limits.RedisLimits` (every process sharing one Redis)."""
-
-    async def hit(self, key: str, limit: int, window: float, event: str) -> float:
-        """Count `event` under `key`: 0.0 when it is within `limit` events per `window` seconds,
-        else the seconds until the oldest counted event leaves the window. A refused event is
-        not counted; an event counted before (a turn run again) counts once and is allowed.
-        A `limit` of 0 or less means no limit."""
-        ...
-
-    async def claim(self, key: str, period: float, owner: str) -> float:
-        """0.0 when `owner` now holds `key` for `period` seconds (or held it already), else the
-        seconds until the other owner's claim runs out."""
-        ...
-
-    async def release(self, key: str, owner: str) -> None:
-        """Give up `owner`'s claim on `key` (the claimed work failed and may be tried again)."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class MemoryLimits:

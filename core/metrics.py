@@ -11,6 +11,9 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class Metrics:
+    """The process's Prometheus metrics in one registry of its own; every part gets the same
+    instance from `gateway/`, which serves it at /metrics."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry

@@ -70,6 +70,9 @@ UserText = Annotated[str, _UserTextSchema]
 
 
 class Frozen(BaseModel):
+    """Base of the normalised models: immutable, unknown fields refused, bytes as base64 in
+    JSON."""
+
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
     )
@@ -90,6 +93,8 @@ class ConversationRef(Frozen):
 
 
 class Sender(Frozen):
+    """Who wrote a message: the platform's id for them, and their display name when known."""
+
     id: UserText
     name: UserText | None = None
 
@@ -131,6 +136,8 @@ class Attachment(Frozen):
 
 
 class Button(Frozen):
+    """A choice offered with a reply: what it says, and the payload a press sends back."""
+
     label: str
     payload: str
 
@@ -176,11 +183,9 @@ class Inbound(Frozen):
         does it, without running pydantic-core's validator; anything else is validated as
         usual. `meta` becomes the event's own: pass a dict of your own making.
 
-        Measured with bench/ingress.py's gateway server, four processes of each variant taking
-        turns: about 4% more webhooks a second than validating (2% for leaving the validator
-        out, 2% more for taking the fields as keywords rather than as a dict), more than the
-        validation's own time, as its large native code then stays out of the CPU's caches.
-        The tests hold the two ways to the same results."""
+        Why: on the webhook's hot path the validator's large native code costs more than its own
+        time, as it pushes the rest out of the CPU's caches (`bench/ingress.py` measures the
+        difference). The tests hold the two ways to the same results."""
         if not _unchanged_by_validation(event_id, conversation, sender, text, meta, attachments):
             fields: dict[str, Any] = {
                 "event_id": event_id,

@@ -8,16 +8,20 @@ from collections.abc import Mapping
 
 import structlog
 
-from core.channel import STEPS_DONE, Channel, ChannelSendError
+from core.channel import STEPS_DONE
+from core.errors import ChannelSendError, RetryAfter, SendRefused
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
-from core.ratelimit import RateLimiter
-from core.store import SentLog
+from core.ports import Channel, RateLimiter, SentLog
 
 log = structlog.get_logger(__name__)
 
 
 class Outbox:
+    """Sends every reply (the turn runner's, an apology, a slow-down notice) through the adapter
+    of its channel: spaced per chat, retried as the error's type says, and never twice under one
+    idempotency key. One per process, built by `gateway/`."""
+
     def __init__(
         self,
         channels: Mapping[str, Channel],
@@ -41,7 +45,7 @@ class Outbox:
         try:
             return self._channels[name]
         except KeyError:
-            raise ChannelSendError(f"no adapter for channel {name!r}", retryable=False) from None
+            raise SendRefused(f"no adapter for channel {name!r}") from None
 
     async def before_turn(self, inbound: Inbound) -> None:
         """Best effort: a failing typing indicator must not fail the turn."""
@@ -61,20 +65,21 @@ class Outbox:
             await self._limiter.wait(msg.conversation.key, interval)
             try:
                 await channel.send(msg)
-            except ChannelSendError as exc:
+            except SendRefused:
                 self._metrics.errors.labels(stage="send").inc()
-                if not exc.retryable or attempt == self._attempts:
+                raise
+            except ChannelSendError as exc:  # RetryAfter, ChannelUnreachable: worth another try
+                self._metrics.errors.labels(stage="send").inc()
+                if attempt == self._attempts:
                     raise
                 if exc.steps_done:  # the next try resumes after what went out
                     msg = msg.model_copy(
                         update={"meta": {**msg.meta, STEPS_DONE: str(exc.steps_done)}}
                     )
-                wait = (
-                    exc.retry_after
-                    if exc.retry_after is not None
-                    else self._backoff * 2 ** (attempt - 1)
-                )
-                wait = min(wait, self._max_wait)
+                if isinstance(exc, RetryAfter):
+                    wait = min(exc.retry_after, self._max_wait)
+                else:
+                    wait = min(self._backoff * 2 ** (attempt - 1), self._max_wait)
                 log.warning("outbox.retry", attempt=attempt, wait_s=wait, error=str(exc))
                 await asyncio.sleep(wait)
             else:

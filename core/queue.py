@@ -16,69 +16,24 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 from pydantic import ValidationError
 
 from core.models import Inbound, invalid_fields
+from core.ports import Delivery, SeenJournal
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(slots=True)
-class Delivery:
-    """One queued event handed to a worker. `attempts` counts deliveries, this one included.
-    (Not frozen: one is built per message, and a frozen dataclass sets each field through
-    `object`; nothing changes one after it is made.)"""
-
-    entry_id: str
-    inbound: Inbound
-    attempts: int = 1
-
-    @property
-    def conversation_key(self) -> str:
-        return self.inbound.conversation.key
-
-
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """An event the memory queue gave up on, with the error, kept for inspection."""
+
     entry_id: str
     inbound: Inbound
     error: str
     at: float
-
-
-class Queue(Protocol):
-    """`put` returns only once the event is durably queued (False: a duplicate, already queued),
-    or raises `QueueUnavailable`. Entries stay pending until `ack` or `dead_letter`."""
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def put(self, inbound: Inbound) -> bool: ...
-
-    async def take(self, max_items: int, timeout: float) -> list[Delivery]: ...
-
-    async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
-
-    async def dead_letter(self, deliveries: Sequence[Delivery], error: str) -> None: ...
-
-    async def depth(self) -> int: ...
-
-    async def ping(self) -> None: ...
-
-
-class SeenJournal(Protocol):
-    """Where the memory queue keeps its dedupe keys across a restart: `core.sqlite.keys
-    .SqliteKeys` in the embedded default (a file under DATA_DIR)."""
-
-    async def recall(self) -> list[str]:
-        """The keys recorded earlier that are still inside their window."""
-        ...
-
-    async def record(self, keys: Sequence[str], ttl: float) -> None: ...
 
 
 JOURNAL_EVERY = 0.5
@@ -90,9 +45,9 @@ a clean stop writes everything."""
 class TtlSet:
     """Keys remembered for at least `ttl` seconds, and forgotten by twice that: two generations of
     plain sets, the older dropped whole each `ttl`. A webhook's `add` is one comparison and two
-    lookups, about half the time of an ordered map of expiry times (warm, in a loop); a key
-    costs a set entry (about 40 bytes) instead of a node and a float (about 115), though it may
-    be kept up to twice as long, so at the peak the memory is about the same."""
+    lookups, cheaper than keeping an ordered map of expiry times; a key costs a set entry instead
+    of a node and a float, though it may be kept up to twice as long, so at the peak the memory
+    is about the same."""
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic):
         self._ttl = ttl

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
-
-
-class RateLimiter(Protocol):
-    async def wait(self, key: str, interval: float) -> None:
-        """Return once a message to `key` may go, at least `interval` seconds after the last."""
-        ...
 
 
 class MemoryRateLimiter:
+    """`RateLimiter` for one process: the next free slot per chat, in memory."""
+
     def __init__(self) -> None:
         self._next: dict[str, float] = {}
 

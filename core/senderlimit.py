@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import structlog
 
 from core.models import Outbound
 from core.outbox import Outbox
-from core.queue import Delivery, Queue
+from core.ports import Delivery, Queue, SenderLimit, Verdict
 
 log = structlog.get_logger(__name__)
-
-
-class Verdict(enum.Enum):
-    ALLOW = "allow"
-    WARN = "warn"
-    """The first event over the limit in a window: answer once "slow down", handle no further."""
-    DROP = "drop"
-    """Further events over the limit: acknowledged and not answered."""
-
-
-class SenderLimit(Protocol):
-    """`hit` counts one event of a sender and says what to do with it. `event_key` makes the
-    count idempotent for a redelivered event (the Redis version keys the window by it)."""
-
-    async def hit(self, sender_key: str, event_key: str) -> Verdict: ...
 
 
 class MemorySenderLimit:

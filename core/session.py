@@ -29,6 +29,9 @@ class Frame(BaseModel):
 
 
 class TurnRecord(BaseModel):
+    """One turn in a session's history: what the user sent, what the bot understood and
+    answered."""
+
     model_config = ConfigDict(extra="forbid")
 
     at: float

@@ -6,46 +6,9 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 
 from core.queue import TtlSet
 from core.session import SESSION_FORMAT, Session
-
-
-class SessionStore(Protocol):
-    """`load` returns None for an unknown, expired or old-format session; `save` is atomic."""
-
-    async def load(self, key: str) -> Session | None: ...
-
-    async def save(self, session: Session) -> None: ...
-
-    async def delete(self, key: str) -> None: ...
-
-    async def ping(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class SentLog(Protocol):
-    """Which replies (by turn and index) went out already, so a retried turn sends none twice."""
-
-    async def seen(self, key: str) -> bool: ...
-
-    async def mark(self, key: str) -> None: ...
-
-
-class ClaimStore(Protocol):
-    """Spent one-time credentials (`core.channel.Claim`), shared by every process that takes
-    webhooks: `core.sqlite.keys.SqliteKeys` in the embedded default, `core.redis.claims
-    .RedisClaims` with Redis. The gateway's webhook route is the one user."""
-
-    async def claim(self, key: str, value: str, ttl: float, retry_for: float) -> bool:
-        """True when `key` was free (now held with `value` for `ttl` s), or is held with this
-        same `value` since less than `retry_for` s (the platform retrying: the queue's dedupe
-        still knows the event); False when another value holds it, or the same one for longer
-        (a replay the dedupe has forgotten). `StoreUnavailable` on an outage."""
-        ...
-
 
 SWEEP_EVERY = 30.0
 """Seconds between two sweeps of expired sessions at most (less when SESSION_TTL is shorter)."""
@@ -141,6 +104,8 @@ class MemoryStore:
 
 
 class MemorySentLog:
+    """`SentLog` for one process: reply keys remembered for `ttl` seconds."""
+
     def __init__(self, ttl: float = 86400.0):
         self._keys = TtlSet(ttl)
 

@@ -1,67 +1,289 @@
-"""The seams where the intent model and the dialogue plug into the engine."""
+"""One turn of one conversation, in named steps: screen the senders, replay what an earlier try
+saved, understand the message, decide the answer, record it, deliver it, acknowledge the queue.
+
+The engine (`core.engine`) decides when a turn runs; this module decides what a turn does, and
+what happens when it fails: tried again, waited out, or dead-lettered with an apology.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
+import structlog
+
+from core.backlog import coalesce, resolve_choice
+from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavailable
+from core.metrics import Metrics
 from core.models import Inbound, Outbound
-from core.session import Session
+from core.outbox import Outbox
+from core.ports import (
+    Delivery,
+    Dialogue,
+    IntentParser,
+    NluResult,
+    Queue,
+    SenderLimit,
+    SessionStore,
+    TurnOutcome,
+)
+from core.senderlimit import screen
+from core.session import Session, TurnRecord
+
+log = structlog.get_logger(__name__)
+
+STALE_RETRIES = 8
+"""Turns run again in a row because another worker saved the session first. Each run reads the
+fresh state, so one is normally enough; past this the store is taken to be at fault and the
+run counts as a failed attempt."""
 
 
 @dataclass(frozen=True, slots=True)
-class IntentScore:
-    intent: str
-    confidence: float
+class TurnSettings:
+    """How a turn is tried and answered; `core.engine.EngineSettings` extends it with the
+    scheduling knobs, and `gateway/` fills both from the settings."""
+
+    max_attempts: int = 3
+    """Tries of one turn before its events go to the dead letters."""
+    retry_backoff: float = 0.5
+    history_turns: int = 20
+    failure_text: str = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
-    """A value found in the text: `type` is the extractor's name (email, phone, order_id...)."""
+class TurnRunner:
+    """Runs the turn of one batch of deliveries (one conversation's backlog) to its end: answered
+    and acknowledged, or dead-lettered. The engine calls `run` once per batch, one batch of a
+    conversation at a time; the steps are public so that a test can stop a turn between two of
+    them, as a worker that dies there would."""
 
-    type: str
-    value: Any
-    text: str
-    start: int = 0
-    end: int = 0
+    def __init__(
+        self,
+        *,
+        queue: Queue,
+        store: SessionStore,
+        nlu: IntentParser,
+        dialogue: Dialogue,
+        outbox: Outbox,
+        metrics: Metrics,
+        settings: TurnSettings | None = None,
+        senders: SenderLimit | None = None,
+    ):
+        self._queue = queue
+        self._store = store
+        self._nlu = nlu
+        self._dialogue = dialogue
+        self._outbox = outbox
+        self._metrics = metrics
+        self._cfg = settings or TurnSettings()
+        self._senders = senders
+        """Inbound flood control per sender; None: off."""
+
+    async def run(self, batch: Sequence[Delivery]) -> None:
+        """The whole turn, with its retries. Never raises but for cancellation: a turn that
+        cannot be done ends in the dead letters, and the engine goes on with the next."""
+        batch = list(batch)
+        inbound = coalesce([d.inbound for d in batch])
+        conv = inbound.conversation
+        with structlog.contextvars.bound_contextvars(
+            channel=conv.channel, conversation=conv.key, event_id=inbound.event_id
+        ):
+            self._metrics.in_flight.inc()
+            started = min(d.inbound.received_at for d in batch)
+            try:
+                await self._attempts(batch, inbound)
+            finally:
+                self._metrics.in_flight.dec()
+                self._metrics.turn_latency.labels(channel=conv.channel).observe(
+                    max(0.0, time.time() - started)
+                )
+
+    async def _attempts(self, batch: list[Delivery], inbound: Inbound) -> None:
+        attempt = outage = stale = 0
+        while True:
+            try:
+                await self.once(batch)
+                return
+            except SendRefused as exc:
+                await self._give_up(batch, inbound, f"send refused: {exc}", apologise=False)
+                return
+            except (QueueUnavailable, StoreUnavailable) as exc:
+                # The queue or store is down: the entries stay pending (nothing is lost, and
+                # another worker may take them over), so wait without using up an attempt.
+                outage += 1
+                self._metrics.errors.labels(stage="backend").inc()
+                log.warning("turn.backend_unavailable", error=str(exc), waits=outage)
+                await asyncio.sleep(min(self._cfg.retry_backoff * 2 ** min(outage, 6), 5.0))
+                continue
+            except StaleSession as exc:
+                # Another worker saved this conversation first: nothing failed, the next run
+                # reads its state (and replays what it already answered).
+                stale += 1
+                if stale <= STALE_RETRIES:
+                    log.info("turn.stale_session", error=str(exc), reruns=stale)
+                    continue
+                error: Exception = exc
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a turn must never take the worker down
+                error = exc
+            attempt += 1
+            stale = 0
+            self._metrics.errors.labels(stage="turn").inc()
+            log.error("turn.failed", attempt=attempt, error=repr(error), exc_info=error)
+            if attempt >= self._cfg.max_attempts:
+                break
+            await asyncio.sleep(self._cfg.retry_backoff * 2 ** (attempt - 1))
+        await self._give_up(batch, inbound, repr(error), apologise=True)
+        self._metrics.turns.labels(channel=inbound.channel, outcome="failed").inc()
+
+    async def _give_up(
+        self, batch: Sequence[Delivery], inbound: Inbound, error: str, *, apologise: bool
+    ) -> None:
+        try:
+            await self._queue.dead_letter(batch, error)
+        except QueueUnavailable as exc:
+            # Left pending: it will be delivered again once the queue is back.
+            log.error(
+                "turn.dead_letter_failed", error=str(exc), entries=[d.entry_id for d in batch]
+            )
+            return
+        log.error("turn.dead_lettered", entries=[d.entry_id for d in batch], error=error)
+        if not apologise:
+            return
+        sorry = Outbound(conversation=inbound.conversation, text=self._cfg.failure_text)
+        try:
+            await self._outbox.deliver(f"{batch[-1].entry_id}:failed", sorry)
+        except Exception as exc:  # noqa: BLE001 - the apology is best effort
+            log.warning("turn.apology_failed", error=repr(exc))
+
+    async def once(self, batch: Sequence[Delivery]) -> None:
+        """One try of the turn, every step in order. Raises what a step raised; `run` decides
+        whether to try again."""
+        t0 = time.perf_counter()
+        batch = await self.screen(batch)
+        if not batch:
+            return
+        key = batch[0].conversation_key
+        session = await self._store.load(key)
+        rest = await self.replay(session, batch)
+        if not rest:
+            return
+        if session is None:
+            session = Session.new(rest[-1].inbound.conversation)
+        inbound, nlu = await self.understand(session, rest)
+        outcome = await self.decide(session, inbound, nlu)
+        await self.record(session, rest, inbound, nlu, outcome)
+        await self.deliver(session)
+        await self.acknowledge(rest)
+        intent: str | None
+        if outcome.intent is not None:  # the dialogue settled the intent (a button, a choice)
+            intent, confidence = outcome.intent, _confidence(outcome, nlu)
+        else:
+            intent, confidence = nlu.intent, nlu.confidence
+        log.info(
+            "turn",
+            intent=intent,
+            confidence=round(confidence, 4),
+            latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+            replies=len(session.pending),
+            batched=len(rest),
+            after_replay=len(rest) < len(batch),
+        )
+
+    # -- the steps, in the order a turn takes them --------------------------------------------
+
+    async def screen(self, batch: Sequence[Delivery]) -> list[Delivery]:
+        """Flood control: over a sender's limit, the first event is answered "slow down" once
+        and the rest are acknowledged unanswered. The deliveries left to handle."""
+        if self._senders is None:
+            return list(batch)
+        return await screen(self._senders, batch, outbox=self._outbox, queue=self._queue)
+
+    async def replay(self, session: Session | None, batch: Sequence[Delivery]) -> list[Delivery]:
+        """Entries an earlier try (or a worker that died) already computed and saved: their
+        saved replies are sent (each once, by the outbox's idempotency) and the entries
+        acknowledged, so no dialogue runs twice. The deliveries still to compute."""
+        if session is None or not session.turn_entries:
+            return list(batch)
+        done = [d for d in batch if d.entry_id in session.turn_entries]
+        if not done:
+            return list(batch)
+        await self.deliver(session)
+        await self._queue.ack(done)
+        self._metrics.turns.labels(channel=done[0].inbound.channel, outcome="replayed").inc()
+        log.info("turn.replayed", entries=[d.entry_id for d in done])
+        return [d for d in batch if d not in done]
+
+    async def understand(
+        self, session: Session, batch: Sequence[Delivery]
+    ) -> tuple[Inbound, NluResult]:
+        """The batch as one message (a backlog read together), a typed choice mapped to the
+        button it names, and what the intent model makes of the text. A button press or an
+        empty message is not sent to the model."""
+        for d in batch:  # each of a backlog's button presses has its spinner to stop
+            await self._outbox.before_turn(d.inbound)
+        inbound = resolve_choice(session.offered, coalesce([d.inbound for d in batch]))
+        if inbound.payload is not None or not inbound.text.strip():
+            return inbound, NluResult.empty(inbound.text)
+        return inbound, await self._nlu.parse(inbound.text)
+
+    async def decide(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome:
+        """The dialogue's step: it updates `session` in place and says what to answer. The
+        buttons of the last reply that has some are remembered, so "2" can press one next
+        turn."""
+        outcome = await self._dialogue.step(session, inbound, nlu)
+        replies = list(outcome.replies)
+        with_buttons = [r for r in replies if r.buttons]
+        if with_buttons:
+            session.offered = list(with_buttons[-1].buttons)
+        elif replies:
+            session.offered = []
+        return outcome
+
+    async def record(
+        self,
+        session: Session,
+        batch: Sequence[Delivery],
+        inbound: Inbound,
+        nlu: NluResult,
+        outcome: TurnOutcome,
+    ) -> None:
+        """Save the session with the turn in its history and its replies pending, before any
+        reply goes out: a worker that dies after this step is replayed, not run again.
+        Raises `StaleSession` when another worker saved the conversation first."""
+        replies = list(outcome.replies)
+        session.remember(
+            TurnRecord(
+                at=inbound.received_at,
+                user=inbound.text,
+                payload=inbound.payload,
+                intent=outcome.intent or nlu.intent,
+                confidence=_confidence(outcome, nlu),
+                bot=[r.text for r in replies],
+            ),
+            self._cfg.history_turns,
+        )
+        session.turn_entries = [d.entry_id for d in batch]
+        session.pending = replies
+        session.revision += 1
+        session.updated_at = time.time()
+        await self._store.save(session)
+
+    async def deliver(self, session: Session) -> None:
+        """Send the replies the session holds pending, each under the key (turn, index), so a
+        retried turn sends none twice."""
+        turn = session.turn_entries[-1]
+        for i, reply in enumerate(session.pending):
+            await self._outbox.deliver(f"{turn}:{i}", reply)
+
+    async def acknowledge(self, batch: Sequence[Delivery]) -> None:
+        """The entries are done: taken off the queue, and the turn counted."""
+        await self._queue.ack(batch)
+        self._metrics.turns.labels(channel=batch[0].inbound.channel, outcome="ok").inc()
 
 
-@dataclass(frozen=True, slots=True)
-class NluResult:
-    text: str
-    intent: str | None
-    confidence: float
-    ranking: tuple[IntentScore, ...] = ()
-    entities: tuple[Entity, ...] = ()
-    extracted: bool = False
-    """True when the parser already looked for entities (in the text it read): no entities
-    then means none, and the dialogue does not look again."""
-
-    @classmethod
-    def empty(cls, text: str = "") -> NluResult:
-        return cls(text=text, intent=None, confidence=0.0)
-
-
-class IntentParser(Protocol):
-    """The intent model as the engine sees it. `parse` never raises on odd text."""
-
-    async def parse(self, text: str) -> NluResult: ...
-
-    def ready(self) -> bool: ...
-
-
-@dataclass(slots=True)
-class TurnOutcome:
-    replies: Sequence[Outbound] = ()
-    intent: str | None = None
-    confidence: float | None = None
-    handoff: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Dialogue(Protocol):
-    """The flow runner as the engine sees it: it reads and updates `session` in place and says
-    what to answer."""
-
-    async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome: ...
+def _confidence(outcome: TurnOutcome, nlu: NluResult) -> float:
+    """The dialogue's confidence when it settled the intent itself, else the model's."""
+    return outcome.confidence if outcome.confidence is not None else nlu.confidence

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Literal
 from aiohttp import web
 
 from config.settings import Settings
-from core.channel import Channel
 from core.engine import Engine, EngineSettings
 from core.metrics import Metrics
 from core.outbox import Outbox
-from core.turn import Dialogue, IntentParser
+from core.ports import Channel, Dialogue, IntentParser
 from gateway.app import create_probe_app
 from gateway.channels import build_channels
 from gateway.lifecycle import Part

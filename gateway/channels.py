@@ -12,7 +12,7 @@ from adapters.telegram import TelegramChannel
 from adapters.webchat import WebChatChannel
 from adapters.whatsapp import WhatsAppChannel
 from config.settings import Settings
-from core.channel import Channel
+from core.ports import Channel
 from core.redis.client import connect
 from core.redis.ledger import RedisReplyLedger
 from gateway.storage import build_relay

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 
 from config.settings import SettingsError
+from core.errors import StartupError
 from gateway import commands
-from gateway.errors import StartupError
 
 DESCRIPTION = """\
 One bot, every channel: Slack, Telegram, WhatsApp (Twilio), e-mail and a web chat, answered by

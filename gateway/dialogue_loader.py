@@ -13,9 +13,9 @@ from pathlib import Path
 import structlog
 
 from config.settings import Settings
-from core.dialogue import Bot, FlowError, FlowRunner, flow_files, load_bot
+from core.dialogue import Bot, FlowRunner, flow_files, load_bot
 from core.entities import EntityExtractor, RegexEntity
-from gateway.errors import StartupError
+from core.errors import FlowError, StartupError
 from gateway.storage import build_limits
 from integrations.guard import ActionGuard, GuardedHandoff, GuardSettings
 from integrations.handoff import LogHandoff, WebhookHandoff

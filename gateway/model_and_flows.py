@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from config.settings import Settings
 from core.nlu.parser import ModelParser
-from core.turn import Dialogue
+from core.ports import Dialogue
 from gateway.dialogue_loader import DialogueBundle, load_dialogue
 from gateway.lifecycle import Part
 from gateway.nlu_loader import ensure_model, serve_config, start_in_background

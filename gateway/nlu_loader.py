@@ -9,12 +9,12 @@ from pathlib import Path
 import structlog
 
 from config.settings import Settings
+from core.errors import ModelDirError, NluDataError, StartupError
 from core.nlu import artifacts
 from core.nlu.config import TrainConfig
-from core.nlu.data import NluDataError, load_data
+from core.nlu.data import load_data
 from core.nlu.parser import Extract, ModelParser, ServeConfig
 from core.nlu.train import TrainResult, fingerprint, matches, train
-from gateway.errors import StartupError
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +68,7 @@ def ensure_model(
             log.warning("nlu.training", model_dir=str(model_dir), reason=why)
             train(examples, model_dir, config, progress=progress)
         return artifacts.check(model_dir)
-    except (NluDataError, artifacts.ModelDirError) as exc:
+    except (NluDataError, ModelDirError) as exc:
         raise StartupError(f"intent model: {exc}") from None
 
 
@@ -90,7 +90,7 @@ def load_nlu(
     if not background:
         try:
             parser.load()
-        except artifacts.ModelDirError as exc:
+        except ModelDirError as exc:
             raise StartupError(f"intent model: {exc}") from None
     threshold = settings.confidence_threshold
     return parser, checked.threshold if threshold is None else threshold

@@ -12,11 +12,10 @@ from aiohttp import web
 
 from adapters.webchat import WebChatChannel
 from config.settings import Settings
-from core.channel import Channel
 from core.engine import Engine
 from core.metrics import Metrics
 from core.outbox import Outbox
-from core.turn import Dialogue, IntentParser
+from core.ports import Channel, Dialogue, IntentParser
 from gateway.lifecycle import Part, run_parts
 from gateway.storage import Storage
 

@@ -10,10 +10,9 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from adapters.email import EmailChannel
-from core.channel import PayloadError
-from core.errors import QueueUnavailable
+from core.errors import PayloadError, QueueUnavailable
 from core.metrics import Metrics
-from core.queue import Queue
+from core.ports import Queue
 from gateway.services import Services
 
 log = structlog.get_logger(__name__)

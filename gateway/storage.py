@@ -8,10 +8,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from config.settings import Settings
-from core.limits import Limits, MemoryLimits
+from core.limits import MemoryLimits
 from core.metrics import Metrics
-from core.queue import MemoryQueue, Queue
-from core.ratelimit import MemoryRateLimiter, RateLimiter
+from core.ports import (
+    ClaimStore,
+    Limits,
+    Queue,
+    RateLimiter,
+    Relay,
+    SenderLimit,
+    SentLog,
+    SessionStore,
+)
+from core.queue import MemoryQueue
+from core.ratelimit import MemoryRateLimiter
 from core.redis.claims import RedisClaims
 from core.redis.client import connect
 from core.redis.limits import RedisLimits
@@ -19,10 +29,9 @@ from core.redis.queue import RedisQueue
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore
-from core.relay import Relay
-from core.senderlimit import MemorySenderLimit, SenderLimit
+from core.senderlimit import MemorySenderLimit
 from core.sqlite.keys import SqliteKeys
-from core.store import ClaimStore, MemorySentLog, MemoryStore, SentLog, SessionStore
+from core.store import MemorySentLog, MemoryStore
 
 SENDER_LIMIT = 20
 SENDER_WINDOW = 60.0

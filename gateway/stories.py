@@ -11,10 +11,11 @@ from typing import Any, ClassVar
 
 from config.settings import Settings, load_settings
 from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
-from core.dialogue.yamlsrc import LDict, LList, YamlSyntaxError, load_file
+from core.dialogue.yamlsrc import LDict, LList, load_file
+from core.errors import YamlSyntaxError
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.ports import Dialogue, IntentParser
 from core.session import Session
-from core.turn import Dialogue, IntentParser
 from gateway.build import build_gateway
 from gateway.services import Services
 

@@ -8,8 +8,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapters.webchat import Frame
-from core.channel import PayloadError
-from core.errors import QueueUnavailable
+from core.errors import PayloadError, QueueUnavailable
 from gateway.security import BROWSER_HEADERS, origin_allowed
 from gateway.services import SERVICES, Services
 from gateway.webchat_guard import GUARD, Refusal, Visitor, WebChatGuard

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from config.settings import Settings
 from core.errors import StoreUnavailable
-from core.limits import Limits, digest
+from core.limits import digest
+from core.ports import Limits
 from gateway.webchat_tokens import Pass, SessionTokens, load_key, pow_solved
 
 log = structlog.get_logger(__name__)

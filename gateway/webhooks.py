@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import structlog
 from aiohttp import web
 
-from core.channel import Channel, Claim, PayloadError, VerificationError, WebhookRequest
-from core.errors import QueueUnavailable, StoreUnavailable
-from core.store import ClaimStore
+from core.channel import Claim, WebhookRequest
+from core.errors import PayloadError, QueueUnavailable, StoreUnavailable, VerificationError
+from core.ports import Channel, ClaimStore
 from gateway.channels import FACTORIES, NEEDS
 from gateway.services import SERVICES, Services
 

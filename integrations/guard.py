@@ -14,10 +14,9 @@ from typing import Any
 
 import structlog
 
-from core.dialogue.errors import ActionRefused
-from core.dialogue.ports import HandoffRecord, HandoffTarget
-from core.errors import StoreUnavailable
-from core.limits import Limits, digest
+from core.errors import ActionRefused, StoreUnavailable
+from core.limits import digest
+from core.ports import HandoffRecord, HandoffTarget, Limits
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,8 @@ from collections import OrderedDict
 
 import structlog
 
-from core.dialogue.errors import ActionError
-from core.dialogue.ports import HandoffRecord
+from core.errors import ActionError
+from core.ports import HandoffRecord
 from integrations.http import HttpClient
 from integrations.resilience import with_retries
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from core.dialogue.errors import ActionError
 from core.dialogue.model import HttpActionSpec
 from core.dialogue.templates import Template
+from core.errors import ActionError
 
 IDEMPOTENCY_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "idempotency_key", default=None

@@ -11,8 +11,8 @@ from typing import Any
 
 import structlog
 
-from core.dialogue.errors import ActionError
 from core.dialogue.model import HttpActionSpec
+from core.errors import ActionError
 from integrations.guard import ActionGuard, SideEffect
 from integrations.http import IDEMPOTENCY_KEY, HttpAction, HttpClient
 from integrations.resilience import CircuitBreaker, TtlCache, with_retries
@@ -35,7 +35,7 @@ class CallPolicy:
 
 
 class ActionRegistry:
-    """Implements `core.dialogue.Actions`. A call's idempotency key is visible to the action
+    """Implements `core.ports.Actions`. A call's idempotency key is visible to the action
     as `integrations.http.idempotency_key()` (HTTP actions send it as `Idempotency-Key`)."""
 
     def __init__(

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from core.dialogue.errors import ActionError
+from core.errors import ActionError
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from core.dialogue.errors import ActionError
+from core.errors import ActionError
 from integrations.guard import SideEffect
 from integrations.http import idempotency_key
 from integrations.registry import ActionRegistry, CallPolicy

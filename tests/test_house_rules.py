@@ -1,5 +1,6 @@
 """House rules import-linter cannot express: only `gateway/` uses aiohttp's web server; the core
-and the adapters read no environment variables."""
+and the adapters read no environment variables; every public class of the core says what it is
+for."""
 
 from __future__ import annotations
 
@@ -57,3 +58,26 @@ def test_adapters_and_core_read_no_environment() -> None:
     ]
     assert offenders == []
     assert any(reads_environment(p) for p in sources("config")), "the check finds config's reads"
+
+
+def undocumented_classes(source: str) -> list[str]:
+    """The public classes of a module (at its top level) without a docstring."""
+    return [
+        node.name
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef)
+        and not node.name.startswith("_")
+        and ast.get_docstring(node) is None
+    ]
+
+
+def test_every_public_class_of_the_core_has_a_docstring() -> None:
+    offenders = [
+        f"{p.relative_to(ROOT)}: {name}"
+        for p in sources("core")
+        for name in undocumented_classes(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+    # The check finds a class without one, and leaves private and documented ones alone.
+    known = 'class Bare:\n    x: int\n\nclass _Private:\n    pass\n\nclass Told:\n    """Why."""\n'
+    assert undocumented_classes(known) == ["Bare"]

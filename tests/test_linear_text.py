@@ -25,9 +25,10 @@ from adapters.telegram import TelegramChannel
 from adapters.whatsapp import inbound as whatsapp
 from config.logging import mask_text
 from core.backlog import resolve_choice
-from core.channel import PayloadError, WebhookRequest
+from core.channel import WebhookRequest
 from core.dialogue import load_bot
 from core.entities import EntityExtractor
+from core.errors import PayloadError
 from core.models import Button, ConversationRef, Inbound, Sender
 from core.render import split_text
 from gateway.dialogue_loader import regex_entities

@@ -17,17 +17,8 @@ import structlog
 from adapters.email import compose, mailgun, mime
 from adapters.email.quotes import new_text
 from adapters.email.rfc3834 import MemoryReplyLedger, ReplyLedger, refusal
-from core.channel import (
-    BaseChannel,
-    ChannelSendError,
-    PayloadError,
-    SentMessage,
-    Step,
-    VerificationError,
-    WebhookReply,
-    WebhookRequest,
-    send_steps,
-)
+from core.channel import BaseChannel, SentMessage, Step, WebhookReply, WebhookRequest, send_steps
+from core.errors import ChannelUnreachable, PayloadError, SendRefused, VerificationError
 from core.models import Button, Capabilities, ConversationRef, Inbound, Outbound, Sender
 from core.render import split_text
 
@@ -275,13 +266,11 @@ class EmailChannel(BaseChannel):
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
-            raise ChannelSendError(
-                f"smtp refused the recipient ({codes})",
-                retryable=all(400 <= c < 500 for c in codes),
-            ) from None
+            temporary = all(400 <= c < 500 for c in codes)  # 4xx: "try again later"
+            kind = ChannelUnreachable if temporary else SendRefused
+            raise kind(f"smtp refused the recipient ({codes})") from None
         except aiosmtplib.SMTPResponseException as exc:
-            raise ChannelSendError(
-                f"smtp {exc.code}: {exc.message}", retryable=400 <= exc.code < 500
-            ) from None
+            kind = ChannelUnreachable if 400 <= exc.code < 500 else SendRefused
+            raise kind(f"smtp {exc.code}: {exc.message}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise ChannelSendError(f"smtp unreachable: {exc!r}", retryable=True) from None
+            raise ChannelUnreachable(f"smtp unreachable: {exc!r}") from None

@@ -15,7 +15,8 @@ from email.parser import BytesParser
 from urllib.parse import parse_qsl
 
 from adapters.email.mime import with_return_path
-from core.channel import Claim, PayloadError, VerificationError, WebhookRequest
+from core.channel import Claim, WebhookRequest
+from core.errors import PayloadError, VerificationError
 
 WINDOW = 900.0
 """Seconds a signed timestamp stays acceptable either side of now."""

@@ -20,7 +20,7 @@ from email.utils import getaddresses, parseaddr
 from itertools import islice
 
 from adapters.email.htmltext import html_to_text
-from core.channel import PayloadError
+from core.errors import PayloadError
 from core.models import Attachment, AttachmentKind
 
 _MSGID = re.compile(r"<([^<>\s]+)>")

@@ -16,19 +16,12 @@ from adapters.slack import signing
 from adapters.slack.blocks import blocks_for, escape
 from adapters.slack.events import parse_events
 from adapters.slack.interactions import parse_interaction
-from core.channel import (
-    BaseChannel,
-    ChannelSendError,
-    SentMessage,
-    Step,
-    WebhookReply,
-    WebhookRequest,
-    send_steps,
-)
+from core.channel import BaseChannel, SentMessage, Step, WebhookReply, WebhookRequest, send_steps
+from core.errors import ChannelSendError, ChannelUnreachable, RetryAfter, SendRefused
 from core.models import Capabilities, ConversationRef, Outbound
 from core.render import PayloadKeys, fit_buttons, split_text, with_options
 
-_RETRYABLE_ERRORS = frozenset(
+_TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 
@@ -113,7 +106,7 @@ class SlackChannel(BaseChannel):
         except SlackApiError as exc:
             raise _send_error(exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ChannelSendError(f"slack unreachable: {exc!r}", retryable=True) from None
+            raise ChannelUnreachable(f"slack unreachable: {exc!r}") from None
         ts = resp.get("ts")
         return SentMessage(platform_id=ts if isinstance(ts, str) else None)
 
@@ -127,9 +120,11 @@ def _send_error(exc: SlackApiError) -> ChannelSendError:
             wait = float(after) if after else 1.0
         except ValueError:
             wait = 1.0
-        return ChannelSendError("slack rate limit (429)", retryable=True, retry_after=wait)
-    retryable = status >= 500 or error in _RETRYABLE_ERRORS
-    return ChannelSendError(f"slack chat.postMessage: {error or status}", retryable=retryable)
+        return RetryAfter(wait, "slack rate limit (429)")
+    detail = f"slack chat.postMessage: {error or status}"
+    if status >= 500 or error in _TRANSIENT_ERRORS:
+        return ChannelUnreachable(detail)
+    return SendRefused(detail)
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:

@@ -13,7 +13,8 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from adapters.slack.blocks import unescape
-from core.channel import PayloadError, WebhookReply, json_object, strict_json
+from core.channel import WebhookReply, json_object, strict_json
+from core.errors import PayloadError
 from core.models import Attachment, AttachmentKind, Inbound, conversation_ref, sender_ref
 
 Kind = Literal["event_callback", "url_verification"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from core.channel import PayloadError, WebhookReply, json_object
+from core.channel import WebhookReply, json_object
+from core.errors import PayloadError
 from core.models import ConversationRef, Inbound, Sender
 from core.render import PayloadKeys
 

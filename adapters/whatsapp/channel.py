@@ -21,14 +21,19 @@ from twilio.rest import Client
 from adapters.whatsapp import inbound as wire
 from core.channel import (
     BaseChannel,
-    ChannelSendError,
     Claim,
     SentMessage,
     Step,
-    VerificationError,
     WebhookReply,
     WebhookRequest,
     send_steps,
+)
+from core.errors import (
+    ChannelSendError,
+    ChannelUnreachable,
+    RetryAfter,
+    SendRefused,
+    VerificationError,
 )
 from core.models import Attachment, Capabilities, Outbound
 from core.render import numbered_options, split_text, with_options
@@ -179,9 +184,9 @@ class WhatsAppChannel(BaseChannel):
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _send_error(exc, waits[-1] if waits else None) from None
         except TwilioException as exc:
-            raise ChannelSendError(f"twilio: {exc}", retryable=True) from None
+            raise ChannelUnreachable(f"twilio: {exc}") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ChannelSendError(f"twilio unreachable: {exc!r}", retryable=True) from None
+            raise ChannelUnreachable(f"twilio unreachable: {exc!r}") from None
         finally:
             _retry_after.reset(noting)
         return SentMessage(platform_id=created.sid, extra={"status": str(created.status or "")})
@@ -244,14 +249,13 @@ def _send_error(
             hint="free-form replies are refused 24 h after the user's last message;"
             " configure a ContentSid template for this reply",
         )
-        return ChannelSendError(
-            "twilio 63016: outside the WhatsApp 24-hour window (not retried; use a template)",
-            retryable=False,
+        return SendRefused(
+            "twilio 63016: outside the WhatsApp 24-hour window (not retried; use a template)"
         )
-    retryable = status == 429 or status >= 500
     detail = getattr(exc, "msg", None) or getattr(exc, "title", None) or ""
-    return ChannelSendError(
-        f"twilio {status} error {code}: {detail}",
-        retryable=retryable,
-        retry_after=retry_after if status == 429 else None,
-    )
+    message = f"twilio {status} error {code}: {detail}"
+    if status == 429 and retry_after is not None:
+        return RetryAfter(retry_after, message)
+    if status == 429 or status >= 500:
+        return ChannelUnreachable(message)
+    return SendRefused(message)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-from core.channel import PayloadError
+from core.errors import PayloadError
 from core.models import Attachment, AttachmentKind, ConversationRef, Inbound, Sender
 
 PREFIX = "whatsapp:"

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.dialogue.errors import FlowIssue
 from core.dialogue.model import (
     Ask,
     Branch,
@@ -22,8 +21,9 @@ from core.dialogue.model import (
     SetSlot,
     Src,
 )
-from core.dialogue.templates import Condition, Template, TemplateError
+from core.dialogue.templates import Condition, Template
 from core.dialogue.yamlsrc import LDict, LList
+from core.errors import FlowIssue, TemplateError
 
 KINDS = ("say", "ask", "call", "if", "goto", "jump", "handoff", "end", "retry", "set")
 MODIFIERS = {
@@ -48,6 +48,9 @@ class Refs:
 
 
 class FlowCompiler:
+    """Compiles one flow's steps into its flat program of operations, noting every mistake in
+    `issues` with its line; the loader runs one per flow."""
+
     def __init__(self, file: str, flow: str, issues: list[FlowIssue], refs: Refs):
         self.file = file
         self.flow = flow

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from core.dialogue.compile import FlowCompiler, Refs
-from core.dialogue.errors import FlowError, FlowIssue
 from core.dialogue.model import Bot, End, Flow, SlotSpec, Src
-from core.dialogue.parts import Parts, read_actions, read_entities, read_intents, read_policy
-from core.dialogue.templates import Condition, TemplateError
-from core.dialogue.yamlsrc import LDict, LList, YamlSyntaxError, load_file
+from core.dialogue.sections import Sections, read_actions, read_entities, read_intents, read_policy
+from core.dialogue.templates import Condition
+from core.dialogue.yamlsrc import LDict, LList, load_file
 from core.entities import BUILTIN_ENTITIES
+from core.errors import FlowError, FlowIssue, TemplateError, YamlSyntaxError
 
 TOP_KEYS = {"intents", "flows", "actions", "entities", "policy"}
 FLOW_KEYS = {"title", "when", "slots", "steps", "resumable"}
@@ -37,7 +37,7 @@ def load_bot(directory: Path, actions: Collection[str] | None = None) -> Bot:
             else "flows directory not found"
         )
         raise FlowError([FlowIssue(str(directory), 0, reason)])
-    parts = Parts()
+    sections = Sections()
     docs: list[tuple[str, LDict]] = []
     for path in flow_files(directory):
         name = str(path)
@@ -54,10 +54,10 @@ def load_bot(directory: Path, actions: Collection[str] | None = None) -> Bot:
         for key in doc:
             if key not in TOP_KEYS:
                 issues.append(FlowIssue(name, doc.line_of(key), f"unknown top-level key {key!r}"))
-        read_intents(name, doc, parts, issues)
-        read_entities(name, doc, parts, issues)
-        read_actions(name, doc, parts, issues)
-        read_policy(name, doc, parts, issues)
+        read_intents(name, doc, sections, issues)
+        read_entities(name, doc, sections, issues)
+        read_actions(name, doc, sections, issues)
+        read_policy(name, doc, sections, issues)
         docs.append((name, doc))
     flows: dict[str, Flow] = {}
     refs = Refs()
@@ -72,26 +72,32 @@ def load_bot(directory: Path, actions: Collection[str] | None = None) -> Bot:
             line = raw.line_of(fname)
             if fname in flows:
                 issues.append(FlowIssue(name, line, f"flow {fname!r} is defined twice"))
-            flow = _flow(name, fname, body, line, issues, refs, parts)
+            flow = _flow(name, fname, body, line, issues, refs, sections)
             if flow is not None:
                 flows[fname] = flow
     triggers = _triggers(flows, issues)
-    _check_refs(refs, flows, parts, actions, issues)
+    _check_refs(refs, flows, sections, actions, issues)
     if issues:
         raise FlowError(issues)
     return Bot(
         flows=flows,
         triggers=triggers,
-        intents=frozenset(parts.intents),
-        actions=parts.actions,
-        entities=parts.entities,
-        policy=parts.policy(),
+        intents=frozenset(sections.intents),
+        actions=sections.actions,
+        entities=sections.entities,
+        policy=sections.policy(),
         files=tuple(n for n, _ in docs),
     )
 
 
 def _flow(
-    file: str, name: str, body: Any, line: int, issues: list[FlowIssue], refs: Refs, parts: Parts
+    file: str,
+    name: str,
+    body: Any,
+    line: int,
+    issues: list[FlowIssue],
+    refs: Refs,
+    sections: Sections,
 ) -> Flow | None:
     if not isinstance(body, LDict):
         issues.append(FlowIssue(file, line, f"flow {name!r}: expected a mapping"))
@@ -112,7 +118,7 @@ def _flow(
     comp = FlowCompiler(file, name, issues, flow_refs)
     if not comp.block(body["steps"], body.line_of("steps")):
         comp.emit(End("flow", Src(file, body.line_of("steps"))))
-    slots = _slots(comp, body.get("slots"), body.line_of("slots"), parts)
+    slots = _slots(comp, body.get("slots"), body.line_of("slots"), sections)
     program = comp.finish()
     for slot, src in flow_refs.slots:
         if slot not in slots:
@@ -127,7 +133,7 @@ def _flow(
     return Flow(name, title, intents, slots, program, Src(file, line), resumable)
 
 
-def _slots(comp: FlowCompiler, raw: Any, line: int, parts: Parts) -> dict[str, SlotSpec]:
+def _slots(comp: FlowCompiler, raw: Any, line: int, sections: Sections) -> dict[str, SlotSpec]:
     if raw is None:
         return {}
     if not isinstance(raw, LDict):
@@ -141,7 +147,11 @@ def _slots(comp: FlowCompiler, raw: Any, line: int, parts: Parts) -> dict[str, S
             if key not in SLOT_KEYS:
                 comp.err(spec.line_of(key), f"unknown key {key!r} in slot {name!r}")
         entity = spec.get("entity")
-        if entity is not None and entity not in BUILTIN_ENTITIES and entity not in parts.entities:
+        if (
+            entity is not None
+            and entity not in BUILTIN_ENTITIES
+            and entity not in sections.entities
+        ):
             comp.err(spec.line_of("entity"), f"undefined entity {entity!r}")
         intents = dict(spec.get("intents") or {})
         for intent in intents:
@@ -189,12 +199,12 @@ def _triggers(flows: dict[str, Flow], issues: list[FlowIssue]) -> dict[str, str]
 def _check_refs(
     refs: Refs,
     flows: dict[str, Flow],
-    parts: Parts,
+    sections: Sections,
     actions: Collection[str] | None,
     issues: list[FlowIssue],
 ) -> None:
-    known_intents = set(parts.intents) | {"out_of_scope"}
-    for intent, src in refs.intents + parts.policy_intents:
+    known_intents = set(sections.intents) | {"out_of_scope"}
+    for intent, src in refs.intents + sections.policy_intents:
         if intent not in known_intents:
             issues.append(FlowIssue(src.file, src.line, f"undefined intent {intent!r}"))
     for flow, src in refs.flows:
@@ -202,7 +212,7 @@ def _check_refs(
             issues.append(FlowIssue(src.file, src.line, f"undefined flow {flow!r}"))
     if actions is None:
         return
-    known_actions = set(actions) | set(parts.actions)
+    known_actions = set(actions) | set(sections.actions)
     for action, src in refs.actions:
         if action not in known_actions:
             issues.append(FlowIssue(src.file, src.line, f"undefined action {action!r}"))

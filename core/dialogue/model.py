@@ -11,6 +11,8 @@ from core.dialogue.templates import Condition, Template
 
 @dataclass(frozen=True, slots=True)
 class Src:
+    """Where something was written in the flow files, for messages that point at it."""
+
     file: str
     line: int
 
@@ -20,6 +22,8 @@ class Src:
 
 @dataclass(frozen=True, slots=True)
 class ButtonSpec:
+    """A button a `say` or `ask` step offers."""
+
     label: str
     payload: str
     """`/intent_name` for an intent, or the literal payload given in the flow."""
@@ -27,6 +31,8 @@ class ButtonSpec:
 
 @dataclass(frozen=True, slots=True)
 class Say:
+    """Operation: send one of `texts` (picked at random) with its buttons, and go on."""
+
     texts: tuple[Template, ...]
     buttons: tuple[ButtonSpec, ...]
     src: Src
@@ -45,6 +51,9 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class Call:
+    """Operation: run an integration action with `args`, keep its answer as `bind`, and jump to
+    `on_error` when it fails."""
+
     action: str
     args: dict[str, Any]
     """Values are `Template`s (or nested dicts/lists of them), rendered before the call."""
@@ -55,6 +64,8 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Branch:
+    """Operation: go on when `cond` holds, else jump to `else_pc` (a flow's `if`)."""
+
     cond: Condition
     else_pc: int
     src: Src
@@ -62,24 +73,32 @@ class Branch:
 
 @dataclass(frozen=True, slots=True)
 class Jump:
+    """Operation: continue at `pc` (the end of an `if`'s first branch, a label)."""
+
     pc: int
     src: Src
 
 
 @dataclass(frozen=True, slots=True)
 class Goto:
+    """Operation: leave this flow and start `flow`."""
+
     flow: str
     src: Src
 
 
 @dataclass(frozen=True, slots=True)
 class Handoff:
+    """Operation: hand the conversation to a person in `queue`."""
+
     queue: str
     src: Src
 
 
 @dataclass(frozen=True, slots=True)
 class End:
+    """Operation: end this flow, or with `conversation` every flow, paused ones included."""
+
     scope: Literal["flow", "conversation"]
     src: Src
 
@@ -95,6 +114,8 @@ class Retry:
 
 @dataclass(frozen=True, slots=True)
 class SetSlot:
+    """Operation: set `slot` to the rendered `value`."""
+
     slot: str
     value: Template
     src: Src
@@ -105,6 +126,9 @@ Op = Say | Ask | Call | Branch | Jump | Goto | Handoff | End | Retry | SetSlot
 
 @dataclass(frozen=True, slots=True)
 class SlotSpec:
+    """A value a flow needs before its steps run: where it comes from (an entity, intents, free
+    text), how it is checked, and how often it is asked again."""
+
     name: str
     entity: str | None
     intents: dict[str, Any]
@@ -122,6 +146,8 @@ class SlotSpec:
 
 @dataclass(frozen=True, slots=True)
 class Flow:
+    """One flow of the bot: what starts it, the slots it fills, and its compiled program."""
+
     name: str
     title: str
     intents: tuple[str, ...]
@@ -150,6 +176,8 @@ class HttpActionSpec:
 
 @dataclass(frozen=True, slots=True)
 class EntitySpec:
+    """An entity the flow files declare by pattern; the entity extractor looks for it."""
+
     name: str
     pattern: str
     case: Literal["upper", "lower", "keep"]
@@ -158,6 +186,9 @@ class EntitySpec:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """How the bot behaves when it is unsure: the confidence threshold, clarifying questions,
+    handoff after repeated fallbacks, and the texts of those answers."""
+
     threshold: float = 0.6
     margin: float = 0.1
     clarify_top: int = 3
@@ -179,6 +210,9 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class Bot:
+    """The whole bot as loaded from the flow files: flows, the intents that start them, actions,
+    entities and the policy. The flow runner holds one and swaps it on reload."""
+
     flows: dict[str, Flow]
     triggers: dict[str, str]
     """Intent → the flow it starts."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.dialogue.model import Bot
-from core.turn import NluResult
+from core.ports import NluResult
 
 CLARIFY_FLOOR = 0.05
 """Intents scored below this are never offered as a clarifying option."""
@@ -13,6 +13,9 @@ CLARIFY_FLOOR = 0.05
 
 @dataclass(frozen=True, slots=True)
 class Choice:
+    """What the policy made of the intent model's answer: the intent to act on, whether the bot
+    is confident of it, and what to ask when it is not."""
+
     intent: str | None
     confidence: float
     confident: bool

@@ -1,4 +1,4 @@
-"""The flow runner: the `core.turn.Dialogue` the engine calls once per turn."""
+"""The flow runner: the `core.ports.Dialogue` the turn runner calls once per turn."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from typing import Any
 
 import structlog
 
+from core.dialogue.interpreter import RESUME, Interpreter
 from core.dialogue.model import Ask, Bot, Flow, SlotSpec
 from core.dialogue.policy import Choice, choose
-from core.dialogue.ports import Actions, HandoffTarget
-from core.dialogue.program import RESUME, Turn
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
+from core.ports import Actions, Entity, HandoffTarget, NluResult, TurnOutcome
 from core.session import Frame, Session
-from core.turn import Entity, NluResult, TurnOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -67,17 +66,17 @@ class FlowRunner:
 
     async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome:
         bot = self._bot
-        turn = Turn(bot, session, inbound, self._actions, self._handoff, self._rng)
+        interp = Interpreter(bot, session, inbound, self._actions, self._handoff, self._rng)
         text = inbound.text.strip()
         if inbound.payload == HANDBACK or text.lower() == HANDBACK:
             session.handoff, session.handoff_queue, session.fallbacks = False, None, 0
-            turn.say(bot.policy.handback)
-            return TurnOutcome(replies=turn.replies, intent="handback", confidence=1.0)
+            interp.say(bot.policy.handback)
+            return TurnOutcome(replies=interp.replies, intent="handback", confidence=1.0)
         if session.handoff:
             return TurnOutcome(replies=(), handoff=True)
         if inbound.payload is None and not text:
-            turn.say(bot.policy.empty)
-            return TurnOutcome(replies=turn.replies)
+            interp.say(bot.policy.empty)
+            return TurnOutcome(replies=interp.replies)
         intent, confidence = nlu.intent, nlu.confidence
         if inbound.payload and inbound.payload.startswith("/"):
             intent, confidence = inbound.payload[1:], 1.0
@@ -87,16 +86,16 @@ class FlowRunner:
             # the text the model would have read (the extractor's `max_chars`), off the loop.
             entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
-        turn.intent, turn.confidence = choice.intent, choice.confidence
-        await self._respond(turn, choice, entities)
-        turn.offer_resume()
+        interp.intent, interp.confidence = choice.intent, choice.confidence
+        await self._respond(interp, choice, entities)
+        interp.offer_resume()
         if session.stack and session.stack[-1].flow != RESUME:
             log.debug("flow.waiting", flow=session.stack[-1].flow)
         return TurnOutcome(
-            replies=turn.replies,
+            replies=interp.replies,
             intent=choice.intent,
             confidence=choice.confidence,
-            handoff=turn.handed_off,
+            handoff=interp.handed_off,
             extra={"flow": session.stack[-1].flow if session.stack else None},
         )
 
@@ -107,19 +106,21 @@ class FlowRunner:
         margin = self._margin if self._margin is not None else p.margin
         return threshold, margin
 
-    async def _respond(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> None:
-        s, bot = turn.session, turn.bot
+    async def _respond(
+        self, interp: Interpreter, choice: Choice, entities: tuple[Entity, ...]
+    ) -> None:
+        s, bot = interp.session, interp.bot
         top = s.stack[-1] if s.stack else None
         if top is not None and top.flow == RESUME:
             s.stack.pop()
             if choice.intent == "affirm" and s.paused:
                 s.stack.append(s.paused.pop())
                 s.stack[-1].asking = None
-                await turn.run()
+                await interp.run()
                 return
             if choice.intent == "deny":
                 s.paused.clear()
-                turn.say(bot.policy.resume_declined)
+                interp.say(bot.policy.resume_declined)
                 return
             top = None
         if top is not None and top.asking is not None:
@@ -129,13 +130,13 @@ class FlowRunner:
             flow = bot.flows.get(top.flow)
             spec = flow.slots.get(top.asking) if flow else None
             answered = flow is not None and spec is not None
-            if answered and await self._answer(turn, flow, top, spec, choice, entities):  # type: ignore[arg-type]
+            if answered and await self._answer(interp, flow, top, spec, choice, entities):  # type: ignore[arg-type]
                 return
-        await self._route(turn, choice, entities)
+        await self._route(interp, choice, entities)
 
     async def _answer(
         self,
-        turn: Turn,
+        interp: Interpreter,
         flow: Flow,
         frame: Frame,
         spec: SlotSpec,
@@ -144,47 +145,49 @@ class FlowRunner:
     ) -> bool:
         """Take the message as the answer to the flow's question; False when it is another
         request instead (the flow is interrupted)."""
-        payload = turn.inbound.payload or ""
-        answer = turn.inbound.text.strip() or ("" if payload.startswith("/") else payload)
+        payload = interp.inbound.payload or ""
+        answer = interp.inbound.text.strip() or ("" if payload.startswith("/") else payload)
         value = _slot_value(spec, choice, entities, answer)
-        interrupt = self._interrupts(turn, choice, flow, spec.free_text)
+        interrupt = self._interrupts(interp, choice, flow, spec.free_text)
         if interrupt and (spec.free_text or value is _MISSING):
             return False
-        if value is not _MISSING and _valid(spec, value, turn, frame):
+        if value is not _MISSING and _valid(spec, value, interp, frame):
             frame.slots[spec.name] = value
-            turn.session.slots[spec.name] = value
+            interp.session.slots[spec.name] = value
             frame.asking = None
-            turn.session.fallbacks = 0
-            await turn.run()
+            interp.session.fallbacks = 0
+            await interp.run()
             return True
-        if not turn.failed(flow, frame, spec.name) and spec.invalid:
-            turn.say(spec.invalid, frame)
-        await turn.run()
+        if not interp.failed(flow, frame, spec.name) and spec.invalid:
+            interp.say(spec.invalid, frame)
+        await interp.run()
         return True
 
-    def _interrupts(self, turn: Turn, choice: Choice, flow: Flow, free_text: bool) -> bool:
+    def _interrupts(self, interp: Interpreter, choice: Choice, flow: Flow, free_text: bool) -> bool:
         """Another request instead of an answer? While a free-text answer is expected, only a
         global intent, or another flow's intent at very high confidence, interrupts."""
         intent = choice.intent
         if intent is None or not choice.confident or intent in flow.intents:
             return False
-        if intent in turn.bot.policy.global_intents:
+        if intent in interp.bot.policy.global_intents:
             return True
-        if intent not in turn.bot.triggers:
+        if intent not in interp.bot.triggers:
             return False
-        threshold = self._limits(turn.bot)[0]
+        threshold = self._limits(interp.bot)[0]
         return not free_text or choice.confidence >= threshold + (1 - threshold) / 2
 
-    async def _route(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> None:
-        s, bot = turn.session, turn.bot
+    async def _route(
+        self, interp: Interpreter, choice: Choice, entities: tuple[Entity, ...]
+    ) -> None:
+        s, bot = interp.session, interp.bot
         flow_name = bot.triggers.get(choice.intent or "") if choice.confident else None
         if flow_name is None and choice.confident and choice.intent in bot.intents:
-            turn.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
+            interp.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
             return
         if flow_name is None:
             s.fallbacks += 1
             if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
-                await turn.handoff("fallback")
+                await interp.handoff("fallback")
                 return
             if choice.clarify:
                 buttons = tuple(
@@ -192,11 +195,11 @@ class FlowRunner:
                            payload=f"/{i}")
                     for i in choice.clarify
                 )  # fmt: skip
-                turn.say(bot.policy.clarify, None, buttons)
+                interp.say(bot.policy.clarify, None, buttons)
             else:
-                turn.say(bot.policy.fallback)
+                interp.say(bot.policy.fallback)
             if s.stack and s.stack[-1].asking:
-                await turn.run()  # repeat the pending question
+                await interp.run()  # repeat the pending question
             return
         s.fallbacks = 0
         if s.stack:
@@ -206,8 +209,8 @@ class FlowRunner:
             if keep and choice.intent not in ("cancel",):
                 s.paused = [*s.paused[-2:], current]
         flow = bot.flows[flow_name]
-        turn.start(flow, _prefill(flow, entities))
-        await turn.run()
+        interp.start(flow, _prefill(flow, entities))
+        await interp.run()
 
 
 def _realign(bot: Bot, session: Session) -> None:
@@ -239,10 +242,10 @@ def _slot_value(spec: SlotSpec, choice: Choice, entities: tuple[Entity, ...], te
     return text if text else _MISSING
 
 
-def _valid(spec: SlotSpec, value: Any, turn: Turn, frame: Frame) -> bool:
+def _valid(spec: SlotSpec, value: Any, interp: Interpreter, frame: Frame) -> bool:
     if spec.validate is None:
         return True
-    return spec.validate.test({**turn.context(frame), "value": value})
+    return spec.validate.test({**interp.context(frame), "value": value})
 
 
 def _prefill(flow: Flow, entities: tuple[Entity, ...]) -> dict[str, Any]:

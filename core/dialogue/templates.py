@@ -11,14 +11,12 @@ import structlog
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from core.errors import TemplateError
+
 log = structlog.get_logger(__name__)
 
 ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 SAFE_FALLBACK = "Sorry, something went wrong on my side. Please try again, or type 'human'."
-
-
-class TemplateError(ValueError):
-    """A template or condition that does not compile; the loader turns it into file:line."""
 
 
 def _slot_refs(tree: nodes.Node) -> frozenset[str]:
@@ -37,6 +35,9 @@ def _slot_refs(tree: nodes.Node) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Template:
+    """A response text of the flow files, compiled once in Jinja2's sandbox; `slots_used` lets
+    the loader check that every slot it reads is declared."""
+
     source: str
     slots_used: frozenset[str] = frozenset()
     _render: Callable[..., str] | None = field(default=None, repr=False)
@@ -69,6 +70,9 @@ class Template:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Condition:
+    """A flow's `if:` or a slot's `validate:` expression, compiled once in the same sandbox as
+    templates (never `eval`)."""
+
     source: str
     slots_used: frozenset[str] = frozenset()
     _eval: Callable[..., Any] | None = field(default=None, repr=False)

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from core.errors import YamlSyntaxError
+
 
 class LDict(dict[str, Any]):
     """A mapping that remembers its own line and the line of each key (1-based)."""
@@ -53,13 +55,6 @@ def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LList:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
-
-
-class YamlSyntaxError(ValueError):
-    def __init__(self, line: int, reason: str):
-        super().__init__(reason)
-        self.line = line
-        self.reason = reason
 
 
 def load_text(text: str) -> Any:

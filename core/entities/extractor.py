@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import phonenumbers
 
-from core.turn import Entity
+from core.ports import Entity
 
 BUILTIN_ENTITIES = frozenset({"email", "phone", "number", "amount", "date"})
 MAX_CHARS = 512

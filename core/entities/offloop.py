@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from core.turn import Entity
+from core.ports import Entity
 
 log = structlog.get_logger(__name__)
 

@@ -33,7 +33,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from core.errors import GatewayError
+from core.errors import ModelDirError
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
 
@@ -48,12 +48,10 @@ FILES = (
 )
 
 
-class ModelDirError(GatewayError):
-    """A model directory that cannot be served; the message has the path and the reason."""
-
-
 @dataclass
 class Loaded:
+    """A model directory read into memory, ready for the predictor."""
+
     net: IntentNet
     tokenizer: PreTrainedTokenizerBase
     labels: list[str]
@@ -117,6 +115,8 @@ def read_fingerprint(model_dir: Path) -> dict[str, Any] | None:
 
 @dataclass(frozen=True, slots=True)
 class Checked:
+    """What `check` read of a model directory without its weights."""
+
     config: Any
     labels: list[str]
     vocab: NgramVocab

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from core.errors import GatewayError
+from core.errors import NluDataError
 
 OUT_OF_SCOPE = "out_of_scope"
 """Reserved intent: examples that belong to no intent. Never a class; they tune the threshold."""
@@ -21,12 +21,10 @@ OUT_OF_SCOPE = "out_of_scope"
 _MARKUP = re.compile(r"\[([^\[\]]+)\]\(([^()]+)\)")
 
 
-class NluDataError(GatewayError):
-    """Intent data that cannot be used: the message names the file and the reason."""
-
-
 @dataclass(frozen=True, slots=True)
 class Example:
+    """One training example: a text and the intent it belongs to."""
+
     text: str
     intent: str
 

@@ -15,6 +15,9 @@ from core.nlu.ngrams import Bag
 
 
 class IntentNet(nn.Module):
+    """The intent classifier: a transformer encoder's pooled output and a sparse n-gram model,
+    mixed into one score per intent."""
+
     mix: torch.Tensor
 
     def __init__(self, encoder: PreTrainedModel, n_ngrams: int, n_labels: int):

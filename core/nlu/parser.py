@@ -22,7 +22,7 @@ from core.entities import extract_off_loop
 from core.entities.offloop import BUDGET
 from core.nlu import artifacts
 from core.nlu.predictor import Predictor
-from core.turn import Entity, IntentScore, NluResult
+from core.ports import Entity, IntentScore, NluResult
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +31,9 @@ Extract = Callable[[str], tuple[Entity, ...]]
 
 @dataclass(frozen=True, slots=True)
 class ServeConfig:
+    """How the model is served: threads, batching of concurrent messages, the text read, and the
+    wait for a model still loading."""
+
     threads: int = 2
     quantize: bool = False
     wait_ms: float = 3.0

@@ -19,6 +19,8 @@ from core.nlu.ngrams import Bag, NgramVocab
 
 @dataclass(frozen=True, slots=True)
 class Batch:
+    """Texts encoded for one forward pass: token ids, attention mask and n-gram bag."""
+
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     bag: Bag
@@ -62,6 +64,9 @@ class FastEncoder:
 
 
 class Predictor:
+    """Runs a loaded model on a batch of texts: encoding and the forward pass apart, so the
+    parser batches and the benchmark can time each."""
+
     def __init__(self, loaded: Loaded):
         self.loaded = loaded
         self.labels = loaded.labels

@@ -29,9 +29,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from core.errors import NluDataError
 from core.nlu import artifacts, sparse
 from core.nlu.config import FORMAT, TrainConfig
-from core.nlu.data import Example, NluDataError, data_hash, in_scope, out_of_scope
+from core.nlu.data import Example, data_hash, in_scope, out_of_scope
 from core.nlu.hub import base_model_source
 from core.nlu.metrics import Scores, choose_threshold
 from core.nlu.network import IntentNet
@@ -43,6 +44,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TrainResult:
+    """What a training run produced (the model directory, its labels, which encoder) and how
+    well it did on its validation data."""
+
     model_dir: Path
     labels: list[str]
     encoder: str

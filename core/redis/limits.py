@@ -42,7 +42,7 @@ return 0
 
 
 class RedisLimits:
-    """`core.limits.Limits` for every process sharing Redis: keys `<prefix>:limit:<key>`
+    """`core.ports.Limits` for every process sharing Redis: keys `<prefix>:limit:<key>`
     (sorted sets) and `<prefix>:once:<key>` (claims), each expiring with its window. Raises
     `StoreUnavailable` when Redis does not answer; each caller decides whether that fails open
     or closed."""

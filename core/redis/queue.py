@@ -50,7 +50,7 @@ from redis.exceptions import RedisError, ResponseError
 from core.errors import QueueUnavailable
 from core.metrics import Metrics
 from core.models import Inbound, invalid_fields
-from core.queue import Delivery
+from core.ports import Delivery
 from core.redis.client import OUTAGE
 from core.redis.keys import hashed
 
@@ -103,6 +103,10 @@ def consumer_name() -> str:
 
 
 class RedisQueue:
+    """The `Queue` shared by every process through Redis Streams: partitions by conversation,
+    leases on partitions, dedupe and dead letters as the module's docstring explains. `gateway/`
+    builds it when REDIS_URL is set."""
+
     def __init__(
         self,
         redis: Redis,

@@ -9,9 +9,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
+from core.ports import Verdict
 from core.redis.client import OUTAGE
 from core.redis.keys import hashed
-from core.senderlimit import Verdict
 
 _SLOT = """
 local t = redis.call('TIME')

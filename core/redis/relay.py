@@ -12,8 +12,8 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
+from core.ports import Handler
 from core.redis.client import OUTAGE
-from core.relay import Handler
 
 log = structlog.get_logger(__name__)
 

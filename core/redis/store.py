@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.errors import GatewayError, StoreUnavailable
+from core.errors import StaleSession, StoreUnavailable
 from core.redis.client import OUTAGE
 from core.redis.keys import hashed
 from core.session import SESSION_FORMAT, Session
@@ -22,11 +22,6 @@ redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'v', ARGV[2], 'data', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return -1
 """
-
-
-class StaleSession(GatewayError):
-    """A save lost a race: the stored session is as new or newer (a worker that lost its
-    partition lease while frozen). The turn is retried on the fresh state."""
 
 
 class RedisStore:

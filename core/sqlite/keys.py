@@ -95,7 +95,7 @@ class SqliteKeys:
     # -- one-time credentials --------------------------------------------------------------
 
     async def claim(self, key: str, value: str, ttl: float, retry_for: float) -> bool:
-        """See `core.store.ClaimStore.claim`."""
+        """See `core.ports.ClaimStore.claim`."""
         return await self._run(self._claim, key, value, ttl, retry_for, self._clock())
 
     def _claim(self, key: str, value: str, ttl: float, retry_for: float, now: float) -> bool:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from config.logging import configure
 from config.settings import Settings, load_settings
-from gateway.errors import StartupError
+from core.errors import StartupError
 from gateway.listener import ConnectionLimit, GuardedSite
 
 T = TypeVar("T")

@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.dialogue import FlowError, load_bot
+from core.dialogue import load_bot
+from core.errors import FlowError
 from gateway.commands._common import add_log_level, settings_from
 from gateway.dialogue_loader import build_registry
 

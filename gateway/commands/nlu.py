@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from core.errors import ModelDirError, NluDataError, StartupError
 from core.nlu import artifacts
-from core.nlu.data import NluDataError, load_data
+from core.nlu.data import load_data
 from core.nlu.metrics import Scores, confusion_png, format_report, report, write_json
 from core.nlu.predictor import Predictor
 from gateway.commands._common import add_log_level, settings_from
-from gateway.errors import StartupError
 
 
 def register(sub: Any) -> None:
@@ -43,7 +43,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         examples = load_data(data)
         loaded = artifacts.load(model_dir)
-    except (NluDataError, artifacts.ModelDirError) as exc:
+    except (NluDataError, ModelDirError) as exc:
         raise StartupError(str(exc)) from None
     predictor = Predictor(loaded)
     scores = Scores.of(examples, predictor.predict([e.text for e in examples]), loaded.labels)

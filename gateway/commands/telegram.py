@@ -13,8 +13,8 @@ from telegram.error import InvalidToken, TelegramError
 
 import adapters.telegram  # noqa: F401 - keeps the token-bearing httpx request lines out of logs
 from config.settings import Settings
+from core.errors import StartupError
 from gateway.commands._common import add_log_level, settings_from
-from gateway.errors import StartupError
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 """What the adapter reads; Telegram then sends nothing else (channel posts, polls...)."""

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
+from core.errors import StartupError
 from gateway.commands._common import add_log_level, settings_from
-from gateway.errors import StartupError
 from gateway.lifecycle import run_parts
 from gateway.model_and_flows import ModelAndFlows, load_model_and_flows
 from gateway.stories import StoryReport, run_stories, story_settings

@@ -9,9 +9,9 @@ from typing import Any
 
 import structlog
 
+from core.errors import StartupError
 from gateway.build import build_gateway
 from gateway.commands._common import add_log_level, freeze_heap, run_loop, settings_from
-from gateway.errors import StartupError
 from gateway.services import Services
 
 log = structlog.get_logger(__name__)

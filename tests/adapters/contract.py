@@ -17,8 +17,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import Settings
-from core.channel import Channel, PayloadError, WebhookReply, WebhookRequest
-from core.turn import Dialogue, IntentParser
+from core.channel import WebhookReply, WebhookRequest
+from core.errors import PayloadError
+from core.ports import Channel, Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.channels import FACTORIES

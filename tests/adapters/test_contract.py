@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.channel import PayloadError, WebhookReply
+from core.channel import WebhookReply
+from core.errors import PayloadError
 from core.models import Button, ConversationRef, Outbound
 from tests.adapters.cases import load_cases
 from tests.adapters.contract import (

@@ -19,7 +19,7 @@ from adapters.email.mime import (
     with_return_path,
 )
 from adapters.email.quotes import new_text
-from core.channel import PayloadError
+from core.errors import PayloadError
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "email"
 

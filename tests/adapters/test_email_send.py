@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.email import EmailChannel, MemoryReplyLedger, SmtpServer
-from core.channel import ChannelSendError
+from core.errors import ChannelSendError, ChannelUnreachable, SendRefused
 from core.models import Button, Inbound, Outbound
 from tests.support.fakes_twilio_email import SmtpSink, running_smtp_sink
 
@@ -183,7 +183,7 @@ async def test_smtp_auth_is_used_when_configured() -> None:
         )
         with pytest.raises(ChannelSendError) as err:
             await wrong.send(reply_to(await inbound(wrong, "hi", "a2@client.example")))
-        assert not err.value.retryable
+        assert isinstance(err.value, SendRefused)
 
 
 async def test_starttls_required_but_not_offered_fails_clearly(smtp_sink: SmtpSink) -> None:
@@ -196,23 +196,24 @@ async def test_starttls_required_but_not_offered_fails_clearly(smtp_sink: SmtpSi
 
 
 @pytest.mark.parametrize(
-    ("answer", "retryable"), [("451 4.3.0 Try again later", True), ("554 5.7.1 Rejected", False)]
+    ("answer", "kind"),
+    [("451 4.3.0 Try again later", ChannelUnreachable), ("554 5.7.1 Rejected", SendRefused)],
 )
 async def test_smtp_errors_say_whether_to_retry(
-    smtp_sink: SmtpSink, answer: str, retryable: bool
+    smtp_sink: SmtpSink, answer: str, kind: type[ChannelSendError]
 ) -> None:
     smtp_sink.reject_next.append(answer)
     ch = channel(smtp_sink)
     with pytest.raises(ChannelSendError) as err:
         await ch.send(reply_to(await inbound(ch, "hi", "e1@client.example")))
-    assert err.value.retryable is retryable
+    assert type(err.value) is kind
 
 
 async def test_an_unreachable_server_is_retryable() -> None:
     ch = EmailChannel(sender=BOT, smtp=SmtpServer("127.0.0.1", 9, starttls=False, timeout=2))
     with pytest.raises(ChannelSendError) as err:
         await ch.send(reply_to(await inbound(ch, "hi", "u1@client.example")))
-    assert err.value.retryable
+    assert isinstance(err.value, ChannelUnreachable)
 
 
 async def test_a_short_answer_to_another_question_is_answered_again(smtp_sink: SmtpSink) -> None:

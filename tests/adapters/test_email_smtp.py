@@ -21,8 +21,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config.settings import Settings
 from core.models import Inbound, Outbound
+from core.ports import NluResult, TurnOutcome
 from core.session import Session as BotSession
-from core.turn import NluResult, TurnOutcome
 from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.services import Services

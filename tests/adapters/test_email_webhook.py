@@ -13,7 +13,8 @@ import pytest
 
 from adapters.email import EmailChannel, SmtpServer
 from adapters.email.mailgun import Verifier
-from core.channel import Claim, PayloadError, VerificationError, WebhookRequest
+from core.channel import Claim, WebhookRequest
+from core.errors import PayloadError, VerificationError
 from tests.adapters.cases.email import mailgun_headers, user_mail
 
 KEY = "key-webhook-test"

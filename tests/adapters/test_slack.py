@@ -14,7 +14,15 @@ from structlog.testing import capture_logs
 from adapters.slack import SlackChannel
 from adapters.slack import events as slack_events
 from core.backlog import resolve_choice
-from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
+from core.channel import WebhookRequest
+from core.errors import (
+    ChannelSendError,
+    ChannelUnreachable,
+    PayloadError,
+    RetryAfter,
+    SendRefused,
+    VerificationError,
+)
 from core.models import Attachment, Button, ConversationRef, Outbound
 from tests.adapters.cases.slack import (
     BOT_TOKEN,
@@ -220,12 +228,12 @@ async def test_images_become_image_blocks_and_files_links(
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "headers", "retryable", "after"),
+    ("status", "error", "headers", "kind", "after"),
     [
-        (429, "ratelimited", {"Retry-After": "7"}, True, 7.0),
-        (500, "internal_error", {}, True, None),
-        (200, "channel_not_found", {}, False, None),
-        (200, "not_in_channel", {}, False, None),
+        (429, "ratelimited", {"Retry-After": "7"}, RetryAfter, 7.0),
+        (500, "internal_error", {}, ChannelUnreachable, None),
+        (200, "channel_not_found", {}, SendRefused, None),
+        (200, "not_in_channel", {}, SendRefused, None),
     ],
 )
 async def test_send_errors_say_whether_and_when_to_retry(
@@ -234,14 +242,14 @@ async def test_send_errors_say_whether_and_when_to_retry(
     status: int,
     error: str,
     headers: dict[str, str],
-    retryable: bool,
+    kind: type[ChannelSendError],
     after: float | None,
 ):
     fake_slack.fail_next(status, error, **headers)
     with pytest.raises(ChannelSendError) as caught:
         await slack_channel.send(Outbound(conversation=CONV, text="hello"))
-    assert caught.value.retryable is retryable
-    assert caught.value.retry_after == after
+    assert type(caught.value) is kind
+    assert getattr(caught.value, "retry_after", None) == after
 
 
 async def test_an_unreachable_api_is_retryable():
@@ -252,7 +260,7 @@ async def test_an_unreachable_api_is_retryable():
             await channel.send(Outbound(conversation=CONV, text="hello"))
     finally:
         await channel.close()
-    assert caught.value.retryable
+    assert isinstance(caught.value, ChannelUnreachable)
 
 
 async def test_a_payload_over_the_value_limit_round_trips_and_survives_a_restart(

@@ -13,7 +13,15 @@ import pytest
 
 from adapters.telegram import TelegramChannel
 from core.backlog import resolve_choice
-from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
+from core.channel import WebhookRequest
+from core.errors import (
+    ChannelSendError,
+    ChannelUnreachable,
+    PayloadError,
+    RetryAfter,
+    SendRefused,
+    VerificationError,
+)
 from core.models import Attachment, Button, ConversationRef, Inbound, Outbound, Sender
 from tests.adapters.cases.telegram import BOT_TOKEN, CASE, SECRET_TOKEN, text_update
 from tests.adapters.contract import (
@@ -47,12 +55,12 @@ def make(api_url: str, **kw) -> TelegramChannel:
 
 
 @pytest.mark.parametrize(
-    ("code", "description", "after", "retryable", "wait"),
+    ("code", "description", "after", "kind", "wait"),
     [
-        (429, "Too Many Requests: retry after 3", 3, True, 3.0),
-        (403, "Forbidden: bot was blocked by the user", None, False, None),
-        (400, "Bad Request: chat not found", None, False, None),
-        (502, "Bad Gateway", None, True, None),
+        (429, "Too Many Requests: retry after 3", 3, RetryAfter, 3.0),
+        (403, "Forbidden: bot was blocked by the user", None, SendRefused, None),
+        (400, "Bad Request: chat not found", None, SendRefused, None),
+        (502, "Bad Gateway", None, ChannelUnreachable, None),
     ],
 )
 async def test_send_errors_say_whether_and_when_to_retry(
@@ -61,14 +69,14 @@ async def test_send_errors_say_whether_and_when_to_retry(
     code: int,
     description: str,
     after: int | None,
-    retryable: bool,
+    kind: type[ChannelSendError],
     wait: float | None,
 ):
     fake_telegram.fail_next(code, description, retry_after=after)
     with pytest.raises(ChannelSendError) as caught:
         await telegram_channel.send(Outbound(conversation=CONV, text="hello"))
-    assert caught.value.retryable is retryable
-    assert caught.value.retry_after == wait
+    assert type(caught.value) is kind
+    assert getattr(caught.value, "retry_after", None) == wait
 
 
 async def test_long_payloads_get_short_keys_that_map_back_and_survive_a_restart(

@@ -16,7 +16,15 @@ from twilio.request_validator import RequestValidator
 
 from adapters.whatsapp import EMPTY_TWIML, WhatsAppChannel
 from core import outbox as outbox_module
-from core.channel import ChannelSendError, PayloadError, VerificationError, WebhookRequest
+from core.channel import WebhookRequest
+from core.errors import (
+    ChannelSendError,
+    ChannelUnreachable,
+    PayloadError,
+    RetryAfter,
+    SendRefused,
+    VerificationError,
+)
 from core.metrics import Metrics
 from core.models import Attachment, Button, ConversationRef, Outbound
 from core.outbox import Outbox
@@ -282,27 +290,31 @@ async def test_outside_the_window_is_not_retried_and_logged(
     )
     with capture_logs() as logs, pytest.raises(ChannelSendError) as err:
         await wa.send(Outbound(conversation=USER, text="hello again"))
-    assert err.value.retryable is False and "63016" in str(err.value)
+    assert isinstance(err.value, SendRefused) and "63016" in str(err.value)
     assert any(e["event"] == "whatsapp.outside_24h_window" for e in logs)
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "retryable"),
+    ("status", "code", "kind"),
     [
-        (429, 20429, True),
-        (500, 20500, True),
-        (503, 20503, True),
-        (400, 21211, False),
-        (401, 20003, False),
+        (429, 20429, ChannelUnreachable),  # no Retry-After: the outbox's own back-off
+        (500, 20500, ChannelUnreachable),
+        (503, 20503, ChannelUnreachable),
+        (400, 21211, SendRefused),
+        (401, 20003, SendRefused),
     ],
 )
 async def test_errors_say_whether_to_retry(
-    wa: WhatsAppChannel, fake_twilio: TwilioServer, status: int, code: int, retryable: bool
+    wa: WhatsAppChannel,
+    fake_twilio: TwilioServer,
+    status: int,
+    code: int,
+    kind: type[ChannelSendError],
 ) -> None:
     fake_twilio.fake.fail_next(status, code)
     with pytest.raises(ChannelSendError) as err:
         await wa.send(Outbound(conversation=USER, text="hi"))
-    assert err.value.retryable is retryable
+    assert type(err.value) is kind
 
 
 async def test_a_429_says_when_to_retry_as_twilio_asked(
@@ -312,11 +324,11 @@ async def test_a_429_says_when_to_retry_as_twilio_asked(
     fake_twilio.fake.fail_next(429, 20429, "Too Many Requests", retry_after="3")
     with pytest.raises(ChannelSendError) as err:
         await wa.send(Outbound(conversation=USER, text="hi"))
-    assert err.value.retryable and err.value.retry_after == 3.0
+    assert isinstance(err.value, RetryAfter) and err.value.retry_after == 3.0
     fake_twilio.fake.fail_next(429, 20429, "Too Many Requests")  # without the header
     with pytest.raises(ChannelSendError) as err:
         await wa.send(Outbound(conversation=USER, text="hi"))
-    assert err.value.retryable and err.value.retry_after is None
+    assert isinstance(err.value, ChannelUnreachable)  # retried, after the outbox's back-off
 
 
 async def test_concurrent_sends_each_get_their_own_retry_after(
@@ -328,7 +340,9 @@ async def test_concurrent_sends_each_get_their_own_retry_after(
         *(wa.send(Outbound(conversation=USER, text=f"m{i}")) for i in range(3)),
         return_exceptions=True,
     )
-    waits = sorted((r.retry_after or 0.0) for r in results if isinstance(r, ChannelSendError))
+    waits = sorted(
+        getattr(r, "retry_after", 0.0) for r in results if isinstance(r, ChannelSendError)
+    )
     assert waits == [0.0, 7.0], results
 
 
@@ -354,7 +368,7 @@ async def test_an_unreachable_api_is_retryable() -> None:
             await ch.send(Outbound(conversation=USER, text="hi"))
     finally:
         await ch.close()
-    assert err.value.retryable
+    assert isinstance(err.value, ChannelUnreachable)
 
 
 async def test_wrong_credentials_are_refused_by_the_api(fake_twilio: TwilioServer) -> None:
@@ -366,7 +380,7 @@ async def test_wrong_credentials_are_refused_by_the_api(fake_twilio: TwilioServe
             await ch.send(Outbound(conversation=USER, text="hi"))
     finally:
         await ch.close()
-    assert not err.value.retryable and fake_twilio.fake.messages == []
+    assert isinstance(err.value, SendRefused) and fake_twilio.fake.messages == []
 
 
 async def test_media_is_fetched_with_the_account_credentials(

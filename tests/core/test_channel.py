@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.channel import PayloadError, WebhookRequest, json_object, strict_json
+from core.channel import WebhookRequest, json_object, strict_json
+from core.errors import PayloadError
 
 
 def test_an_object_is_read() -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.channel import ChannelSendError
 from core.engine import Engine, EngineSettings
-from core.errors import StoreUnavailable
+from core.errors import RetryAfter, SendRefused, StoreUnavailable
 from core.metrics import Metrics
 from core.models import Button, ConversationRef, Inbound, Sender
 from core.outbox import Outbox
@@ -171,14 +170,14 @@ async def test_failing_turn_is_retried_then_dead_lettered_with_an_apology(rig: R
 
 
 async def test_send_retried_after_platform_backoff_and_not_duplicated(rig: Rig) -> None:
-    rig.channel.fail_next = [ChannelSendError("429", retry_after=0.05)]
+    rig.channel.fail_next = [RetryAfter(0.05, "429")]
     await rig.send_all([msg("a", "hi")])
     assert rig.channel.texts() == ["#1 hi"]
     assert len(rig.dialogue.seen) == 1
 
 
 async def test_refused_send_is_dead_lettered_without_running_the_turn_again(rig: Rig) -> None:
-    rig.channel.fail_next = [ChannelSendError("chat not found", retryable=False)]
+    rig.channel.fail_next = [SendRefused("chat not found")]
     await rig.send_all([msg("a", "hi")])
     assert len(rig.dialogue.seen) == 1
     assert len(rig.queue.dead) == 1 and "chat not found" in rig.queue.dead[0].error
@@ -192,15 +191,19 @@ async def test_turn_taken_over_after_a_crash_resends_instead_of_rerunning(tmp_pa
     await r.queue.put(first)
     [delivery] = await r.queue.take(10, 0.1)
     # The worker that died: it computed and saved the turn, then sent nothing and acked nothing.
-    await r.engine._compute(Session.new(first.conversation), [delivery], first)
+    turns = r.engine.turns
+    session = Session.new(first.conversation)
+    inbound, nlu = await turns.understand(session, [delivery])
+    outcome = await turns.decide(session, inbound, nlu)
+    await turns.record(session, [delivery], inbound, nlu, outcome)
     assert r.channel.sent == [] and len(r.dialogue.seen) == 1
     assert await r.queue.depth() == 1
     # Another worker takes the same entry over: it only sends.
-    await r.engine._turn([delivery])
+    await turns.run([delivery])
     assert r.channel.texts() == ["#1 hi"]
     assert len(r.dialogue.seen) == 1
     assert await r.queue.depth() == 0
-    await r.engine._turn([delivery])  # delivered yet again: nothing more goes out
+    await turns.run([delivery])  # delivered yet again: nothing more goes out
     assert r.channel.texts() == ["#1 hi"]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from core.channel import BaseChannel, ChannelSendError, SentMessage, Step, send_steps
+from core.channel import BaseChannel, SentMessage, Step, send_steps
+from core.errors import RetryAfter
 from core.metrics import Metrics
 from core.models import Capabilities, ConversationRef, Outbound
 from core.outbox import Outbox
@@ -29,7 +30,7 @@ class PartsChannel(BaseChannel):
         async def one(line: str) -> SentMessage:
             self.calls += 1
             if self.calls in self.refuse:
-                raise ChannelSendError("429", retryable=True, retry_after=0.0)
+                raise RetryAfter(0.0, "429")
             self.delivered.append(line)
             return SentMessage(platform_id=line)
 

@@ -10,8 +10,9 @@ from structlog.testing import capture_logs
 from core.backlog import coalesce, resolve_choice
 from core.errors import StoreUnavailable
 from core.models import Attachment, Button, ConversationRef, Inbound, Sender
+from core.ports import Verdict
 from core.queue import MemoryQueue, TtlSet
-from core.senderlimit import MemorySenderLimit, Verdict
+from core.senderlimit import MemorySenderLimit
 from core.sqlite.keys import SqliteKeys
 
 

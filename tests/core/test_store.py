@@ -187,7 +187,6 @@ async def test_soak_memory_comes_back_after_the_session_ttl() -> None:
         metrics=metrics,
         settings=EngineSettings(concurrency=64),
     )
-    engine._nlu.calls = _Forgetful()  # type: ignore[attr-defined]  # the double keeps texts
     await engine.start()
     tracemalloc.start()
     try:

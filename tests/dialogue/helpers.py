@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.dialogue import ActionError, FlowRunner, HandoffRecord, load_bot
+from core.dialogue import FlowRunner, load_bot
 from core.entities import EntityExtractor, RegexEntity
+from core.errors import ActionError
 from core.models import ConversationRef, Inbound, Outbound, Sender
+from core.ports import HandoffRecord, IntentScore, NluResult
 from core.session import Session
-from core.turn import IntentScore, NluResult
 
 INTENTS = """\
 intents:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.dialogue import FlowError, load_bot
+from core.dialogue import load_bot
 from core.dialogue.model import Ask, Call
+from core.errors import FlowError
 from tests.support.flows_nlu import FLOWS
 
 INTENTS = textwrap.dedent(

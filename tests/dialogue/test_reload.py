@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from config.settings import load_settings
-from core.dialogue import FlowError
+from core.errors import FlowError, StartupError
 from gateway import dialogue_loader
 from gateway.dialogue_loader import DialogueBundle, load_dialogue
-from gateway.errors import StartupError
 from tests.support.flows_nlu import FLOWS
 
 

@@ -10,8 +10,8 @@ from structlog.testing import capture_logs
 
 from core.dialogue.templates import SAFE_FALLBACK
 from core.models import ConversationRef, Inbound, Sender
+from core.ports import Entity, IntentScore, NluResult
 from core.session import Session
-from core.turn import Entity, IntentScore, NluResult
 from tests.dialogue.helpers import Chat, make_runner, texts
 
 ORDERS = """\

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
-from core.turn import Dialogue
+from core.ports import Dialogue
 from gateway.dialogue_loader import load_dialogue
 from gateway.stories import run_stories
 from tests.support.flows_nlu import FLOWS, ExampleNlu

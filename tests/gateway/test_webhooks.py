@@ -18,8 +18,8 @@ import structlog
 from aiohttp import web
 
 from config.settings import load_settings
-from core.channel import PayloadError, VerificationError, WebhookReply, WebhookRequest
-from core.errors import QueueUnavailable
+from core.channel import WebhookReply, WebhookRequest
+from core.errors import PayloadError, QueueUnavailable, VerificationError
 from core.models import Capabilities, ConversationRef, Inbound, Sender
 from core.redis.client import connect
 from gateway.app import LINGER, create_app

@@ -14,10 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.settings import load_settings
-from core.dialogue import ActionError, ActionRefused, HandoffRecord
-from core.errors import StoreUnavailable
+from core.errors import ActionError, ActionRefused, StoreUnavailable
 from core.limits import MemoryLimits
 from core.models import ConversationRef
+from core.ports import HandoffRecord
 from core.session import Session
 from gateway.dialogue_loader import load_dialogue
 from integrations.guard import ActionGuard, GuardedHandoff, GuardSettings

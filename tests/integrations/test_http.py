@@ -14,7 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from core.dialogue import ActionError, HandoffRecord, load_bot
+from core.dialogue import load_bot
+from core.errors import ActionError
+from core.ports import HandoffRecord
 from gateway.commands.shop import build_shop_app
 from integrations.handoff import WebhookHandoff
 from integrations.registry import ActionRegistry

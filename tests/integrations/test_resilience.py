@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from core.dialogue import ActionError
+from core.errors import ActionError
 from integrations.registry import ActionRegistry, CallPolicy
 from integrations.resilience import CircuitBreaker, TtlCache, backoff_delay, with_retries
 

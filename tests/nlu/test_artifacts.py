@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ModelDirError
 from core.nlu import artifacts
-from core.nlu.artifacts import ModelDirError
 
 
 @pytest.fixture

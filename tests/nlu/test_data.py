@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import NluDataError
 from core.nlu.data import (
     OUT_OF_SCOPE,
     Example,
-    NluDataError,
     data_hash,
     load_data,
     load_file,

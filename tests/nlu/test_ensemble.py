@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.errors import ModelDirError
 from core.nlu import artifacts
-from core.nlu.artifacts import ModelDirError
 from core.nlu.config import TrainConfig
 from core.nlu.ngrams import NgramVocab
 from core.nlu.predictor import Predictor

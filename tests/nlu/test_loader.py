@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from config.settings import load_settings
+from core.errors import StartupError
 from core.nlu.config import TINY
-from gateway.errors import StartupError
 from gateway.nlu_loader import load_nlu, start_in_background
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"

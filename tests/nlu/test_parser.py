@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.nlu.parser import BatchLog, ModelParser, ServeConfig, clean
-from core.turn import Entity
+from core.ports import Entity
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ async def test_messages_during_the_load_wait_for_it(fixture_model_dir: Path) -> 
 
 
 async def test_a_failed_load_reports_and_parse_still_answers(tmp_path: Path) -> None:
-    from core.nlu.artifacts import ModelDirError
+    from core.errors import ModelDirError
 
     p = ModelParser(tmp_path / "missing", ServeConfig(threads=1))
     with pytest.raises(ModelDirError, match="missing: no model directory"):

@@ -28,14 +28,11 @@ from aiohttp import web
 
 from adapters.webchat import WebChatChannel
 from config.settings import Settings
-from core.channel import (
-    BaseChannel,
-    ChannelSendError,
+from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
+from core.errors import (
+    ChannelUnreachable,
     PayloadError,
-    SentMessage,
     VerificationError,
-    WebhookReply,
-    WebhookRequest,
 )
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
 from gateway.app import create_app
@@ -102,9 +99,9 @@ class ProbeChannel(BaseChannel):
         try:
             async with self._http.post(self._url, json=body) as resp:
                 if resp.status >= 500:
-                    raise ChannelSendError(f"recorder said {resp.status}", retryable=True)
+                    raise ChannelUnreachable(f"recorder said {resp.status}")
         except aiohttp.ClientError as exc:
-            raise ChannelSendError(f"recorder unreachable: {exc}", retryable=True) from exc
+            raise ChannelUnreachable(f"recorder unreachable: {exc}") from exc
         return SentMessage()
 
 

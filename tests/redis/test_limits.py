@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from core.dialogue import ActionRefused
+from core.errors import ActionRefused
 from core.redis.client import connect
 from core.redis.limits import RedisLimits
 from integrations.guard import ActionGuard, GuardSettings

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from core.errors import QueueUnavailable
 from core.metrics import Metrics
 from core.models import ConversationRef, Inbound, Sender
-from core.queue import Delivery
+from core.ports import Delivery
 from core.redis.client import connect
 from core.redis.keys import hashed
 from core.redis.queue import RedisQueue

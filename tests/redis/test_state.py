@@ -9,17 +9,19 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from core.errors import StaleSession
 from core.metrics import Metrics
 from core.models import ConversationRef, Inbound, Sender
 from core.outbox import Outbox
+from core.ports import Verdict
 from core.queue import MemoryQueue
 from core.ratelimit import MemoryRateLimiter
 from core.redis.client import connect
 from core.redis.keys import hashed
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
-from core.redis.store import RedisSentLog, RedisStore, StaleSession
-from core.senderlimit import SLOW_DOWN, MemorySenderLimit, Verdict, screen
+from core.redis.store import RedisSentLog, RedisStore
+from core.senderlimit import SLOW_DOWN, MemorySenderLimit, screen
 from core.session import Session
 from core.store import MemorySentLog
 from tests.support.doubles import RecordingChannel

@@ -8,10 +8,11 @@ from typing import ClassVar
 
 import pytest
 
-from core.channel import BaseChannel, ChannelSendError, SentMessage, WebhookReply, WebhookRequest
+from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
+from core.errors import ChannelSendError
 from core.models import Button, Capabilities, Inbound, Outbound
+from core.ports import NluResult, TurnOutcome
 from core.session import Session
-from core.turn import NluResult, TurnOutcome
 
 
 class KeywordNlu:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from core.entities import EntityExtractor
-from core.turn import IntentScore, NluResult
+from core.ports import IntentScore, NluResult
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 _MARKUP = re.compile(r"\[([^\]]*)\]\(([a-z_]+)\)")

@@ -11,8 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import load_settings
-from core.channel import Channel
-from core.turn import Dialogue, IntentParser
+from core.ports import Channel, Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.services import Services

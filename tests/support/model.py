@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ModelDirError
 from core.nlu import artifacts
 from core.nlu.config import FORMAT, TINY, TrainConfig
 from core.nlu.data import Example, data_hash, load_flows_dir
@@ -28,7 +29,7 @@ def cached_model(name: str, examples: Sequence[Example], config: TrainConfig = T
     out = CACHE / f"{name}-{key}"
     try:
         artifacts.check(out)
-    except artifacts.ModelDirError:
+    except ModelDirError:
         train(examples, out, config, progress=False)
     return out
 

@@ -1,4 +1,5 @@
-"""The non-flow parts of flow files: intent names, entity patterns, HTTP actions, the policy."""
+"""The sections of a flow file besides its flows: intent names, entity patterns, HTTP actions and
+the policy, read from every file into one `Sections`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.dialogue.errors import FlowIssue
 from core.dialogue.model import EntitySpec, HttpActionSpec, Policy, Src
-from core.dialogue.templates import Template, TemplateError
+from core.dialogue.templates import Template
 from core.dialogue.yamlsrc import LDict, LList
+from core.errors import FlowIssue, TemplateError
 
 POLICY_TEXTS = (
     "fallback",
@@ -26,7 +27,10 @@ ACTION_KEYS = {"method", "url", "headers", "json", "secrets", "timeout", "retrie
 
 
 @dataclass
-class Parts:
+class Sections:
+    """What the flow files declare besides their flows, gathered from every file by the loader
+    (which checks the flows' references against it) and turned into the `Bot`."""
+
     intents: dict[str, Src] = field(default_factory=dict)
     entities: dict[str, EntitySpec] = field(default_factory=dict)
     actions: dict[str, HttpActionSpec] = field(default_factory=dict)
@@ -56,14 +60,14 @@ def _tmpl(file: str, raw: Any, line: int, issues: list[FlowIssue]) -> Template:
         return Template(str(raw))
 
 
-def read_intents(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+def read_intents(file: str, doc: LDict, sections: Sections, issues: list[FlowIssue]) -> None:
     raw = _mapping(file, doc, "intents", issues)
     for name in raw or ():
         if name != "out_of_scope":
-            parts.intents.setdefault(name, Src(file, raw.line_of(name)) if raw else Src(file, 0))
+            sections.intents.setdefault(name, Src(file, raw.line_of(name)) if raw else Src(file, 0))
 
 
-def read_entities(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+def read_entities(file: str, doc: LDict, sections: Sections, issues: list[FlowIssue]) -> None:
     raw = _mapping(file, doc, "entities", issues)
     for name, spec in (raw or LDict()).items():
         line = raw.line_of(name) if raw else 0
@@ -79,7 +83,7 @@ def read_entities(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) 
         if case not in ("upper", "lower", "keep"):
             issues.append(FlowIssue(file, spec.line_of("case"), "case: upper, lower or keep"))
             case = "keep"
-        parts.entities[name] = EntitySpec(name, str(spec["regex"]), case, Src(file, line))  # type: ignore[arg-type]
+        sections.entities[name] = EntitySpec(name, str(spec["regex"]), case, Src(file, line))  # type: ignore[arg-type]
 
 
 def _json(file: str, raw: Any, line: int, issues: list[FlowIssue]) -> Any:
@@ -90,7 +94,7 @@ def _json(file: str, raw: Any, line: int, issues: list[FlowIssue]) -> Any:
     return _tmpl(file, raw, line, issues) if isinstance(raw, str) else raw
 
 
-def read_actions(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+def read_actions(file: str, doc: LDict, sections: Sections, issues: list[FlowIssue]) -> None:
     raw = _mapping(file, doc, "actions", issues)
     for name, spec in (raw or LDict()).items():
         line = raw.line_of(name) if raw else 0
@@ -101,7 +105,7 @@ def read_actions(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -
             if key not in ACTION_KEYS:
                 issues.append(FlowIssue(file, spec.line_of(key), f"unknown key {key!r} in action"))
         headers = spec.get("headers") or LDict()
-        parts.actions[name] = HttpActionSpec(
+        sections.actions[name] = HttpActionSpec(
             name=name,
             method=_tmpl(file, spec.get("method", "GET"), spec.line_of("method"), issues),
             url=_tmpl(file, spec["url"], spec.line_of("url"), issues),
@@ -117,15 +121,15 @@ def read_actions(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -
         )
 
 
-def read_policy(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) -> None:
+def read_policy(file: str, doc: LDict, sections: Sections, issues: list[FlowIssue]) -> None:
     raw = _mapping(file, doc, "policy", issues)
     if raw is None:
         return
-    if parts.policy_src is not None:
-        issues.append(FlowIssue(file, raw.line, f"policy is already set in {parts.policy_src}"))
+    if sections.policy_src is not None:
+        issues.append(FlowIssue(file, raw.line, f"policy is already set in {sections.policy_src}"))
         return
-    parts.policy_src = Src(file, raw.line)
-    args = parts.policy_args
+    sections.policy_src = Src(file, raw.line)
+    args = sections.policy_args
     for key, value in raw.items():
         line = raw.line_of(key)
         if key in POLICY_NUMBERS:
@@ -138,9 +142,9 @@ def read_policy(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) ->
             args[key] = tuple(_tmpl(file, v, line, issues) for v in items)
         elif key == "global_intents":
             args[key] = tuple(str(i) for i in value or ())
-            parts.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
+            sections.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
         elif key == "titles":
             args[key] = {str(k): str(v) for k, v in (value or {}).items()}
-            parts.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
+            sections.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
         else:
             issues.append(FlowIssue(file, line, f"unknown policy key {key!r}"))

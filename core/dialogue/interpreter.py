@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 
-from core.dialogue.errors import ActionRefused
 from core.dialogue.model import (
     Ask,
     Bot,
@@ -25,9 +24,10 @@ from core.dialogue.model import (
     Say,
     SetSlot,
 )
-from core.dialogue.ports import Actions, HandoffRecord, HandoffTarget
 from core.dialogue.templates import Template
+from core.errors import ActionRefused
 from core.models import Button, Inbound, Outbound
+from core.ports import Actions, HandoffRecord, HandoffTarget
 from core.session import Frame, Session
 
 log = structlog.get_logger(__name__)
@@ -37,8 +37,10 @@ MAX_OPS = 200
 """A flow that runs this many operations in one turn is looping; it is stopped."""
 
 
-class Turn:
-    """One turn's work on a session: the replies it builds and the flows it moves through."""
+class Interpreter:
+    """Interprets the flows' compiled programs for one turn: runs operations from where the
+    session stands, building the replies and moving through flows, until it waits, ends or hands
+    off. The flow runner makes one per turn and decides where it starts."""
 
     def __init__(
         self,
