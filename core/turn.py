@@ -177,11 +177,10 @@ class TurnRunner:
         await self.record(session, rest, inbound, nlu, outcome)
         await self.deliver(session)
         await self.acknowledge(rest)
-        intent: str | None
+        intent: str | None = nlu.intent
+        confidence = nlu.confidence
         if outcome.intent is not None:  # the dialogue settled the intent (a button, a choice)
             intent, confidence = outcome.intent, _confidence(outcome, nlu)
-        else:
-            intent, confidence = nlu.intent, nlu.confidence
         log.info(
             "turn",
             intent=intent,
