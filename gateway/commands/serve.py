@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.app import create_app
 from gateway.brain import load_brain
+from gateway.ingress import install_ingresses
 from gateway.commands._common import add_log_level, run_web, settings_from
 from gateway.listener import connection_limit
 from gateway.services import build_services
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     )
     brain.install(services, background=True)
     install_smtp_listener(services)
+    install_ingresses(services)
     run_web(
         create_app(services),
         host=settings.host,

@@ -1,0 +1,77 @@
+"""Ways in that need no public URL: each loop an async context manager (running from enter to
+exit) that hands the platform's payloads to the same parse, dedupe and queue as the webhook.
+
+`ingresses(services)` lists those the settings turn on; `install_ingresses(services)` runs them
+with the services (the one place the process wires them)."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+
+from config.settings import Settings
+from core.redis.client import connect
+from gateway.errors import StartupError
+from gateway.ingress.intake import Intake
+from gateway.ingress.lease import RedisLease
+from gateway.ingress.telegram_polling import TelegramPollingIngress
+from gateway.services import Services
+
+Ingress = AbstractAsyncContextManager[object]
+
+LEASE_TTL = 15.0
+"""Seconds a poller's lease lasts unless renewed (every third of it): how long the others wait
+to take over from a process that died."""
+
+
+def ingresses(services: Services) -> list[Ingress]:
+    """The ingress loops these settings ask for; `StartupError` names a missing setting."""
+    s = services.settings
+    out: list[Ingress] = []
+    telegram = services.channels.get("telegram")
+    if s.telegram_mode == "polling" and telegram is not None:
+        out.append(telegram_polling(services, s))
+    return out
+
+
+def _intake(services: Services, name: str, via: str) -> Intake:
+    return Intake(services.channels[name], services.backends.queue, services.metrics, via)
+
+
+def _hashed(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def telegram_polling(services: Services, s: Settings) -> TelegramPollingIngress:
+    if s.telegram_bot_token is None:
+        raise StartupError("TELEGRAM_MODE=polling needs TELEGRAM_BOT_TOKEN")
+    token = s.telegram_bot_token.get_secret_value()
+    lease = None
+    if s.redis_url is not None:
+        # One poller per bot among all the processes sharing this Redis.
+        key = f"{s.redis_prefix}:lease:telegram-poll:{_hashed(token.split(':', 1)[0])}"
+        lease = RedisLease(connect(s.redis_url.get_secret_value()), key, LEASE_TTL, owned=True)
+    return TelegramPollingIngress(
+        token=token,
+        api_url=s.telegram_api_url,
+        intake=_intake(services, "telegram", "polling"),
+        lease=lease,
+        poll_timeout=s.telegram_poll_timeout,
+    )
+
+
+def install_ingresses(services: Services) -> list[Ingress]:
+    """Enter the ingress loops when the services have started (queue and channels up), exit
+    them when they stop. Returns the loops."""
+    loops = ingresses(services)
+    if not loops:
+        return loops
+    stack = AsyncExitStack()
+
+    async def start() -> None:
+        for loop in loops:
+            await stack.enter_async_context(loop)
+
+    services.on_start.append(start)
+    services.on_stop.append(stack.aclose)
+    return loops
