@@ -4,6 +4,7 @@ dies loses it when it expires; another then takes over."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 from redis.asyncio import Redis
@@ -53,9 +54,7 @@ class RedisLease:
             return False
 
     async def release(self) -> None:
-        try:
+        with contextlib.suppress(*OUTAGE):  # it expires on its own
             await self._release(keys=[self.key], args=[self._token])
-        except OUTAGE:
-            pass  # it expires on its own
         if self._owned:
             await self._redis.aclose()

@@ -155,9 +155,8 @@ class TelegramPollingIngress:
                 log.info("telegram.polling_resumed")
                 failing = None
             backoff.reset()
-            if not await self._take(updates):
-                if not await backoff.wait():
-                    return
+            if not await self._take(updates) and not await backoff.wait():
+                return
 
     async def _get_updates(self) -> list[dict[str, Any]]:
         params: dict[str, Any] = {
