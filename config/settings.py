@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     """`socket`: events come over Slack's Socket Mode WebSocket (no public URL needed)."""
     slack_app_token: SecretStr | None = None
     """The app-level token (`xapp-...`) Socket Mode connects with (env only)."""
+    slack_socket_ping_interval: float = Field(10.0, gt=0, le=300)
+    """Seconds between pings on the Socket Mode connection; a lost one is noticed within a few."""
 
     # -- Telegram --------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = None

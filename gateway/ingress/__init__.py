@@ -14,6 +14,7 @@ from core.redis.client import connect
 from gateway.errors import StartupError
 from gateway.ingress.intake import Intake
 from gateway.ingress.lease import RedisLease
+from gateway.ingress.slack_socket import SocketModeIngress
 from gateway.ingress.telegram_polling import TelegramPollingIngress
 from gateway.services import Services
 
@@ -28,9 +29,10 @@ def ingresses(services: Services) -> list[Ingress]:
     """The ingress loops these settings ask for; `StartupError` names a missing setting."""
     s = services.settings
     out: list[Ingress] = []
-    telegram = services.channels.get("telegram")
-    if s.telegram_mode == "polling" and telegram is not None:
+    if s.telegram_mode == "polling":
         out.append(telegram_polling(services, s))
+    if s.slack_mode == "socket":
+        out.append(slack_socket(services, s))
     return out
 
 
@@ -43,7 +45,7 @@ def _hashed(value: str) -> str:
 
 
 def telegram_polling(services: Services, s: Settings) -> TelegramPollingIngress:
-    if s.telegram_bot_token is None:
+    if s.telegram_bot_token is None or "telegram" not in services.channels:
         raise StartupError("TELEGRAM_MODE=polling needs TELEGRAM_BOT_TOKEN")
     token = s.telegram_bot_token.get_secret_value()
     lease = None
@@ -57,6 +59,23 @@ def telegram_polling(services: Services, s: Settings) -> TelegramPollingIngress:
         intake=_intake(services, "telegram", "polling"),
         lease=lease,
         poll_timeout=s.telegram_poll_timeout,
+    )
+
+
+def slack_socket(services: Services, s: Settings) -> SocketModeIngress:
+    if s.slack_app_token is None:
+        raise StartupError(
+            "SLACK_MODE=socket needs SLACK_APP_TOKEN, an app-level token (xapp-...) with the "
+            "connections:write scope"
+        )
+    if "slack" not in services.channels:
+        raise StartupError("SLACK_MODE=socket needs SLACK_BOT_TOKEN (xoxb-...) to answer")
+    return SocketModeIngress(
+        app_token=s.slack_app_token.get_secret_value(),
+        api_url=s.slack_api_url,
+        intake=_intake(services, "slack", "socket"),
+        enqueue_timeout=s.enqueue_timeout if services.backends.durable else None,
+        ping_interval=s.slack_socket_ping_interval,
     )
 
 
