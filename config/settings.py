@@ -158,11 +158,12 @@ class Settings(BaseSettings):
     imap_host: str | None = None
     """A mailbox to read customers' mail from (no public URL or MX needed)."""
     imap_port: int | None = Field(None, ge=1, le=65535)
-    """Unset: 993 with IMAP_TLS=tls, 143 otherwise."""
+    """Unset: 993 with IMAP_TLS on, 143 otherwise."""
     imap_username: str | None = None
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
-    imap_tls: Literal["tls", "starttls", "off"] = "tls"
+    imap_tls: bool = True
+    """IMAP over TLS (port 993); off: plain IMAP, for a server on this machine or a test."""
     imap_poll_interval: float = Field(60.0, ge=1)
     """Seconds between two looks at the folder when the server has no IDLE."""
 

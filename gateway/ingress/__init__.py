@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
+from adapters.email import EmailChannel
 from config.settings import Settings
 from core.redis.client import connect
 from gateway.errors import StartupError
+from gateway.ingress.imap import ImapIngress
 from gateway.ingress.intake import Intake
 from gateway.ingress.lease import RedisLease
 from gateway.ingress.slack_socket import SocketModeIngress
@@ -33,6 +35,8 @@ def ingresses(services: Services) -> list[Ingress]:
         out.append(telegram_polling(services, s))
     if s.slack_mode == "socket":
         out.append(slack_socket(services, s))
+    if s.imap_host:
+        out.append(imap(services, s))
     return out
 
 
@@ -76,6 +80,26 @@ def slack_socket(services: Services, s: Settings) -> SocketModeIngress:
         intake=_intake(services, "slack", "socket"),
         enqueue_timeout=s.enqueue_timeout if services.backends.durable else None,
         ping_interval=s.slack_socket_ping_interval,
+    )
+
+
+def imap(services: Services, s: Settings) -> ImapIngress:
+    channel = services.channels.get("email")
+    if not isinstance(channel, EmailChannel):
+        raise StartupError("IMAP_HOST needs SMTP_HOST and EMAIL_FROM too, to answer the mail")
+    if not s.imap_username or s.imap_password is None:
+        raise StartupError("IMAP_HOST needs IMAP_USERNAME and IMAP_PASSWORD")
+    assert s.imap_host is not None
+    return ImapIngress(
+        channel=channel,
+        intake=_intake(services, "email", "imap"),
+        host=s.imap_host,
+        port=s.imap_port or (993 if s.imap_tls else 143),
+        username=s.imap_username,
+        password=s.imap_password.get_secret_value(),
+        folder=s.imap_folder,
+        tls=s.imap_tls,
+        poll_interval=s.imap_poll_interval,
     )
 
 

@@ -72,9 +72,10 @@ async def test_conversation_with_a_disconnect_in_the_middle(tmp_path: Path, real
 
 
 async def test_a_lost_connection_is_made_again(tmp_path: Path):
-    async with running_fake_slack(BOT_TOKEN) as fake, serving(
-        socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()
-    ) as gw:
+    async with (
+        running_fake_slack(BOT_TOKEN) as fake,
+        serving(socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw,
+    ):
         await connected(fake, gw)
         await fake.push(event("one", "lost-1"))
         await until(lambda: fake.sent(), what="the first reply")
@@ -103,9 +104,10 @@ async def test_a_button_press_arrives_as_an_interactive_envelope(tmp_path: Path)
             }
         ],
     }
-    async with running_fake_slack(BOT_TOKEN) as fake, serving(
-        socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()
-    ) as gw:
+    async with (
+        running_fake_slack(BOT_TOKEN) as fake,
+        serving(socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw,
+    ):
         await connected(fake, gw)
         envelope = await fake.push(action, "interactive")
         await until(lambda: fake.sent(), what="the reply to the press")
