@@ -232,5 +232,11 @@ def _ok(resp: object, what: str) -> None:
 
 
 async def _close(imap: IMAP4) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(imap.logout(), 2)
+    """LOGOUT when the server still listens; the socket closed in any case (aioimaplib leaves
+    it open when the logout cannot be sent)."""
+    transport = imap.protocol.transport
+    if transport is not None and not transport.is_closing():
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(imap.logout(), 2)
+    if transport is not None:
+        transport.close()
