@@ -32,7 +32,7 @@ class FakeTelegram:
     api_url: str = ""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(method, parameters) of every accepted call, in order."""
-    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, Any], str | None]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     webhook_url: str = ""
     """Set by setWebhook, cleared by deleteWebhook; getUpdates answers 409 while it is set."""
@@ -63,11 +63,19 @@ class FakeTelegram:
     def bot_id(self) -> int:
         return int(self.token.split(":", 1)[0])
 
-    def fail_next(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def fail_next(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        method: str | None = None,
+    ) -> None:
+        """The next call of `method` fails; by default the next call of any method but getMe
+        and the typing indicator (sendChatAction, a courtesy before each turn)."""
         body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
-        self.failures.append((code, body))
+        self.failures.append((code, body, method))
 
     def called(self, method: str) -> list[dict[str, Any]]:
         return [params for m, params in self.calls if m == method]
@@ -176,6 +184,14 @@ def _message(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _failure_for(fake: FakeTelegram, method: str) -> tuple[int, dict[str, Any]] | None:
+    for i, (status, body, only) in enumerate(fake.failures):
+        if only == method or (only is None and method not in ("getMe", "sendChatAction")):
+            del fake.failures[i]
+            return status, body
+    return None
+
+
 async def api_method(request: web.Request) -> web.Response:
     fake = request.app[TELEGRAM_KEY]
     if request.match_info["token"] != fake.token:
@@ -183,8 +199,9 @@ async def api_method(request: web.Request) -> web.Response:
             {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
         )
     method = request.match_info["method"]
-    if fake.failures and method != "getMe":
-        status, body = fake.failures.pop(0)
+    failure = _failure_for(fake, method)
+    if failure is not None:
+        status, body = failure
         return web.json_response(body, status=status)
     params = await _params(request)
     if method == "getUpdates":

@@ -71,6 +71,9 @@ async def test_conversation_with_a_lost_connection_in_the_middle(tmp_path: Path,
         asked = [s for s in fake.sent() if "order number" in s.text.lower()]
         shipped = [s for s in fake.sent() if "shipped" in s.text]
         assert len(asked) == 1 and len(shipped) == 1, fake.sent()
+        # "typing…" is shown when each turn begins, before its reply.
+        methods = [m for m, _ in fake.calls if m in ("sendChatAction", "sendMessage")]
+        assert methods[0] == "sendChatAction" and methods.count("sendChatAction") == 2
         events = [e["event"] for e in logs]
         assert "telegram.webhook_deleted" in events
         assert events.count("telegram.polling_unreachable") == 1
