@@ -25,6 +25,7 @@ from telegram import (
     Video,
     Voice,
 )
+from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -271,14 +272,25 @@ class TelegramChannel(BaseChannel):
     # -- outbound --------------------------------------------------------------------------
 
     async def before_turn(self, inbound: Inbound) -> None:
-        """A pressed inline button shows a spinner until the query is answered."""
+        """A pressed inline button shows a spinner until the query is answered; the chat shows
+        "typing…" while the bot works (Telegram clears it with the reply, or after 5 s), so a
+        slow integration call does not look like a dead bot."""
+        await self._initialize()
         query = inbound.meta.get("callback_query_id")
         if query:
-            await self._initialize()
             try:
                 await self._bot.answer_callback_query(query)
             except TelegramError as exc:
                 log.warning("telegram.answer_callback_failed", error=type(exc).__name__)
+        thread = inbound.conversation.thread_id
+        try:
+            await self._bot.send_chat_action(
+                inbound.conversation.chat_id,
+                ChatAction.TYPING,
+                message_thread_id=int(thread) if thread else None,
+            )
+        except TelegramError as exc:  # only a courtesy: the turn goes on
+            log.info("telegram.typing_failed", error=type(exc).__name__)
 
     async def send(self, msg: Outbound) -> SentMessage:
         await self._initialize()

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_mode: Literal["webhook", "socket"] = "webhook"
+    """`socket`: events come over Slack's Socket Mode WebSocket (no public URL needed)."""
+    slack_app_token: SecretStr | None = None
+    """The app-level token (`xapp-...`) Socket Mode connects with (env only)."""
+    slack_socket_ping_interval: float = Field(10.0, gt=0, le=300)
+    """Seconds between pings on the Socket Mode connection; a lost one is noticed within a few."""
 
     # -- Telegram --------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = None
@@ -126,6 +132,10 @@ class Settings(BaseSettings):
     """The bot's @name, to see mentions in group chats; learned from getMe at start when unset."""
     telegram_edits_as_new: bool = False
     """An edited message is handled as a new message (default: ignored)."""
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    """`polling`: updates are fetched with getUpdates (no public URL needed)."""
+    telegram_poll_timeout: float = Field(25.0, ge=1, le=50)
+    """Seconds one getUpdates waits for an update before answering empty."""
 
     # -- WhatsApp through Twilio -----------------------------------------------------------
     twilio_account_sid: str | None = None
@@ -145,12 +155,33 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr | None = None
     email_autoreply_period: float = Field(3600.0, ge=0)
     email_max_attachment_bytes: int = Field(10_485_760, ge=0)
+    imap_host: str | None = None
+    """A mailbox to read customers' mail from (no public URL or MX needed)."""
+    imap_port: int | None = Field(None, ge=1, le=65535)
+    """Unset: 993 with IMAP_TLS on, 143 otherwise."""
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_tls: bool = True
+    """IMAP over TLS (port 993); off: plain IMAP, for a server on this machine or a test."""
+    imap_poll_interval: float = Field(60.0, ge=1)
+    """Seconds between two looks at the folder when the server has no IDLE."""
 
     @field_validator("slack_api_url", "telegram_api_url", "twilio_api_url", "public_base_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "must be an app-level token starting with xapp- (Basic Information > App-Level "
+                "Tokens, scope connections:write), not the bot token (xoxb-)"
+            )
         return v
 
     @field_validator("webchat_allowed_origins", mode="before")

@@ -76,6 +76,16 @@ def smtp(plan: Plan) -> Iterator[Part]:
         yield Part.hooks("smtp listener", listener.start, listener.stop)
 
 
+def ingress(plan: Plan) -> Iterator[Part]:
+    """The ways in that need no public URL (Socket Mode, long polling, IMAP) the settings ask
+    for; each loop is its own context manager, entered once."""
+    from gateway.ingress import ingresses
+
+    for loop in ingresses(plan.services):
+        plan.services.ingresses.append(loop)
+        yield Part(f"ingress {type(loop).__name__}", lambda loop=loop: loop)
+
+
 def probe(plan: Plan) -> Iterator[Part]:
     """/healthz, /readyz and /metrics of a worker, on `probe_port`."""
     port = plan.probe_port
@@ -110,7 +120,7 @@ def engine(plan: Plan) -> Iterator[Part]:
 
 
 ROLES: dict[Role, tuple[PartsOf, ...]] = {
-    "serve": (storage, channels, model_and_flows, smtp, engine),
+    "serve": (storage, channels, model_and_flows, smtp, ingress, engine),
     "worker": (storage, channels, model_and_flows, engine, probe),
     "chat": (storage, channels, model_and_flows, engine),
 }

@@ -4,6 +4,7 @@ and its webhook answers 404 saying which setting turns it on."""
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 
 from adapters.email import EmailChannel, SmtpServer
@@ -21,18 +22,30 @@ ChannelFactory = Callable[[Settings], Channel | None]
 """Builds a channel from the settings, or None when the channel is not configured."""
 
 
+def _unused_secret() -> str:
+    """The webhook's secret when events come another way (Socket Mode, polling) and none is
+    set: random, so the webhook refuses every request instead of trusting any."""
+    return secrets.token_urlsafe(32)
+
+
 def _slack(s: Settings) -> Channel | None:
-    if s.slack_signing_secret is None or s.slack_bot_token is None:
+    if s.slack_bot_token is None:
+        return None
+    if s.slack_signing_secret is None and s.slack_mode != "socket":
         return None
     return SlackChannel(
-        signing_secret=s.slack_signing_secret.get_secret_value(),
+        signing_secret=s.slack_signing_secret.get_secret_value()
+        if s.slack_signing_secret is not None
+        else _unused_secret(),
         bot_token=s.slack_bot_token.get_secret_value(),
         api_url=s.slack_api_url,
     )
 
 
 def _telegram(s: Settings) -> Channel | None:
-    if s.telegram_bot_token is None or s.telegram_secret_token is None:
+    if s.telegram_bot_token is None:
+        return None
+    if s.telegram_secret_token is None and s.telegram_mode != "polling":
         return None
     # python-telegram-bot 22 is moving time periods (RetryAfter.retry_after) from int seconds to
     # timedelta and warns on every int access, even inside its own constructor: opt into the new
@@ -40,7 +53,9 @@ def _telegram(s: Settings) -> Channel | None:
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     return TelegramChannel(
         bot_token=s.telegram_bot_token.get_secret_value(),
-        secret_token=s.telegram_secret_token.get_secret_value(),
+        secret_token=s.telegram_secret_token.get_secret_value()
+        if s.telegram_secret_token is not None
+        else _unused_secret(),
         api_url=s.telegram_api_url,
         bot_username=s.telegram_bot_username,
         edits_as_new=s.telegram_edits_as_new,
@@ -93,8 +108,8 @@ FACTORIES: dict[str, ChannelFactory] = {
 }
 
 NEEDS: dict[str, str] = {
-    "slack": "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN",
-    "telegram": "TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN",
+    "slack": "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_MODE=socket with SLACK_APP_TOKEN)",
+    "telegram": "TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN (or TELEGRAM_MODE=polling)",
     "whatsapp": "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM",
     "email": "SMTP_HOST and EMAIL_FROM (and MAILGUN_SIGNING_KEY for the webhook)",
 }

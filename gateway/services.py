@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from aiohttp import web
@@ -38,6 +38,8 @@ class Services:
     engine: Engine | None
     """None when this process only takes webhooks and separate workers answer."""
     parts: tuple[Part, ...] = ()
+    ingresses: list[object] = field(default_factory=list)
+    """The ingress loops (Socket Mode, long polling, IMAP) among `parts`, for health and tests."""
 
     @property
     def webchat(self) -> WebChatChannel | None:

@@ -31,7 +31,7 @@ return 0
 
 class RedisClaims:
     """The webhooks' `ClaimStore` when REDIS_URL is set. Uses the connection of the other Redis
-    backends (`Backends` closes it)."""
+    backends (`gateway.storage.Storage` closes it)."""
 
     def __init__(self, redis: Redis, *, prefix: str = "gateway"):
         self._prefix = prefix

@@ -111,6 +111,21 @@ async def test_a_button_press_is_answered_before_the_turn(
     assert len(fake_telegram.called("answerCallbackQuery")) == 1
 
 
+async def test_typing_is_shown_when_the_turn_begins(
+    telegram_channel: TelegramChannel, fake_telegram: FakeTelegram
+):
+    inbound = Inbound(event_id="1", conversation=CONV, sender=Sender(id="1"), text="hi")
+    await telegram_channel.before_turn(inbound)
+    [action] = fake_telegram.called("sendChatAction")
+    assert action["action"] == "typing" and str(action["chat_id"]) == CONV.chat_id
+    # A refused chat action is only a missed courtesy: the turn goes on, the reply is sent.
+    fake_telegram.fail_next(400, "Bad Request: chat not found", method="sendChatAction")
+    await telegram_channel.before_turn(inbound)
+    assert not fake_telegram.failures
+    await telegram_channel.send(Outbound(conversation=CONV, text="answer"))
+    assert [s.text for s in fake_telegram.sent()] == ["answer"]
+
+
 async def test_the_bots_name_comes_from_getme_when_not_set(fake_telegram: FakeTelegram):
     channel = make(fake_telegram.api_url)
     body = fixture_body("group_mention")

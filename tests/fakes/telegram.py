@@ -1,10 +1,14 @@
 """A fake Telegram Bot API on loopback: the methods python-telegram-bot's `Bot` calls (getMe,
-sendMessage, answerCallbackQuery, setWebhook, sendPhoto, sendDocument, sendLocation) under
-`/bot<token>/<method>`. It records every call and can be told to fail the next ones the way
-Telegram does (429 with `parameters.retry_after`, 403 for a blocked bot)."""
+sendMessage, answerCallbackQuery, setWebhook, sendPhoto, sendDocument, sendLocation,
+sendChatAction) under `/bot<token>/<method>`, and long polling as Telegram documents it:
+`getUpdates` (offset confirms every update before it; waits up to `timeout` seconds for one;
+409 while a webhook is set, and 409 to a poll cut short by another) and `deleteWebhook`. It
+records every call and can be told to fail the next ones the way Telegram does (429 with
+`parameters.retry_after`, 403 for a blocked bot) or to drop the next poll's connection."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -28,24 +32,114 @@ class FakeTelegram:
     api_url: str = ""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(method, parameters) of every accepted call, in order."""
-    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, Any], str | None]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    webhook_url: str = ""
+    """Set by setWebhook, cleared by deleteWebhook; getUpdates answers 409 while it is set."""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Updates not yet confirmed by a getUpdates offset past them."""
+    confirmed: int = 0
+    """The highest offset a getUpdates has sent: updates below it are gone."""
+    delivered: list[int] = field(default_factory=list)
+    """update_id of every update handed out by getUpdates, redeliveries included."""
+    conflicts: int = 0
+    """getUpdates calls answered 409."""
+    drop_polls: int = 0
+    """How many next getUpdates calls lose their connection (network loss mid-poll)."""
+    _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(500_001))
+    _arrived: asyncio.Condition | None = None
+    _poll_generation: int = 0
+
+    def push(self, update: dict[str, Any]) -> int:
+        """Hold `update` for getUpdates (an `update_id` is given when it has none)."""
+        update = dict(update)
+        update.setdefault("update_id", next(self._next_update))
+        self.updates.append(update)
+        if self._arrived is not None:
+            asyncio.get_running_loop().create_task(_notify(self._arrived))
+        return int(update["update_id"])
 
     @property
     def bot_id(self) -> int:
         return int(self.token.split(":", 1)[0])
 
-    def fail_next(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def fail_next(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        method: str | None = None,
+    ) -> None:
+        """The next call of `method` fails; by default the next call of any method but getMe
+        and the typing indicator (sendChatAction, a courtesy before each turn)."""
         body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
-        self.failures.append((code, body))
+        self.failures.append((code, body, method))
 
     def called(self, method: str) -> list[dict[str, Any]]:
         return [params for m, params in self.calls if m == method]
 
     def sent(self) -> list[Sent]:
         return [_normalise(p) for p in self.called("sendMessage")]
+
+
+async def _notify(cond: asyncio.Condition) -> None:
+    async with cond:
+        cond.notify_all()
+
+
+async def get_updates(
+    fake: FakeTelegram, params: dict[str, Any], request: web.Request
+) -> web.Response:
+    if fake.webhook_url:
+        return _conflict(
+            fake,
+            "Conflict: can't use getUpdates method while webhook is active; "
+            "use deleteWebhook to delete the webhook first",
+        )
+    offset = int(params.get("offset") or 0)
+    if offset:
+        fake.confirmed = max(fake.confirmed, offset)
+        fake.updates = [u for u in fake.updates if u["update_id"] >= offset]
+    # A newer poll ends this one with a 409, as Telegram does with two pollers of one bot.
+    fake._poll_generation += 1
+    mine = fake._poll_generation
+    if fake._arrived is None:
+        fake._arrived = asyncio.Condition()
+    timeout = float(params.get("timeout") or 0)
+    async with fake._arrived:
+        fake._arrived.notify_all()
+        try:
+            async with asyncio.timeout(timeout):
+                await fake._arrived.wait_for(
+                    lambda: bool(fake.updates) or fake._poll_generation != mine
+                )
+        except TimeoutError:
+            pass
+    if request.transport is None or request.transport.is_closing():
+        return web.Response()  # the poller hung up (stopped, or gave the poll up): nobody reads
+    if fake._poll_generation != mine:
+        return _conflict(
+            fake,
+            "Conflict: terminated by other getUpdates request; make sure that only one "
+            "bot instance is running",
+        )
+    limit = int(params.get("limit") or 100)
+    batch = fake.updates[:limit]
+    fake.delivered.extend(u["update_id"] for u in batch)
+    return web.json_response({"ok": True, "result": batch})
+
+
+def _conflict(fake: FakeTelegram, description: str) -> web.Response:
+    fake.conflicts += 1
+    return _refuse(409, description)
+
+
+def _refuse(code: int, description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )
 
 
 def _normalise(params: dict[str, Any]) -> Sent:
@@ -90,6 +184,14 @@ def _message(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _failure_for(fake: FakeTelegram, method: str) -> tuple[int, dict[str, Any]] | None:
+    for i, (status, body, only) in enumerate(fake.failures):
+        if only == method or (only is None and method not in ("getMe", "sendChatAction")):
+            del fake.failures[i]
+            return status, body
+    return None
+
+
 async def api_method(request: web.Request) -> web.Response:
     fake = request.app[TELEGRAM_KEY]
     if request.match_info["token"] != fake.token:
@@ -97,10 +199,19 @@ async def api_method(request: web.Request) -> web.Response:
             {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
         )
     method = request.match_info["method"]
-    if fake.failures and method != "getMe":
-        status, body = fake.failures.pop(0)
+    failure = _failure_for(fake, method)
+    if failure is not None:
+        status, body = failure
         return web.json_response(body, status=status)
     params = await _params(request)
+    if method == "getUpdates":
+        if fake.drop_polls:
+            fake.drop_polls -= 1
+            assert request.transport is not None
+            request.transport.abort()  # the connection is lost, no answer at all
+            return web.Response()
+        fake.calls.append((method, params))
+        return await get_updates(fake, params, request)
     result: Any
     if method == "getMe":
         result = {
@@ -120,7 +231,15 @@ async def api_method(request: web.Request) -> web.Response:
                 status=400,
             )
         result = _message(fake, params)
-    elif method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
+    elif method in ("answerCallbackQuery", "sendChatAction"):
+        result = True
+    elif method == "setWebhook":
+        fake.webhook_url = str(params.get("url", ""))
+        result = True
+    elif method == "deleteWebhook":
+        fake.webhook_url = ""
+        if params.get("drop_pending_updates") in (True, "true", "True"):
+            fake.updates.clear()
         result = True
     else:
         return web.json_response(
