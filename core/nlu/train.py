@@ -32,7 +32,7 @@ from transformers import (
 from core.nlu import artifacts, sparse
 from core.nlu.config import FORMAT, TrainConfig
 from core.nlu.data import Example, NluDataError, data_hash, in_scope, out_of_scope
-from core.nlu.hub import base_model_source
+from core.nlu.hub import base_model_source, fetch
 from core.nlu.metrics import Scores, choose_threshold
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
@@ -114,20 +114,20 @@ def build_encoder(
     label2id = {n: i for i, n in id2label.items()}
     source = base_model_source(config.base_model, config.hub)
     try:
+        path = fetch(source, config.hub)
         tok = cast(
-            PreTrainedTokenizerBase,
-            AutoTokenizer.from_pretrained(source.name, local_files_only=source.local_only),
+            PreTrainedTokenizerBase, AutoTokenizer.from_pretrained(path, local_files_only=True)
         )
         enc = AutoModelForSequenceClassification.from_pretrained(
-            source.name,
-            local_files_only=source.local_only,
+            path,
+            local_files_only=True,
             num_labels=len(labels),
             id2label=id2label,
             label2id=label2id,
             ignore_mismatched_sizes=True,
         )
         return cast(PreTrainedModel, enc), tok, "pretrained"
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the hub client's errors are of many families
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         (log.debug if quiet else log.warning)(
             "nlu.base_model_unavailable",
