@@ -15,7 +15,6 @@ threshold.json         the confidence threshold chosen on validation data, with 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any, cast
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -34,6 +32,7 @@ from transformers import (
 )
 
 from core.errors import GatewayError
+from core.nlu import int8
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
 
@@ -175,7 +174,9 @@ def _vocab(path: Path) -> NgramVocab:
     return NgramVocab({str(g): i + 1 for i, g in enumerate(grams)}, [float(x) for x in idf])
 
 
-def load(model_dir: Path, *, quantize: bool = False) -> Loaded:
+def load(model_dir: Path, *, quantize: bool | None = False) -> Loaded:
+    """The model, ready to serve; `quantize`: int8 (True), fp32 (False), or as the check made
+    at training decided (None)."""
     c = check(model_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -189,8 +190,8 @@ def load(model_dir: Path, *, quantize: bool = False) -> Loaded:
             f"{model_dir / 'model.safetensors'}: unusable ({_first_line(exc)})"
         ) from None
     net.eval()
-    if quantize:
-        net = quantize_int8(net)
+    if int8.wanted(quantize, c.fingerprint):
+        net = int8.quantize(net)
     max_len = int(c.fingerprint.get("train", {}).get("max_len", 64))
     return Loaded(net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len)
 
@@ -204,18 +205,6 @@ def _network(config: Any, vocab: NgramVocab, labels: list[str]) -> IntentNet:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-
-
-def quantize_int8(net: IntentNet) -> IntentNet:
-    """Dynamic int8 for the encoder's Linear layers (the API is deprecated in torch, still works
-    on CPU; its deprecation warning is silenced here)."""
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize = cast(Callable[..., PreTrainedModel], quantize_dynamic)
-        net.encoder = quantize(net.encoder, {nn.Linear}, dtype=torch.qint8)
-    return net
 
 
 def _write(path: Path, data: Any) -> None:
