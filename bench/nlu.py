@@ -358,7 +358,6 @@ ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
     ),
     ("bare forward msgs/s, same batches", "bare_msgs_s", lambda v: f"{v:.0f}"),
     ("peak RSS while training", "peak_mb", lambda v: f"{v:.0f} MB"),
-    ("RSS added by loading the model", "model_mb", lambda v: f"{v:.0f} MB"),
     ("RSS serving (process)", "rss_mb", lambda v: f"{v:.0f} MB"),
 ]
 
@@ -458,7 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "DistilBERT-base shape, int8 / fp32: "
             f"micro-batched {q8['msgs_s_32'] / f32['msgs_s_32']:.2f}x, "
             f"bare forward {q8['bare_msgs_s'] / f32['bare_msgs_s']:.2f}x, "
-            f"model memory {q8['model_mb']:.0f} / {f32['model_mb']:.0f} MB"
+            "(resident memory of each: python bench/nlu_memory.py "
+            f"{args.out / 'production-shape'})"
         )
     print(f"\n(figures: {args.out / 'nlu.json'})")
     return 0
