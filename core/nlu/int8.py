@@ -70,7 +70,7 @@ def check(
     gold = [labels.index(e.intent) if e.intent in labels else -1 for e in examples]
     full = probs(net, texts).argmax(-1)
     fp32 = net.encoder
-    net.encoder = quantized(fp32).eval()  # a copy of the encoder only, not of the n-grams
+    net.encoder = quantized(fp32)  # a copy of the encoder only, not of the n-grams
     try:
         small = probs(net, texts).argmax(-1)
     finally:
