@@ -19,9 +19,11 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
 
 def test_the_schedule_is_chosen_by_the_kind_of_base() -> None:
     cfg = TrainConfig()
-    tuned = cfg.schedule("pretrained", 900)
-    assert (tuned.epochs, tuned.patience, tuned.lr, tuned.refit) == (4, 1, 5e-5, False)
+    tuned = cfg.schedule("pretrained", 15_000)
+    assert (tuned.epochs, tuned.patience, tuned.lr, tuned.refit) == (4, 2, 5e-5, False)
     assert tuned.batch_size == cfg.pretrained_batch_size
+    # 900 examples are 29 steps an epoch: 300 steps need 11 epochs
+    assert cfg.schedule("pretrained", 900).epochs == 11
     scratch = cfg.schedule("scratch", 900)
     # 900 examples are 15 steps an epoch: min_steps asks for 40 epochs, half of them patience
     assert (scratch.epochs, scratch.patience, scratch.lr, scratch.refit) == (40, 20, 5e-4, True)
@@ -71,7 +73,11 @@ def test_a_pretrained_base_trains_few_epochs_on_every_thread(
     before = torch.get_num_threads()
     threads: list[int] = []
     config = TINY.with_(
-        base_model=str(base_checkpoint), threads=2, small_threads=1, pretrained_epochs=3
+        base_model=str(base_checkpoint),
+        threads=2,
+        small_threads=1,
+        pretrained_epochs=3,
+        pretrained_min_steps=0,
     )
     try:
         torch.set_num_threads(1)
