@@ -60,6 +60,7 @@ stories: install
 ## All benchmarks, each against its baseline in the same run (minutes; see README)
 bench: install system
 	$(PY) bench/nlu.py
+	$(PY) bench/nlu_memory.py var/bench/production-shape
 	$(PY) -m bench.ingress
 	$(PY) -m bench.ingress_instructions
 	$(PY) -m bench.e2e

@@ -2,6 +2,7 @@
 `worker` processes and Redis, to a fake platform API; beside the in-memory single process.
 
     .venv/bin/python -m bench.e2e [--model both|production-size|default] [--messages 400]
+        [--precision both|fp32|int8]
 
 Each message opens its own conversation, so a reply belongs to exactly one webhook (no backlog is
 coalesced) and the latency is webhook sent → first reply received by the fake platform. Per
@@ -15,9 +16,12 @@ encoder of DistilBERT-base's shape (6 layers, 768 dim, 12 heads, 3072 hidden: th
 model, which cannot be downloaded here), trained from scratch on the bot's flows by the product's
 own training for one epoch into `var/bench/model-production-size` (kept for the next run while the
 flows and the shape stay the same). One epoch is not the fine-tuned product's accuracy, but the cost
-of a forward pass depends on the shape, not on the weights, so its msgs/s are the product's. Each
-model's own batched msgs/s (`model_rate`) is measured in the same run. `--brain double` uses the
-test doubles instead: those figures measure the plumbing, not the product.
+of a forward pass depends on the shape, not on the weights, so its msgs/s are the product's. It is
+served twice, in fp32 and in int8 (NLU_QUANTIZE off / on; `--precision`), side by side. Each model's
+own batched msgs/s (`model_rate`) is measured in the same run, and the serve and worker processes'
+resident memory after each burst.
+`--brain double` uses the test doubles instead: those figures measure the plumbing, not the
+product.
 
 Per worker, NLU_THREADS is the machine's cores divided by the model-serving processes (unless
 `--nlu-threads`), so two workers on two cores do not fight over them; CONCURRENCY is the
@@ -75,6 +79,8 @@ class Row:
     redis-server."""
     cpu_ms: float = 0.0
     """All of them together."""
+    rss: str = ""
+    """Resident memory (MB) after the burst: serve / worker(s)."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -139,6 +145,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process now (VmRSS), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 async def measure(
     name: str, cluster: Cluster, model: str, redis_pid: int, args: argparse.Namespace
 ) -> list[Row]:
@@ -183,6 +200,7 @@ async def measure(
             failed,
             " / ".join(f"{1000 * spent / args.messages:.2f}" for spent in spent_by_role),
             1000 * sum(spent_by_role) / args.messages,
+            " / ".join(f"{rss_mb(pid):.0f}" for pid in roles["serve"] + roles["worker"]),
         )
     )
     paced = max(1.0, 0.7 * rate)
@@ -225,6 +243,8 @@ accuracy. (A key the training settings do not have is left out.)"""
 class Model:
     label: str
     model_dir: Path
+    quantize: str = "auto"
+    """NLU_QUANTIZE of the processes serving it."""
 
 
 def model_fits(model_dir: Path, config: Any = None, keys: Iterable[str] = ()) -> bool:
@@ -276,6 +296,15 @@ def production_model(bench_dir: Path) -> Model:
     return Model(f"production-size ({PRODUCTION_SHAPE['layers']}x{PRODUCTION_SHAPE['dim']})", out)
 
 
+def precisions(model: Model, which: str) -> list[Model]:
+    """The model served in fp32 and/or int8 (NLU_QUANTIZE off / on), each its own row."""
+    wanted = {"both": ("fp32", "int8"), "fp32": ("fp32",), "int8": ("int8",)}[which]
+    return [
+        Model(f"{model.label} {name}", model.model_dir, "off" if name == "fp32" else "on")
+        for name in wanted
+    ]
+
+
 @dataclass(frozen=True)
 class Rate:
     msgs_per_s: float
@@ -283,14 +312,14 @@ class Rate:
     """CPU time per message (all threads)."""
 
 
-async def model_rate(n: int, model_dir: Path, threads: int) -> Rate:
+async def model_rate(n: int, model_dir: Path, threads: int, quantize: str = "auto") -> Rate:
     """The intent model's own batched msgs/s and CPU per message: `n` parse calls in flight
     together, after a warm-up, in this process with `threads` torch threads."""
     from config.settings import load_settings
     from gateway.lifecycle import run_parts
     from gateway.model_and_flows import load_model_and_flows
 
-    settings = load_settings(model_dir=model_dir, nlu_threads=threads)
+    settings = load_settings(model_dir=model_dir, nlu_threads=threads, nlu_quantize=quantize)
     brain = load_model_and_flows(settings, progress=False)
     async with run_parts(brain.parts(background=False)):
         texts = [TEXTS[i % len(TEXTS)] for i in range(n)]
@@ -303,14 +332,14 @@ async def model_rate(n: int, model_dir: Path, threads: int) -> Rate:
 def table(rows: list[Row]) -> str:
     head = (
         "| set-up | model | run | msgs | msgs/s | e2e p50 ms | e2e p99 ms | ack p99 ms | failed "
-        "| CPU ms/msg: serve / workers / client / redis |"
+        "| CPU ms/msg: serve / workers / client / redis | RSS MB: serve / workers |"
     )
-    out = [head, "|" + "---|" * 10]
+    out = [head, "|" + "---|" * 11]
     for r in rows:
         out.append(
             f"| {r.setup} | {r.model} | {r.run} | {r.messages} | {r.msgs_per_s:.1f} | "
             f"{r.e2e_p50_ms:.0f} | {r.e2e_p99_ms:.0f} | {r.ack_p99_ms:.1f} | {r.failed} "
-            f"| {r.cpu} |"
+            f"| {r.cpu} | {r.rss} |"
         )
     return "\n".join(out)
 
@@ -324,7 +353,7 @@ def models(args: argparse.Namespace) -> list[Model] | None:
     goes on without it)."""
     out = []
     if args.model in ("both", "production-size"):
-        out.append(production_model(Path(args.bench_dir)))
+        out += precisions(production_model(Path(args.bench_dir)), args.precision)
     if args.model in ("both", "default"):
         model_dir = Path(args.model_dir)
         if model_fits(model_dir):
@@ -366,6 +395,7 @@ async def run_setups(
             env["CONCURRENCY"] = str(args.engine_concurrency)
         if model is not None:
             env["MODEL_DIR"] = str(model.model_dir.resolve())
+            env["NLU_QUANTIZE"] = model.quantize
         brain = "real" if model is not None else "double"
         cluster = Cluster(url, recorder, work, env=env, brain=brain)
         for role, extra in procs:
@@ -402,12 +432,14 @@ async def main(args: argparse.Namespace) -> int:
                     rows += await run_setups(model, redis, recorder, work, args)
                     continue
                 # the machine may be shared: the model is measured before and after its set-ups
-                measured = rates[model.label] = [await model_rate(512, model.model_dir, cores())]
+                measured = rates[model.label] = [
+                    await model_rate(512, model.model_dir, cores(), model.quantize)
+                ]
                 print(
                     f"{model.label}: the model alone, batched: {measured[0].msgs_per_s:.1f} msgs/s"
                 )
                 rows += await run_setups(model, redis, recorder, work, args)
-                measured.append(await model_rate(512, model.model_dir, cores()))
+                measured.append(await model_rate(512, model.model_dir, cores(), model.quantize))
                 print(f"{model.label}: the model alone, again: {measured[1].msgs_per_s:.1f} msgs/s")
         finally:
             await recorder.stop()
@@ -431,6 +463,24 @@ async def main(args: argparse.Namespace) -> int:
             )
         best = max(r.msgs_per_s for r in mine if r.setup.startswith("redis"))
         print(f"  best Redis set-up = {100 * best / rate:.0f}% of the model (target >= 80%)")
+    for label in rates:
+        if label.endswith(" int8") and (fp32 := label.removesuffix(" int8") + " fp32") in rates:
+            q8, f32 = rates[label], rates[fp32]
+            alone = sum(r.msgs_per_s for r in q8) / sum(r.msgs_per_s for r in f32)
+            print(f"{label.removesuffix(' int8')}: int8 / fp32, the model alone: {alone:.2f}x")
+            for setup in dict.fromkeys(r.setup for r in rows if r.model == label):
+                a = [
+                    r.msgs_per_s
+                    for r in rows
+                    if (r.model, r.setup, r.run) == (label, setup, "burst")
+                ]
+                b = [
+                    r.msgs_per_s
+                    for r in rows
+                    if (r.model, r.setup, r.run) == (fp32, setup, "burst")
+                ]
+                if a and b:
+                    print(f"  {setup}: {a[0] / b[0]:.2f}x")
     if not rates:
         print(
             "brain: test DOUBLES (KeywordNlu + EchoDialogue): these figures measure the queue, "
@@ -463,6 +513,12 @@ if __name__ == "__main__":
         default="both",
         help="production-size: DistilBERT-base's shape, trained briefly into --bench-dir; "
         "default: the model in --model-dir",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["both", "fp32", "int8"],
+        default="both",
+        help="the production-size model served in fp32 and int8 side by side (NLU_QUANTIZE)",
     )
     p.add_argument("--messages", type=int, default=400)
     p.add_argument("--concurrency", type=int, default=32, help="webhooks in flight (burst)")

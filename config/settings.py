@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     hf_endpoint: str = "https://huggingface.co"
     hf_hub_offline: bool = False
     nlu_threads: int = Field(2, ge=1, le=64)
-    nlu_quantize: bool = False
+    nlu_quantize: Literal["auto", "on", "off"] = "auto"
+    """int8 serving: `auto` where the model's training-time check passed (no more than half a
+    point of accuracy lost, an encoder wide enough to gain); true/false are on/off."""
     nlu_batch_wait_ms: float = Field(3.0, ge=0, le=1000)
     nlu_max_batch: int = Field(32, ge=1, le=1024)
     nlu_max_chars: int = Field(512, ge=16)
@@ -183,6 +185,14 @@ class Settings(BaseSettings):
                 "Tokens, scope connections:write), not the bot token (xoxb-)"
             )
         return v
+
+    @field_validator("nlu_quantize", mode="before")
+    @classmethod
+    def _switch(cls, v: Any) -> Any:
+        words = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return words.get(str(v).strip().lower(), v)
 
     @field_validator("webchat_allowed_origins", mode="before")
     @classmethod

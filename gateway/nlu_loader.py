@@ -27,7 +27,7 @@ def train_config(settings: Settings) -> TrainConfig:
 def serve_config(settings: Settings) -> ServeConfig:
     return ServeConfig(
         threads=settings.nlu_threads,
-        quantize=settings.nlu_quantize,
+        quantize={"on": True, "off": False}.get(settings.nlu_quantize),
         wait_ms=settings.nlu_batch_wait_ms,
         max_batch=settings.nlu_max_batch,
         max_chars=settings.nlu_max_chars,

@@ -14,8 +14,10 @@ threshold.json         the confidence threshold chosen on validation data, with 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,7 @@ from typing import Any, cast
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.torch import save_file
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -34,6 +35,7 @@ from transformers import (
 )
 
 from core.errors import ModelDirError
+from core.nlu import int8
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
 
@@ -175,7 +177,9 @@ def _vocab(path: Path) -> NgramVocab:
     return NgramVocab({str(g): i + 1 for i, g in enumerate(grams)}, [float(x) for x in idf])
 
 
-def load(model_dir: Path, *, quantize: bool = False) -> Loaded:
+def load(model_dir: Path, *, quantize: bool | None = False) -> Loaded:
+    """The model, ready to serve; `quantize`: int8 (True), fp32 (False), or as the check made
+    at training decided (None)."""
     c = check(model_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -183,16 +187,34 @@ def load(model_dir: Path, *, quantize: bool = False) -> Loaded:
         raise ModelDirError(f"{model_dir}: cannot read the tokenizer ({exc})") from None
     net = _network(c.config, c.vocab, c.labels)
     try:
-        net.load_state_dict(load_file(str(model_dir / "model.safetensors")), strict=True)
+        _read_weights(net, model_dir / "model.safetensors")
     except (SafetensorError, RuntimeError, OSError) as exc:
         raise ModelDirError(
             f"{model_dir / 'model.safetensors'}: unusable ({_first_line(exc)})"
         ) from None
     net.eval()
-    if quantize:
-        net = quantize_int8(net)
+    if int8.wanted(quantize, c.fingerprint):
+        net = int8.quantize(net)
+        give_back_memory()  # the fp32 matrices just freed
     max_len = int(c.fingerprint.get("train", {}).get("max_len", 64))
     return Loaded(net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len)
+
+
+def give_back_memory() -> None:
+    """Returns the C heap's free pages to the system (glibc's malloc_trim): large freed blocks
+    otherwise stay in the process's resident memory. Nothing where there is no glibc."""
+    gc.collect()  # modules replaced by others can sit in reference cycles until collected
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _read_weights(net: IntentNet, path: Path) -> None:
+    """Tensor by tensor into the network's own (the header was checked against it), so the
+    weights are never in memory twice."""
+    own = net.state_dict()
+    with torch.no_grad(), safe_open(str(path), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
+            own[key].copy_(f.get_tensor(key))
 
 
 def _network(config: Any, vocab: NgramVocab, labels: list[str]) -> IntentNet:
@@ -204,18 +226,6 @@ def _network(config: Any, vocab: NgramVocab, labels: list[str]) -> IntentNet:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-
-
-def quantize_int8(net: IntentNet) -> IntentNet:
-    """Dynamic int8 for the encoder's Linear layers (the API is deprecated in torch, still works
-    on CPU; its deprecation warning is silenced here)."""
-    from torch.ao.quantization import quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize = cast(Callable[..., PreTrainedModel], quantize_dynamic)
-        net.encoder = quantize(net.encoder, {nn.Linear}, dtype=torch.qint8)
-    return net
 
 
 def _write(path: Path, data: Any) -> None:

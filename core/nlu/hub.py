@@ -10,6 +10,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
+"""What is downloaded of a hub repository: config, weights in safetensors, tokenizer files (not
+the TensorFlow, Flax, Rust or ONNX copies many repositories also carry)."""
+
 PROBE_TIMEOUT = 3.0
 """Seconds the one look at the hub may take; a machine without network fails it at once."""
 
@@ -52,3 +56,15 @@ def base_model_source(name: str, hub: str | None) -> BaseModelSource:
         return BaseModelSource(name, False, f"model hub {hub} {reason}")
     # No line of its own: training says once what it fell back to, with this as the reason.
     return BaseModelSource(name, True, f"model hub unreachable ({reason}): the hub's cache only")
+
+
+def fetch(source: BaseModelSource, hub: str | None) -> str:
+    """What `from_pretrained(..., local_files_only=True)` should be given: the source as it is
+    when it is kept to disk, else the directory the hub's repository was downloaded to (once:
+    into the hub's cache, from `hub`'s resolve URLs, which the hub client cannot be told
+    otherwise than through the environment). Raises what the hub client raises."""
+    if source.local_only or hub is None:
+        return source.name
+    from huggingface_hub import snapshot_download
+
+    return str(snapshot_download(source.name, endpoint=hub, allow_patterns=FILES))

@@ -20,7 +20,7 @@ import torch
 
 from core.entities import extract_off_loop
 from core.entities.offloop import BUDGET
-from core.nlu import artifacts
+from core.nlu import artifacts, int8
 from core.nlu.predictor import Predictor
 from core.ports import Entity, IntentScore, NluResult
 
@@ -35,7 +35,8 @@ class ServeConfig:
     wait for a model still loading."""
 
     threads: int = 2
-    quantize: bool = False
+    quantize: bool | None = None
+    """int8 (True), fp32 (False), or as the accuracy check made at training decided (None)."""
     wait_ms: float = 3.0
     """How long a batch waits for company once messages are arriving concurrently."""
     max_batch: int = 32
@@ -114,7 +115,7 @@ class ModelParser:
             model_dir=str(self.model_dir),
             intents=len(loaded.labels),
             encoder=loaded.fingerprint.get("encoder"),
-            quantized=self.config.quantize,
+            quantized=int8.wanted(self.config.quantize, loaded.fingerprint),
             threshold=loaded.threshold,
         )
 

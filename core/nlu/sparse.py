@@ -30,14 +30,16 @@ def fit(
         # a cap on iterations is a choice; a model short of full convergence is still fine
         warnings.simplefilter("ignore", ConvergenceWarning)
         lr = LogisticRegression(C=c, max_iter=iters).fit(features(vocab, texts), list(y))
-    coef = np.asarray(lr.coef_, dtype=np.float64)
-    bias = np.asarray(lr.intercept_, dtype=np.float64)
+    coef = np.asarray(lr.coef_)
+    bias = np.asarray(lr.intercept_)
     if n_labels == 2 and coef.shape[0] == 1:  # binary: one logit z, as softmax([-z/2, z/2])
         coef = np.concatenate([-coef / 2, coef / 2])
         bias = np.concatenate([-bias / 2, bias / 2])
     if coef.shape[0] != n_labels:
         raise ValueError(f"{coef.shape[0]} classes fitted, {n_labels} expected")
-    weight = torch.from_numpy(coef.T.copy()).float()
+    # one float32 copy, transposed (not a float64 one first: [n-grams, labels] is the largest
+    # matrix of the model)
+    weight = torch.from_numpy(np.ascontiguousarray(coef.T, dtype=np.float32))
     weight[0] = 0.0  # index 0 (no known n-gram) carries nothing
     return weight, torch.from_numpy(bias).float()
 
@@ -52,6 +54,6 @@ def probs(
     vocab: NgramVocab, weight: torch.Tensor, bias: torch.Tensor, texts: Sequence[str]
 ) -> torch.Tensor:
     """The regression's probabilities, before it is installed in a network."""
-    x = features(vocab, texts)
-    logits = torch.from_numpy(np.asarray(x @ weight.double().numpy())).float() + bias
+    x = features(vocab, texts).astype(np.float32)  # never a float64 copy of the weights
+    logits = torch.from_numpy(np.asarray(x @ weight.numpy(), dtype=np.float32)) + bias
     return torch.softmax(logits, dim=-1)

@@ -30,13 +30,14 @@ from transformers import (
 )
 
 from core.errors import NluDataError
-from core.nlu import artifacts, sparse
-from core.nlu.config import FORMAT, TrainConfig
+from core.nlu import artifacts, int8, sparse
+from core.nlu.config import FORMAT, Schedule, TrainConfig
 from core.nlu.data import Example, data_hash, in_scope, out_of_scope
-from core.nlu.hub import base_model_source
+from core.nlu.hub import base_model_source, fetch
 from core.nlu.metrics import Scores, choose_threshold
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
+from core.nlu.predictor import Batch, FastEncoder, forward
 from core.nlu.tokenizer import train_wordpiece
 
 log = structlog.get_logger(__name__)
@@ -118,20 +119,20 @@ def build_encoder(
     label2id = {n: i for i, n in id2label.items()}
     source = base_model_source(config.base_model, config.hub)
     try:
+        path = fetch(source, config.hub)
         tok = cast(
-            PreTrainedTokenizerBase,
-            AutoTokenizer.from_pretrained(source.name, local_files_only=source.local_only),
+            PreTrainedTokenizerBase, AutoTokenizer.from_pretrained(path, local_files_only=True)
         )
         enc = AutoModelForSequenceClassification.from_pretrained(
-            source.name,
-            local_files_only=source.local_only,
+            path,
+            local_files_only=True,
             num_labels=len(labels),
             id2label=id2label,
             label2id=label2id,
             ignore_mismatched_sizes=True,
         )
         return cast(PreTrainedModel, enc), tok, "pretrained"
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the hub client's errors are of many families
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         (log.debug if quiet else log.warning)(
             "nlu.base_model_unavailable",
@@ -269,6 +270,8 @@ def train(
         sparse.install(net, fitted.weight, fitted.bias)
         net.mix.fill_(best_w)
     net.eval()
+    check_set = random.Random(config.seed).sample(chosen.check, min(len(chosen.check), 3000))
+    int8_check = int8.check(net, _net_probs(tok, vocab, config.max_len), check_set, labels)
     fp = {
         **fingerprint(examples, config),
         "encoder": kind,
@@ -281,6 +284,7 @@ def train(
             "sparse": f"TF-IDF n-gram logistic regression, C={config.sparse_c}" if fitted else None,
             "refit_with_validation": refit,
         },
+        "int8": int8_check,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     artifacts.save(out, net, tok, labels, vocab, fp, threshold)
@@ -293,6 +297,7 @@ def train(
         val_accuracy=best,
         encoder_weight=best_w,
         threshold=threshold["threshold"],
+        int8=int8_check.get("served"),
         seconds=round(seconds, 1),
     )
     return TrainResult(out, labels, kind, epoch, best, threshold, seconds)
@@ -313,6 +318,9 @@ class _Chosen:
     weight: float
     threshold: dict[str, Any]
     refit: bool
+    check: list[Example]
+    """Examples to compare the fp32 and int8 models on (the validation split when there is
+    one)."""
 
 
 def _train_cv(
@@ -343,7 +351,18 @@ def _train_cv(
     _fit_encoder(encoder, tok, inside, labels, config, kind, None, epoch, progress)
     nn.Module.eval(encoder)
     return _Chosen(
-        config, fitted, encoder, tok, kind, epoch, accuracy, epoch, weight, threshold, True
+        config,
+        fitted,
+        encoder,
+        tok,
+        kind,
+        epoch,
+        accuracy,
+        epoch,
+        weight,
+        threshold,
+        True,
+        list(examples),
     )
 
 
@@ -371,25 +390,25 @@ def _train_split(
         Example(typo(e.text, rng), e.intent) for _ in range(config.typo_copies) for e in train_set
     ]
     train_set = list(train_set) + typos
-    config = config.for_size(len(train_set))
-    torch.set_num_threads(config.threads)
     texts = [e.text for e in train_set]
+    encoder, tok, kind = build_encoder(config.for_size(len(train_set)), texts, labels)
+    # the small encoder's size and thread count are for training from scratch only
+    config = config.for_size(len(train_set)) if kind == "scratch" else config
+    torch.set_num_threads(config.threads)
     fitted = _Sparse.fit(train_set, labels, config) if config.ngrams else None
     val_sparse = fitted.probs([e.text for e in val_set]) if fitted else None
     in_rows = [i for i, e in enumerate(val_set) if e.intent in set(labels)]
     gold = torch.tensor([labels.index(e.intent) for e in val_in], dtype=torch.long)
-    encoder, tok, kind = build_encoder(config, texts, labels)
 
     n = len(labels)
     sparse_in = val_sparse[in_rows] if val_sparse is not None else None
-    epochs = _planned_epochs(config, len(train_set))
-    patience = max(config.patience, epochs // 2)
+    plan = config.schedule(kind, len(train_set))
 
     def score(enc: PreTrainedModel) -> tuple[float, float, float]:
         dense_val = _encoder_probs(enc, tok, [e.text for e in val_in], config.max_len, n)
         return best_mix(dense_val, sparse_in, gold, config.mix_grid)
 
-    track = _Best(score, patience, on_epoch)
+    track = _Best(score, plan.patience, on_epoch)
     epoch = _fit_encoder(encoder, tok, train_set, labels, config, kind, track, None, progress)
     best, best_epoch, best_w, best_state = track.acc, track.epoch, track.weight, track.state
     if best_state is not None:
@@ -399,7 +418,7 @@ def _train_split(
     mixed = dense_all if val_sparse is None else best_w * dense_all + (1 - best_w) * val_sparse
     threshold = choose_threshold(Scores.of(val_set, mixed, labels), len(labels))
     threshold["chosen_on"] = f"{len(val_set)} validation examples"
-    refit = bool(validation is None and config.refit and val_in)
+    refit = bool(validation is None and plan.refit and val_in)
     if refit:  # the threshold above came from models that had not seen the validation split
         everything = train_set + val_in
         fitted = _Sparse.fit(everything, labels, config) if fitted else None
@@ -408,7 +427,18 @@ def _train_split(
         _fit_encoder(encoder, tok, everything, labels, config, kind, None, best_epoch, progress)
         nn.Module.eval(encoder)
     return _Chosen(
-        config, fitted, encoder, tok, kind, epoch, best, best_epoch, best_w, threshold, refit
+        config,
+        fitted,
+        encoder,
+        tok,
+        kind,
+        epoch,
+        best,
+        best_epoch,
+        best_w,
+        threshold,
+        refit,
+        list(val_set),
     )
 
 
@@ -447,16 +477,16 @@ def _cross_validate(
     fold = folds(inside, k, config.seed)
     n = len(labels)
     gold = torch.tensor([labels.index(e.intent) for e in inside], dtype=torch.long)
-    epochs = max(_planned_epochs(config, sum(1 for g in fold if g != f)) for f in range(k))
+    sizes = [sum(1 for g in fold if g != f) for f in range(k)]
+    epochs = max(config.schedule("scratch", m).epochs for m in sizes)
     dense = torch.zeros((epochs, len(inside), n))
     dense_out = torch.zeros((epochs, len(outside), n))
     sparse_p = torch.zeros((len(inside), n))
     sparse_out = torch.zeros((len(outside), n))
     # One bar over every fold's steps: the folds are most of a first training's time.
     fold_steps = [
-        _steps_per_epoch(config, sum(1 for g in fold if g != f))
-        * _planned_epochs(config, sum(1 for g in fold if g != f))
-        for f in range(k)
+        _steps(config.schedule("scratch", m), m) * config.schedule("scratch", m).epochs
+        for m in sizes
     ]
     bar = tqdm(total=sum(fold_steps), unit="step", disable=not progress)
     for f in range(k):
@@ -482,7 +512,7 @@ def _cross_validate(
     bar.close()
     sp = sparse_p if config.ngrams else None
     best: tuple[float, float, int, float] = (-1.0, 0.0, 0, 1.0)
-    for e in range(min(_planned_epochs(config, sum(1 for g in fold if g != f)) for f in range(k))):
+    for e in range(min(config.schedule("scratch", m).epochs for m in sizes)):
         w, acc, nll = best_mix(dense[e], sp, gold, config.mix_grid)
         if on_epoch:
             on_epoch(e + 1, acc)
@@ -525,13 +555,9 @@ class _Best:
         return self.stale >= self.patience
 
 
-def _steps_per_epoch(config: TrainConfig, n_train: int) -> int:
-    return (n_train + config.batch_size - 1) // config.batch_size
-
-
-def _planned_epochs(config: TrainConfig, n_train: int) -> int:
-    steps_per_epoch = _steps_per_epoch(config, n_train)
-    return min(max(config.epochs, -(-config.min_steps // steps_per_epoch)), 60)
+def _steps(plan: Schedule, n_train: int) -> int:
+    """Optimiser steps per epoch."""
+    return (n_train + plan.batch_size - 1) // plan.batch_size
 
 
 def _fit_encoder(
@@ -546,15 +572,16 @@ def _fit_encoder(
     progress: bool | tqdm[Any],
 ) -> int:
     """The fine-tuning loop (AdamW, warm-up then linear decay over the planned epochs, label
-    smoothing): `evaluate` after each epoch says when to stop; `stop_after` stops a refit at
-    the epoch validation chose. Returns the number of epochs run."""
+    smoothing), on the schedule of the encoder's kind; each batch is padded to its own longest
+    text. `evaluate` after each epoch says when to stop; `stop_after` stops a refit at the
+    epoch validation chose. Returns the number of epochs run."""
     data = _Encoded(tok, [e.text for e in train_set], config.max_len)
     y = torch.tensor([labels.index(e.intent) for e in train_set])
-    steps_per_epoch = _steps_per_epoch(config, len(train_set))
-    epochs = _planned_epochs(config, len(train_set))
+    plan = config.schedule(kind, len(train_set))
+    steps_per_epoch = _steps(plan, len(train_set))
+    epochs = plan.epochs
     total = steps_per_epoch * epochs
-    lr = config.lr if kind == "scratch" else config.pretrained_lr
-    opt = torch.optim.AdamW(encoder.parameters(), lr=lr)
+    opt = torch.optim.AdamW(encoder.parameters(), lr=plan.lr)
     warm = max(1, int(total * config.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
@@ -572,7 +599,7 @@ def _fit_encoder(
         encoder.train()
         order = torch.randperm(len(train_set), generator=gen).tolist()
         for s in range(steps_per_epoch):
-            idx = order[s * config.batch_size : (s + 1) * config.batch_size]
+            idx = order[s * plan.batch_size : (s + 1) * plan.batch_size]
             ids, mask = data.batch(idx)
             loss = loss_fn(encoder(input_ids=ids, attention_mask=mask).logits, y[idx])
             opt.zero_grad()
@@ -595,17 +622,38 @@ def _encoder_probs(
     max_len: int,
     n_labels: int,
 ) -> torch.Tensor:
+    """Probabilities in the order of `texts`, computed in batches of texts of similar length
+    (each padded to its own longest), so little of the work is padding."""
     nn.Module.eval(encoder)
-    parts = [torch.zeros((0, n_labels))]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = torch.zeros((len(texts), n_labels))
     with torch.inference_mode():
-        for i in range(0, len(texts), 64):
+        for i in range(0, len(order), 64):
+            rows = order[i : i + 64]
             enc = tok(
-                list(texts[i : i + 64]),
+                [texts[r] for r in rows],
                 padding=True,
                 truncation=True,
                 max_length=max_len,
                 return_tensors="pt",
             )
             logits = encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-            parts.append(torch.softmax(logits.logits.float(), dim=-1))
-    return torch.cat(parts)
+            out[rows] = torch.softmax(logits.logits.float(), dim=-1)
+    return out
+
+
+def _net_probs(
+    tok: PreTrainedTokenizerBase, vocab: NgramVocab, max_len: int
+) -> Callable[[IntentNet, Sequence[str]], torch.Tensor]:
+    """A whole network's probabilities (encoder and n-gram regression), encoded as served."""
+    fast = FastEncoder(tok, max_len)
+
+    def probs(net: IntentNet, texts: Sequence[str]) -> torch.Tensor:
+        parts = [torch.zeros((0, int(net.ngram_bias.shape[0])))]
+        for i in range(0, len(texts), 64):
+            part = list(texts[i : i + 64])
+            ids, mask = fast(part)
+            parts.append(forward(net, Batch(ids, mask, vocab.bag(part))))
+        return torch.cat(parts)
+
+    return probs

@@ -75,7 +75,8 @@ class RedisStore:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
 
     async def close(self) -> None:
-        """The connection is shared with the other Redis backends; `gateway.storage.Storage` closes it."""
+        """The connection is shared with the other Redis stores; `gateway.storage.Storage`
+        closes it."""
         return None
 
 
