@@ -17,6 +17,7 @@ from core.errors import QueueUnavailable, StoreUnavailable
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
+from core.outcomes import count_turn
 from core.queue import Delivery, Queue
 from core.senderlimit import SenderLimit, screen
 from core.session import Session, TurnRecord
@@ -207,7 +208,7 @@ class Engine:
                 break
             await asyncio.sleep(self._cfg.retry_backoff * 2 ** (attempt - 1))
         await self._give_up(batch, inbound, repr(error), apologise=True)
-        self._metrics.turns.labels(channel=channel, outcome="failed").inc()
+        count_turn(self._metrics, channel, None, None)
 
     async def _give_up(
         self, batch: Sequence[Delivery], inbound: Inbound, error: str, *, apologise: bool
@@ -245,7 +246,6 @@ class Engine:
             if done:
                 await self._send(session)
                 await self._queue.ack(done)
-                self._metrics.turns.labels(channel=inbound.channel, outcome="replayed").inc()
                 log.info("turn.replayed", entries=[d.entry_id for d in done])
                 batch = [d for d in batch if d not in done]
                 if not batch:
@@ -257,7 +257,6 @@ class Engine:
         nlu = await self._compute(session, batch, inbound)
         await self._send(session)
         await self._queue.ack(batch)
-        self._metrics.turns.labels(channel=inbound.channel, outcome="ok").inc()
         log.info(
             "turn",
             intent=nlu.intent,
@@ -301,6 +300,8 @@ class Engine:
         session.revision += 1
         session.updated_at = time.time()
         await self._store.save(session)
+        # Counted once saved: a saved turn is replayed, never run again, so never counted twice.
+        count_turn(self._metrics, inbound.channel, outcome, outcome.intent or nlu.intent)
         if outcome.intent is not None:
             return NluResult(
                 text=nlu.text,

@@ -39,6 +39,7 @@ class Brain:
 
         services.on_start.append(start)
         services.on_stop.append(self.stop)
+        services.metrics.known_intents = lambda: self.flows.dialogue.bot.intents
 
 
 def load_brain(settings: Settings, *, progress: bool = True) -> Brain:

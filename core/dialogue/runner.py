@@ -15,6 +15,7 @@ from core.dialogue.program import RESUME, Turn
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
+from core.outcomes import MISSED_KEY
 from core.session import Frame, Session
 from core.turn import Entity, NluResult, TurnOutcome
 
@@ -88,7 +89,7 @@ class FlowRunner:
             entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
         turn.intent, turn.confidence = choice.intent, choice.confidence
-        await self._respond(turn, choice, entities)
+        missed = await self._respond(turn, choice, entities)
         turn.offer_resume()
         if session.stack and session.stack[-1].flow != RESUME:
             log.debug("flow.waiting", flow=session.stack[-1].flow)
@@ -97,7 +98,7 @@ class FlowRunner:
             intent=choice.intent,
             confidence=choice.confidence,
             handoff=turn.handed_off,
-            extra={"flow": session.stack[-1].flow if session.stack else None},
+            extra={"flow": session.stack[-1].flow if session.stack else None, MISSED_KEY: missed},
         )
 
     def _limits(self, bot: Bot) -> tuple[float, float]:
@@ -107,7 +108,10 @@ class FlowRunner:
         margin = self._margin if self._margin is not None else p.margin
         return threshold, margin
 
-    async def _respond(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> None:
+    async def _respond(
+        self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]
+    ) -> str | None:
+        """Runs the turn; says `clarified` or `fallback` when the message was not understood."""
         s, bot = turn.session, turn.bot
         top = s.stack[-1] if s.stack else None
         if top is not None and top.flow == RESUME:
@@ -116,11 +120,11 @@ class FlowRunner:
                 s.stack.append(s.paused.pop())
                 s.stack[-1].asking = None
                 await turn.run()
-                return
+                return None
             if choice.intent == "deny":
                 s.paused.clear()
                 turn.say(bot.policy.resume_declined)
-                return
+                return None
             top = None
         if top is not None and top.asking is not None:
             _realign(bot, s)
@@ -130,8 +134,8 @@ class FlowRunner:
             spec = flow.slots.get(top.asking) if flow else None
             answered = flow is not None and spec is not None
             if answered and await self._answer(turn, flow, top, spec, choice, entities):  # type: ignore[arg-type]
-                return
-        await self._route(turn, choice, entities)
+                return None
+        return await self._route(turn, choice, entities)
 
     async def _answer(
         self,
@@ -175,17 +179,18 @@ class FlowRunner:
         threshold = self._limits(turn.bot)[0]
         return not free_text or choice.confidence >= threshold + (1 - threshold) / 2
 
-    async def _route(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> None:
+    async def _route(self, turn: Turn, choice: Choice, entities: tuple[Entity, ...]) -> str | None:
         s, bot = turn.session, turn.bot
         flow_name = bot.triggers.get(choice.intent or "") if choice.confident else None
         if flow_name is None and choice.confident and choice.intent in bot.intents:
             turn.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
-            return
+            return None
         if flow_name is None:
             s.fallbacks += 1
             if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
                 await turn.handoff("fallback")
-                return
+                return "fallback"
+            missed = "clarified" if choice.clarify else "fallback"
             if choice.clarify:
                 buttons = tuple(
                     Button(label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title),
@@ -197,7 +202,7 @@ class FlowRunner:
                 turn.say(bot.policy.fallback)
             if s.stack and s.stack[-1].asking:
                 await turn.run()  # repeat the pending question
-            return
+            return missed
         s.fallbacks = 0
         if s.stack:
             current = s.stack.pop()
@@ -208,6 +213,7 @@ class FlowRunner:
         flow = bot.flows[flow_name]
         turn.start(flow, _prefill(flow, entities))
         await turn.run()
+        return None
 
 
 def _realign(bot: Bot, session: Session) -> None:

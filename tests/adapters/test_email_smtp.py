@@ -295,7 +295,7 @@ async def test_an_out_of_office_responder_is_answered_once(tmp_path: Path, dialo
             # Our answer to Ada; her out-of-office answers it; we answer that once; it answers
             # again; that repeat gets nothing, and the exchange is over. Waited for: the turn of
             # that repeat (the third mail in) has ended, its answer sent or held back by then.
-            await settle(lambda: counted(s, "gateway_turns_total", outcome="ok") >= 3)
+            await settle(lambda: counted(s, "gateway_turns_total") >= 3)
             assert len(responder.received) == 2, "every mail we sent reached the responder"
             assert counted(s, "gateway_messages_in_total") == 3
     finally:
