@@ -8,6 +8,7 @@ from config.settings import Settings
 from core.nlu.parser import ModelParser
 from core.turn import Dialogue
 from gateway.dialogue_loader import DialogueBundle, load_dialogue
+from gateway.model_release import model_watcher
 from gateway.nlu_loader import ensure_model, serve_config, start_in_background
 from gateway.services import Services
 
@@ -39,6 +40,17 @@ class Brain:
 
         services.on_start.append(start)
         services.on_stop.append(self.stop)
+        # A deployed model is picked up without a restart; the watch stops before the parser.
+        watcher = model_watcher(services.settings, self.nlu)
+
+        async def watch() -> None:
+            await watcher.__aenter__()
+
+        async def unwatch() -> None:
+            await watcher.__aexit__(None, None, None)
+
+        services.on_start.append(watch)
+        services.on_stop.append(unwatch)
         services.metrics.known_intents = lambda: self.flows.dialogue.bot.intents
 
 
