@@ -9,6 +9,7 @@ from gateway.app import create_app
 from gateway.brain import load_brain
 from gateway.commands._common import add_log_level, run_web, settings_from
 from gateway.listener import connection_limit
+from gateway.privacy import install_retention
 from gateway.services import build_services
 from gateway.smtp_listener import install_smtp_listener
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     )
     brain.install(services, background=True)
     install_smtp_listener(services)
+    install_retention(services)
     run_web(
         create_app(services),
         host=settings.host,

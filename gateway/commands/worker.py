@@ -14,6 +14,7 @@ from gateway.app import create_probe_app
 from gateway.brain import load_brain
 from gateway.commands._common import add_log_level, freeze_heap, run_loop, settings_from
 from gateway.errors import StartupError
+from gateway.privacy import install_retention
 from gateway.services import Services, build_services
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     brain = load_brain(settings)
     services = build_services(settings, nlu=brain.nlu, dialogue=brain.dialogue, with_worker=True)
     brain.install(services, background=False)
+    install_retention(services)
     run_loop(settings.event_loop, _run(services, args.metrics_port))
     return 0
 
