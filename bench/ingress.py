@@ -217,6 +217,7 @@ def serve_gateway(port: int, log_level: str, loop: str) -> None:
     from config.logging import configure
     from config.settings import Settings
     from core.ports import NluResult
+    from core.redact import mask
     from gateway.app import create_app
     from gateway.build import build_gateway
     from gateway.commands._common import run_web
@@ -243,7 +244,7 @@ def serve_gateway(port: int, log_level: str, loop: str) -> None:
         embedded_worker="off",
         event_loop=loop,  # type: ignore[arg-type]
     )
-    configure(settings.log_level, settings.log_format, cache=True)  # as `serve` does
+    configure(settings.log_level, settings.log_format, mask=mask, cache=True)  # as `serve` does
     services = build_gateway(
         settings,
         "serve",

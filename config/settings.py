@@ -169,6 +169,16 @@ class Settings(BaseSettings):
     imap_poll_interval: float = Field(60.0, ge=1)
     """Seconds between two looks at the folder when the server has no IDLE."""
 
+    # -- learning from production: privacy, retention, the model's releases ---------------
+    store_raw_text: bool = False
+    """Keep customers' text as written in stored turns and review items (default: redacted)."""
+    retention_days: int = Field(30, ge=0)
+    """Kept customer records older than this are deleted daily (0: kept until erased)."""
+    gate_max_intent_drop: float = Field(0.05, ge=0, le=1)
+    """A retrained model is refused when any intent's held-out recall falls by more."""
+    model_watch_interval: float = Field(2.0, gt=0)
+    """Seconds between looks at the deployed model's pointer (Redis announces sooner)."""
+
     @field_validator("slack_api_url", "telegram_api_url", "twilio_api_url", "public_base_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:

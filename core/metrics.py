@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -32,8 +32,14 @@ class Metrics:
             "gateway_messages_out", "Bot messages sent to a channel", ["channel"], registry=r
         )
         self.turns = Counter(
-            "gateway_turns", "Turns handled, by outcome", ["channel", "outcome"], registry=r
+            "gateway_turns",
+            "Turns handled, by outcome (core.outcomes) and intent (known ones, else other)",
+            ["channel", "outcome", "intent"],
+            registry=r,
         )
+        self.known_intents: Callable[[], Collection[str]] = frozenset
+        """The intents a turn's `intent` label may name; the gateway points it at the live
+        flows' intents (none known: every intent counts as `other`)."""
         self.errors = Counter("gateway_errors", "Errors, by stage", ["stage"], registry=r)
         self.turn_latency = Histogram(
             "gateway_turn_latency_seconds",

@@ -19,6 +19,7 @@ from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavai
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
+from core.outcomes import count_turn
 from core.ports import (
     Delivery,
     Dialogue,
@@ -136,7 +137,7 @@ class TurnRunner:
                 break
             await asyncio.sleep(self._cfg.retry_backoff * 2 ** (attempt - 1))
         await self._give_up(batch, inbound, repr(error), apologise=True)
-        self._metrics.turns.labels(channel=inbound.channel, outcome="failed").inc()
+        count_turn(self._metrics, inbound.channel, None, None)
 
     async def _give_up(
         self, batch: Sequence[Delivery], inbound: Inbound, error: str, *, apologise: bool
@@ -211,7 +212,6 @@ class TurnRunner:
             return list(batch)
         await self.deliver(session)
         await self._queue.ack(done)
-        self._metrics.turns.labels(channel=done[0].inbound.channel, outcome="replayed").inc()
         log.info("turn.replayed", entries=[d.entry_id for d in done])
         return [d for d in batch if d not in done]
 
@@ -269,6 +269,8 @@ class TurnRunner:
         session.revision += 1
         session.updated_at = time.time()
         await self._store.save(session)
+        # Counted once saved: a saved turn is replayed, never run again, so never counted twice.
+        count_turn(self._metrics, inbound.channel, outcome, outcome.intent or nlu.intent)
 
     async def deliver(self, session: Session) -> None:
         """Send the replies the session holds pending, each under the key (turn, index), so a
@@ -278,9 +280,8 @@ class TurnRunner:
             await self._outbox.deliver(f"{turn}:{i}", reply)
 
     async def acknowledge(self, batch: Sequence[Delivery]) -> None:
-        """The entries are done: taken off the queue, and the turn counted."""
+        """The entries are done: taken off the queue."""
         await self._queue.ack(batch)
-        self._metrics.turns.labels(channel=batch[0].inbound.channel, outcome="ok").inc()
 
 
 def _confidence(outcome: TurnOutcome, nlu: NluResult) -> float:

@@ -20,6 +20,7 @@ from core.ports import Channel, Dialogue, IntentParser
 from gateway.app import create_probe_app
 from gateway.channels import build_channels
 from gateway.lifecycle import Part
+from gateway.privacy import Retention
 from gateway.services import Services
 from gateway.smtp_listener import smtp_listener
 from gateway.storage import build_storage
@@ -66,8 +67,24 @@ def channels(plan: Plan) -> Iterator[Part]:
 
 
 def model_and_flows(plan: Plan) -> Iterator[Part]:
-    if plan.model_and_flows is not None:
-        yield from plan.model_and_flows.parts(background=plan.model_in_background)
+    """The model and the flows, then the watch for a newly deployed model (stopped before the
+    model, so no swap starts on a closing parser)."""
+    loaded = plan.model_and_flows
+    if loaded is None:
+        return
+    yield from loaded.parts(background=plan.model_in_background)
+    from gateway.model_release import model_watcher
+
+    plan.services.metrics.known_intents = lambda: loaded.flows.dialogue.bot.intents
+    yield Part("model watcher", lambda: model_watcher(plan.services.settings, loaded.nlu))
+
+
+def retention(plan: Plan) -> Iterator[Part]:
+    """The daily deletion of records older than RETENTION_DAYS (kept in Redis; the embedded
+    SQLite keys expire on their own)."""
+    settings = plan.services.settings
+    if settings.retention_days and settings.redis_url is not None:
+        yield Part("retention", lambda: Retention(settings))
 
 
 def smtp(plan: Plan) -> Iterator[Part]:
@@ -120,8 +137,8 @@ def engine(plan: Plan) -> Iterator[Part]:
 
 
 ROLES: dict[Role, tuple[PartsOf, ...]] = {
-    "serve": (storage, channels, model_and_flows, smtp, ingress, engine),
-    "worker": (storage, channels, model_and_flows, engine, probe),
+    "serve": (storage, channels, model_and_flows, smtp, ingress, retention, engine),
+    "worker": (storage, channels, model_and_flows, retention, engine, probe),
     "chat": (storage, channels, model_and_flows, engine),
 }
 """The parts of each role, in the order they start."""

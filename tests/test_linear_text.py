@@ -23,13 +23,13 @@ from adapters.email.channel import SmtpServer
 from adapters.slack.events import parse_events
 from adapters.telegram import TelegramChannel
 from adapters.whatsapp import inbound as whatsapp
-from config.logging import mask_text
 from core.backlog import resolve_choice
 from core.channel import WebhookRequest
 from core.dialogue import load_bot
 from core.entities import EntityExtractor
 from core.errors import PayloadError
 from core.models import Button, ConversationRef, Inbound, Sender
+from core.redact import mask, redact
 from core.render import split_text
 from gateway.dialogue_loader import regex_entities
 from tests.support.flows_nlu import FLOWS
@@ -48,6 +48,15 @@ COMMON = {
     "newlines": "\n",
     "unicode": "é中😀",
     "mixed": "jo.e@x-1.io +1 (415) 555-0123 $1,000.50 12/03 mon 5pm &amp; <@U1> a1b2c3 ",
+}
+# Near-misses of what redaction looks for: card-length digit groups failing Luhn, IBAN starts
+# whose country or check digits are wrong, spaced digits.
+PERSONAL = {
+    "card-like": "4111 1111 1111 1112 ",
+    "spaced digits": "1 ",
+    "iban-like": "DE89 3704 ",
+    "iban starts": "GB82",
+    "grouped capitals": "AB12 CDEF ",
 }
 HTML = {
     "open-tags": "<a ",
@@ -184,7 +193,8 @@ PARSERS: dict[str, tuple[Callable[[str], Call], dict[str, str]]] = {
     "e-mail, HTML body": (mail_html, COMMON | HTML),
     "e-mail, headers": (mail_headers, {**COMMON, "quotes": '"', "backslashes": "\\"}),
     "e-mail, MIME parts": (mail_parts, {"word": "a"}),
-    "log masking": (text_call(mask_text), COMMON),
+    "log masking": (text_call(mask), COMMON | PERSONAL),
+    "redaction": (text_call(redact), COMMON | PERSONAL),
     "slack event": (slack, COMMON),
     "telegram update": (telegram, COMMON),
     "whatsapp form": (whatsapp_form, COMMON),
@@ -225,5 +235,6 @@ def test_the_shapes_reach_the_parsers() -> None:
     assert slack(text)().events[0].text == text
     assert telegram(text)().events[0].text == text
     assert whatsapp_form(text)().text == text
-    assert mask_text(text) == "write to j***@x-1.io"
+    assert mask(text) == "write to j***@x-1.io"
+    assert redact(text + " from DE89 3704 0044 0532 0130 00") == "write to [email] from [iban]"
     assert choice("2")().payload == "/o1"

@@ -14,6 +14,7 @@ from core.dialogue.policy import Choice, choose
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
+from core.outcomes import MISSED_KEY
 from core.ports import Actions, Entity, HandoffTarget, NluResult, TurnOutcome
 from core.session import Frame, Session
 
@@ -87,7 +88,7 @@ class FlowRunner:
             entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
         interp.intent, interp.confidence = choice.intent, choice.confidence
-        await self._respond(interp, choice, entities)
+        missed = await self._respond(interp, choice, entities)
         interp.offer_resume()
         if session.stack and session.stack[-1].flow != RESUME:
             log.debug("flow.waiting", flow=session.stack[-1].flow)
@@ -96,7 +97,7 @@ class FlowRunner:
             intent=choice.intent,
             confidence=choice.confidence,
             handoff=interp.handed_off,
-            extra={"flow": session.stack[-1].flow if session.stack else None},
+            extra={"flow": session.stack[-1].flow if session.stack else None, MISSED_KEY: missed},
         )
 
     def _limits(self, bot: Bot) -> tuple[float, float]:
@@ -108,7 +109,8 @@ class FlowRunner:
 
     async def _respond(
         self, interp: Interpreter, choice: Choice, entities: tuple[Entity, ...]
-    ) -> None:
+    ) -> str | None:
+        """Runs the turn; says `clarified` or `fallback` when the message was not understood."""
         s, bot = interp.session, interp.bot
         top = s.stack[-1] if s.stack else None
         if top is not None and top.flow == RESUME:
@@ -117,11 +119,11 @@ class FlowRunner:
                 s.stack.append(s.paused.pop())
                 s.stack[-1].asking = None
                 await interp.run()
-                return
+                return None
             if choice.intent == "deny":
                 s.paused.clear()
                 interp.say(bot.policy.resume_declined)
-                return
+                return None
             top = None
         if top is not None and top.asking is not None:
             _realign(bot, s)
@@ -131,8 +133,8 @@ class FlowRunner:
             spec = flow.slots.get(top.asking) if flow else None
             answered = flow is not None and spec is not None
             if answered and await self._answer(interp, flow, top, spec, choice, entities):  # type: ignore[arg-type]
-                return
-        await self._route(interp, choice, entities)
+                return None
+        return await self._route(interp, choice, entities)
 
     async def _answer(
         self,
@@ -178,17 +180,18 @@ class FlowRunner:
 
     async def _route(
         self, interp: Interpreter, choice: Choice, entities: tuple[Entity, ...]
-    ) -> None:
+    ) -> str | None:
         s, bot = interp.session, interp.bot
         flow_name = bot.triggers.get(choice.intent or "") if choice.confident else None
         if flow_name is None and choice.confident and choice.intent in bot.intents:
             interp.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
-            return
+            return None
         if flow_name is None:
             s.fallbacks += 1
             if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
                 await interp.handoff("fallback")
-                return
+                return "fallback"
+            missed = "clarified" if choice.clarify else "fallback"
             if choice.clarify:
                 buttons = tuple(
                     Button(label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title),
@@ -200,7 +203,7 @@ class FlowRunner:
                 interp.say(bot.policy.fallback)
             if s.stack and s.stack[-1].asking:
                 await interp.run()  # repeat the pending question
-            return
+            return missed
         s.fallbacks = 0
         if s.stack:
             current = s.stack.pop()
@@ -211,6 +214,7 @@ class FlowRunner:
         flow = bot.flows[flow_name]
         interp.start(flow, _prefill(flow, entities))
         await interp.run()
+        return None
 
 
 def _realign(bot: Bot, session: Session) -> None:

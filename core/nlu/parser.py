@@ -85,6 +85,8 @@ class ModelParser:
         self.config = config or ServeConfig()
         self.extract = extract
         self.predictor: Predictor | None = None
+        self.loaded_from: Path | None = None
+        """The directory the served model was read from (`model_dir` resolved at the load)."""
         self.record: BatchLog | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -103,9 +105,8 @@ class ModelParser:
     def load(self) -> None:
         """Blocking load; `ModelDirError` names the path and the reason."""
         torch.set_num_threads(self.config.threads)
-        loaded = artifacts.load(self.model_dir, quantize=self.config.quantize)
-        self.predictor = Predictor(loaded)
-        self.predictor.predict(["warm up"])
+        self.predictor, self.loaded_from = self._prepare(self.model_dir)
+        loaded = self.predictor.loaded
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="nlu-inference", daemon=True)
             self._thread.start()
@@ -118,6 +119,26 @@ class ModelParser:
             quantized=int8.wanted(self.config.quantize, loaded.fingerprint),
             threshold=loaded.threshold,
         )
+
+    def _prepare(self, model_dir: Path) -> tuple[Predictor, Path]:
+        """Read and warm up a model; `model_dir` is resolved once, so a pointer switched
+        meanwhile cannot mix two releases."""
+        path = model_dir.resolve()
+        predictor = Predictor(artifacts.load(path, quantize=self.config.quantize))
+        predictor.predict(["warm up"])
+        return predictor, path
+
+    async def swap(self, model_dir: Path | None = None) -> Path:
+        """Serve another model without a pause: it is loaded and warmed up on a thread while
+        the current one goes on answering, then takes over between two batches (a batch reads
+        the model once). A directory that cannot be loaded raises `ModelDirError`, and the
+        current model stays. Returns the directory now served."""
+        predictor, path = await asyncio.to_thread(self._prepare, model_dir or self.model_dir)
+        before, self.predictor, self.loaded_from = self.loaded_from, predictor, path
+        log.info(
+            "nlu.swapped", model_dir=str(path), before=str(before), intents=len(predictor.labels)
+        )
+        return path
 
     async def start(self) -> None:
         """Loads off the event loop, so `/readyz` can answer (red) meanwhile; messages that
@@ -207,20 +228,21 @@ class ModelParser:
                 loop.call_soon_threadsafe(_resolve, answers)
 
     def _classify(self, texts: list[str]) -> list[NluResult]:
-        assert self.predictor is not None
+        predictor = self.predictor  # once: a swap may replace it while this batch runs
+        assert predictor is not None
         cfg = self.config
         cleaned = [clean(t, cfg.max_chars) for t in texts]
         live = [i for i, t in enumerate(cleaned) if t.strip()]
         out = [NluResult.empty(t) for t in texts]
         if not live:
             return out
-        probs = self.predictor.forward(self.predictor.encode([cleaned[i] for i in live]))
+        probs = predictor.forward(predictor.encode([cleaned[i] for i in live]))
         if self.record is not None:
             self.record.batches.append([cleaned[i] for i in live])
         top = probs.topk(min(cfg.top_k, probs.shape[-1]), dim=-1)
         values: list[list[float]] = top.values.tolist()
         indices: list[list[int]] = top.indices.tolist()
-        labels = self.predictor.labels
+        labels = predictor.labels
         for row, i in enumerate(live):
             ranking = tuple(
                 [

@@ -92,6 +92,18 @@ class SqliteKeys:
             )
             _sweep(db, now)
 
+    async def forget(self, keys: Sequence[str]) -> int:
+        """Drop these dedupe keys now (a customer's erasure); returns how many were kept."""
+        return await self._run(self._forget, list(keys))
+
+    def _forget(self, keys: list[str]) -> int:
+        db = self._conn()
+        with _transaction(db):
+            return sum(
+                db.execute("DELETE FROM keys WHERE kind = ? AND key = ?", (SEEN, k)).rowcount
+                for k in keys
+            )
+
     # -- one-time credentials --------------------------------------------------------------
 
     async def claim(self, key: str, value: str, ttl: float, retry_for: float) -> bool:

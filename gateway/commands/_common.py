@@ -15,6 +15,7 @@ from aiohttp import web
 from config.logging import configure
 from config.settings import Settings, load_settings
 from core.errors import StartupError
+from core.redact import mask
 from gateway.listener import ConnectionLimit, GuardedSite
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ def settings_from(
     overrides = {k: v for k, v in extra.items() if v is not None}
     settings = load_settings(**overrides)
     level = getattr(args, "log_level", None) or settings.log_level
-    configure(level, settings.log_format, cache=long_running)
+    configure(level, settings.log_format, mask=mask, cache=long_running)
     return settings
 
 

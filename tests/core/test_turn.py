@@ -138,7 +138,9 @@ async def test_a_dialogue_outcome_with_its_own_intent_is_recorded(tmp_path: Path
     await r.turns.acknowledge([d])
     assert session.history[-1].intent == "refund" and session.history[-1].confidence == 0.9
     assert r.channel.sent == [] and await r.queue.depth() == 0
-    assert 'gateway_turns_total{channel="test",outcome="ok"} 1.0' in r.metrics.render().decode()
+    assert 'gateway_turns_total{channel="test",intent="other",outcome="answered"} 1.0' in (
+        r.metrics.render().decode()
+    )
 
 
 class RacedDialogue(EchoDialogue):
