@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from core.handoff import State
-from core.models import ConversationRef, Sender
+from core.models import ConversationRef, Inbound, Sender
+from core.session import Session
 
 Direction = Literal["in", "out"]
 Author = Literal["customer", "bot", "agent", "system"]
@@ -218,3 +219,11 @@ class AgentStore(Protocol):
     async def online(self, within: float) -> int:
         """Agents seen in the console within `within` seconds."""
         ...
+
+
+class TurnRecorder(Protocol):
+    """Told of each finished turn by the engine (after its replies went out, before the queue
+    entries are acknowledged): `core.desk.Recorder` writes it to the conversation store.
+    Raises `StoreUnavailable` to have the turn's entries kept and tried again."""
+
+    async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None: ...

@@ -13,6 +13,7 @@ import structlog
 
 from core.backlog import coalesce, resolve_choice
 from core.channel import ChannelSendError
+from core.conversations import TurnRecorder
 from core.errors import QueueUnavailable, StoreUnavailable
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
@@ -52,8 +53,11 @@ class Engine:
         metrics: Metrics,
         settings: EngineSettings | None = None,
         senders: SenderLimit | None = None,
+        recorder: TurnRecorder | None = None,
     ):
         self._senders = senders
+        self._recorder = recorder
+        """Writes each finished turn to the conversation store; None: nothing kept."""
         """Inbound flood control per sender (issue 7); None: off."""
         self._queue = queue
         self._store = store
@@ -244,6 +248,7 @@ class Engine:
             done = [d for d in batch if d.entry_id in session.turn_entries]
             if done:
                 await self._send(session)
+                await self._record(session, done)
                 await self._queue.ack(done)
                 self._metrics.turns.labels(channel=inbound.channel, outcome="replayed").inc()
                 log.info("turn.replayed", entries=[d.entry_id for d in done])
@@ -256,6 +261,7 @@ class Engine:
             session = Session.new(inbound.conversation)
         nlu = await self._compute(session, batch, inbound)
         await self._send(session)
+        await self._record(session, batch)
         await self._queue.ack(batch)
         self._metrics.turns.labels(channel=inbound.channel, outcome="ok").inc()
         log.info(
@@ -310,6 +316,10 @@ class Engine:
                 entities=nlu.entities,
             )
         return nlu
+
+    async def _record(self, session: Session, batch: Sequence[Delivery]) -> None:
+        if self._recorder is not None:
+            await self._recorder.record(session, [d.inbound for d in batch])
 
     async def _send(self, session: Session) -> None:
         turn = session.turn_entries[-1]

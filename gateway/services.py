@@ -16,6 +16,7 @@ from core.outbox import Outbox
 from core.turn import Dialogue, IntentParser
 from gateway.backends import Backends, build_backends
 from gateway.channels import build_channels
+from gateway.desk import Desk, build_desk
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +36,8 @@ class Services:
     """None when this process only takes webhooks and separate workers answer."""
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    desk: Desk | None = None
+    """The support team's side (conversation store, agents, console news); None: no desk."""
 
     @property
     def webchat(self) -> WebChatChannel | None:
@@ -77,6 +80,7 @@ def build_services(
     with_worker: bool | None = None,
     extra_channels: dict[str, Channel] | None = None,
     flood_control: bool = True,
+    support_desk: bool = True,
 ) -> Services:
     """`flood_control`: a sender over the limit is told once to slow down and the rest of the
     flood goes unanswered (off for the terminal chat, where stdin may be a long script)."""
@@ -87,6 +91,10 @@ def build_services(
     outbox = Outbox(
         channels, backends.sent, backends.limiter, metrics, attempts=settings.send_attempts
     )
+    # The support desk: the handoff wrapper around the dialogue and the turn's recorder.
+    desk = build_desk(settings) if support_desk else None
+    if desk is not None:
+        dialogue = desk.dialogue(dialogue)
     run_worker = wants_worker(settings, backends.durable) if with_worker is None else with_worker
     engine = (
         Engine(
@@ -103,8 +111,14 @@ def build_services(
                 history_turns=settings.history_turns,
             ),
             senders=backends.senders if flood_control else None,
+            recorder=desk.recorder() if desk is not None else None,
         )
         if run_worker
         else None
     )
-    return Services(settings, metrics, backends, channels, outbox, nlu, dialogue, engine)
+    services = Services(settings, metrics, backends, channels, outbox, nlu, dialogue, engine)
+    if desk is not None:
+        services.desk = desk
+        services.on_start.insert(0, desk.open)
+        services.on_stop.append(desk.close)
+    return services

@@ -91,6 +91,7 @@ async def run_stories(
         dialogue=dialogue,
         with_worker=True,
         extra_channels={channel.name: channel},
+        support_desk=False,
     )
     await services.start()
     try:

@@ -202,7 +202,9 @@ class SqlConversations:
             ).scalar_one()
         if log.customer.name and log.said:
             found.customer_name = _cap(log.customer.name)
-        if log.intent is not None:
+        asking = log.handoff and log.handoff_at != found.handoff_at
+        if log.intent is not None and (asking or not log.handoff):
+            # While people have it, the intent stays the one that brought them in.
             found.intent, found.confidence = log.intent[:128], log.confidence
         found.slots = _jsonable(log.slots)
         if log.meta:

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         with_worker=True,
         extra_channels={terminal.name: terminal},
         flood_control=False,
+        support_desk=False,
     )
     brain.install(services, background=False)
     asyncio.run(converse(services, terminal, sys.stdin))
