@@ -33,6 +33,14 @@ WHERE = {
 }
 
 
+EMAIL_THREAD = ("message_id", "subject", "references", "reply_to", "exchange")
+"""What an agent's reply by e-mail needs to thread under the customer's last mail."""
+
+DESK_SENDERS = frozenset({"handoff-api", "console"})
+"""Senders of the `/bot` presses the team queues to hand a conversation back: not the
+customer's words."""
+
+
 class Presence(Protocol):
     async def online(self, within: float) -> int: ...
 
@@ -171,14 +179,17 @@ class Recorder:
     async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None:
         if not inbounds:
             return
+        customer = [
+            i for i in inbounds if not (i.sender.id in DESK_SENDERS and i.payload == "/bot")
+        ]
         last = session.history[-1] if session.history else None
         turn = session.turn_entries[-1] if session.turn_entries else inbounds[-1].dedupe_key
         slots = session.handoff_slots if session.handoff else {}
-        meta = {k: v for k, v in inbounds[-1].meta.items() if k in ("subject", "message_id")}
+        meta = {k: v for k, v in inbounds[-1].meta.items() if k in EMAIL_THREAD}
         entry = TurnLog(
             conversation=session.conversation,
-            customer=inbounds[-1].sender,
-            said=[Said(i.dedupe_key, _said(i), i.received_at) for i in inbounds],
+            customer=(customer or inbounds)[-1].sender,
+            said=[Said(i.dedupe_key, _said(i), i.received_at) for i in customer],
             replies=[Said(f"{turn}:{n}", r.text, 0.0) for n, r in enumerate(session.pending)],
             intent=last.intent if last else None,
             confidence=last.confidence if last else None,

@@ -8,35 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.handoff import State
-from core.models import ConversationRef, Inbound, Outbound, Sender
-from core.session import Session
-from core.turn import NluResult, TurnOutcome
+from core.models import ConversationRef, Inbound, Sender
 from gateway.services import Services
 from tests.support.doubles import KeywordNlu, RecordingChannel
-
-
-class PersonDialogue:
-    """Hands off on 'person' as the flows do (`handoff: support`), silent while handed off,
-    back on /bot; echoes otherwise."""
-
-    async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome:
-        conv = inbound.conversation
-        if inbound.text == "/bot":
-            session.handoff = False
-            return TurnOutcome(replies=[Outbound(conversation=conv, text="bot again")])
-        if session.handoff:
-            return TurnOutcome(replies=(), handoff=True)
-        if "person" in inbound.text:
-            session.handoff, session.handoff_queue = True, "support"
-            return TurnOutcome(
-                replies=[Outbound(conversation=conv, text="passing you to a person")],
-                intent="human",
-                confidence=0.97,
-                handoff=True,
-            )
-        session.slots["order_id"] = "A1B2C3"
-        return TurnOutcome(replies=[Outbound(conversation=conv, text=f"echo {inbound.text}")])
-
+from tests.support.handoff import PersonDialogue
 
 CONV = ConversationRef(channel="test", chat_id="c1")
 _n = iter(range(1_000_000))
