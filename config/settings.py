@@ -105,8 +105,6 @@ class Settings(BaseSettings):
     console_session_ttl: float = Field(43_200.0, gt=0)
     console_presence_window: float = Field(120.0, gt=0)
     """An agent seen in the console this recently counts as online."""
-    console_slack_channel: str | None = None
-    """Slack channel id told of each new waiting customer (uses SLACK_BOT_TOKEN)."""
 
     # -- abuse limits: the web chat, actions and handoffs (README: Security) ---------------
     webchat_secret: SecretStr | None = None

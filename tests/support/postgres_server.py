@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-
 BIN = os.environ.get("POSTGRES_BIN") or next(
     iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), "/usr/lib/postgresql/bin"
 )
