@@ -1,6 +1,6 @@
 """The gateway's side of a handoff inside each turn: the customer is told honestly where they
 stand, and every finished turn (the customer's words, the bot's replies, the handoff it caused)
-is written to the conversation store by the worker, after the replies went out."""
+is written to the conversation store by the worker, before its replies go out."""
 
 from __future__ import annotations
 

@@ -247,8 +247,8 @@ class Engine:
             # saved for them, run no dialogue twice.
             done = [d for d in batch if d.entry_id in session.turn_entries]
             if done:
-                await self._send(session)
                 await self._record(session, done)
+                await self._send(session)
                 await self._queue.ack(done)
                 self._metrics.turns.labels(channel=inbound.channel, outcome="replayed").inc()
                 log.info("turn.replayed", entries=[d.entry_id for d in done])
@@ -260,8 +260,10 @@ class Engine:
         if session is None:
             session = Session.new(inbound.conversation)
         nlu = await self._compute(session, batch, inbound)
-        await self._send(session)
+        # Kept before the replies go out: once the customer has an answer the turn's record
+        # is there too (a console, or a test, reading after the answer finds it).
         await self._record(session, batch)
+        await self._send(session)
         await self._queue.ack(batch)
         self._metrics.turns.labels(channel=inbound.channel, outcome="ok").inc()
         log.info(
