@@ -224,6 +224,7 @@ class AgentStore(Protocol):
 class TurnRecorder(Protocol):
     """Told of each finished turn by the engine (once its session is saved, before its replies
     go out and its queue entries are acknowledged): `core.desk.Recorder` writes it to
-    the conversation store. Raises `StoreUnavailable` to have the turn's entries kept and tried again."""
+    the conversation store. Raises `StoreUnavailable` to have the turn's entries kept and
+    tried again."""
 
     async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None: ...
