@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     """Bearer token for POST /api/handoff/{key}/release (env only; unset: the API is off)."""
     shop_api_url: str | None = None
 
+    # -- the support team's side: conversation store and console (README: Agent console) -----
+    database_url: SecretStr | None = None
+    """The conversation store (env only: it may hold a password); unset: SQLite in DATA_DIR."""
+    support_hours: str | None = None
+    """When people answer, like `Mon-Fri 09:00-17:00; Sat 10:00-13:00`; unset: always."""
+    support_timezone: str = "UTC"
+    handoff_reminder_interval: float = Field(300.0, ge=0)
+    """A waiting customer who keeps writing is told where they stand at most this often."""
+    console_session_ttl: float = Field(43_200.0, gt=0)
+    console_presence_window: float = Field(120.0, gt=0)
+    """An agent seen in the console this recently counts as online."""
+
     # -- abuse limits: the web chat, actions and handoffs (README: Security) ---------------
     webchat_secret: SecretStr | None = None
     """Signs the web chat's session tokens (env only); unset: a key made once and kept in
@@ -226,6 +238,17 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return tuple(str(i) for i in items)
+
+    @field_validator("support_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"{v!r} is not a time zone like Europe/Berlin or UTC") from None
+        return v
 
     @field_validator("webchat_secret")
     @classmethod

@@ -10,11 +10,19 @@ from dataclasses import dataclass
 
 import structlog
 
+from core.conversations import TurnRecorder
 from core.errors import QueueUnavailable
 from core.metrics import Metrics
 from core.models import Inbound
 from core.outbox import Outbox
-from core.ports import Delivery, Dialogue, IntentParser, Queue, SenderLimit, SessionStore
+from core.ports import (
+    Delivery,
+    Dialogue,
+    IntentParser,
+    Queue,
+    SenderLimit,
+    SessionStore,
+)
 from core.turn import TurnRunner, TurnSettings
 
 log = structlog.get_logger(__name__)
@@ -49,6 +57,7 @@ class Engine:
         metrics: Metrics,
         settings: EngineSettings | None = None,
         senders: SenderLimit | None = None,
+        recorder: TurnRecorder | None = None,
     ):
         self._queue = queue
         self._metrics = metrics
@@ -62,6 +71,7 @@ class Engine:
             metrics=metrics,
             settings=self._cfg,
             senders=senders,
+            recorder=recorder,
         )
         self._sem = asyncio.Semaphore(self._cfg.concurrency)
         self._mailbox: dict[str, deque[Delivery]] = {}

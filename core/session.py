@@ -59,6 +59,14 @@ class Session(BaseModel):
     fallbacks: int = 0
     handoff: bool = False
     handoff_queue: str | None = None
+    handoff_at: float | None = None
+    """When the current handoff was asked for: the conversation store counts one request per
+    value, so a turn run again is not a second one."""
+    handoff_slots: dict[str, Any] = Field(default_factory=dict)
+    """What the flows had collected when the conversation went to a person (their frames are
+    cleared then), for the agent's context card."""
+    handoff_notice_at: float = 0.0
+    """When the customer was last told where their handoff stands."""
     locale: str | None = None
     offered: list[Button] = Field(default_factory=list)
     """The buttons of the bot's last message, so "2" or a button's label maps back to its payload

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from core.backlog import coalesce, resolve_choice
+from core.conversations import TurnRecorder
 from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavailable
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
@@ -70,6 +71,7 @@ class TurnRunner:
         metrics: Metrics,
         settings: TurnSettings | None = None,
         senders: SenderLimit | None = None,
+        recorder: TurnRecorder | None = None,
     ):
         self._queue = queue
         self._store = store
@@ -80,6 +82,8 @@ class TurnRunner:
         self._cfg = settings or TurnSettings()
         self._senders = senders
         """Inbound flood control per sender; None: off."""
+        self._recorder = recorder
+        """Writes each finished turn to the conversation store; None: nothing kept."""
 
     async def run(self, batch: Sequence[Delivery]) -> None:
         """The whole turn, with its retries. Never raises but for cancellation: a turn that
@@ -210,6 +214,7 @@ class TurnRunner:
         done = [d for d in batch if d.entry_id in session.turn_entries]
         if not done:
             return list(batch)
+        await self._keep(session, done)
         await self.deliver(session)
         await self._queue.ack(done)
         log.info("turn.replayed", entries=[d.entry_id for d in done])
@@ -271,6 +276,13 @@ class TurnRunner:
         await self._store.save(session)
         # Counted once saved: a saved turn is replayed, never run again, so never counted twice.
         count_turn(self._metrics, inbound.channel, outcome, outcome.intent or nlu.intent)
+        # Kept before the replies go out: once the customer has an answer, the turn's record is
+        # in the conversation store too (for the console, or a test reading after the answer).
+        await self._keep(session, batch)
+
+    async def _keep(self, session: Session, batch: Sequence[Delivery]) -> None:
+        if self._recorder is not None:
+            await self._recorder.record(session, [d.inbound for d in batch])
 
     async def deliver(self, session: Session) -> None:
         """Send the replies the session holds pending, each under the key (turn, index), so a

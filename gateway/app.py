@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import handoff_api, health, webchat, webhooks
+from gateway.console import add_console
 from gateway.services import SERVICES, Services
 from gateway.webchat_guard import GUARD, build_guard
 
@@ -41,6 +42,8 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/chat/ws", webchat.socket)
     app.router.add_get("/chat/static/{name}", webchat.static)
     handoff_api.register(app)
+    if services.desk is not None:
+        add_console(app)
     return app
 
 

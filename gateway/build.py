@@ -19,6 +19,7 @@ from core.outbox import Outbox
 from core.ports import Channel, Dialogue, IntentParser
 from gateway.app import create_probe_app
 from gateway.channels import build_channels
+from gateway.desk import build_desk
 from gateway.lifecycle import Part
 from gateway.privacy import Retention
 from gateway.services import Services
@@ -59,6 +60,14 @@ def storage(plan: Plan) -> Iterator[Part]:
         yield Part.hooks("storage connection" + (f" {i + 1}" if i else ""), stop=close)
     yield Part.hooks("session store", stop=stored.store.close)
     yield Part.hooks("queue", stored.queue.start, stored.queue.close)
+
+
+def desk(plan: Plan) -> Iterator[Part]:
+    """The conversation store (migrated on open) and the console's news; started before the
+    engine records its first turn, closed after it stopped."""
+    support = plan.services.desk
+    if support is not None:
+        yield Part("support desk", lambda: support)
 
 
 def channels(plan: Plan) -> Iterator[Part]:
@@ -137,8 +146,8 @@ def engine(plan: Plan) -> Iterator[Part]:
 
 
 ROLES: dict[Role, tuple[PartsOf, ...]] = {
-    "serve": (storage, channels, model_and_flows, smtp, ingress, retention, engine),
-    "worker": (storage, channels, model_and_flows, retention, engine, probe),
+    "serve": (storage, desk, channels, model_and_flows, smtp, ingress, retention, engine),
+    "worker": (storage, desk, channels, model_and_flows, retention, engine, probe),
     "chat": (storage, channels, model_and_flows, engine),
 }
 """The parts of each role, in the order they start."""
@@ -161,6 +170,7 @@ def build_gateway(
     with_worker: bool | None = None,
     model_in_background: bool | None = None,
     probe_port: int | None = None,
+    support_desk: bool | None = None,
 ) -> Services:
     """The process for `role`, built (nothing started: `services.running()` does that, and the
     web app does it through `cleanup_ctx`).
@@ -180,6 +190,13 @@ def build_gateway(
 
             model_and_flows = load_model_and_flows(settings)
         nlu, dialogue = model_and_flows.nlu, model_and_flows.dialogue
+    # The support desk (conversation store, handoff, console) wraps the dialogue and records
+    # each turn; by default in `serve` and `worker`, never in the terminal chat.
+    if support_desk is None:
+        support_desk = role != "chat"
+    desk = build_desk(settings) if support_desk else None
+    if desk is not None:
+        dialogue = desk.dialogue(dialogue)
     metrics = Metrics()
     stored = build_storage(settings, metrics)
     live = build_channels(settings)
@@ -206,11 +223,13 @@ def build_gateway(
             # A sender over the limit is told once to slow down and the rest of the flood goes
             # unanswered; not in the terminal chat, where stdin may be a long script.
             senders=stored.senders if role != "chat" else None,
+            recorder=desk.recorder() if desk is not None else None,
         )
         if with_worker
         else None
     )
     services = Services(settings, metrics, stored, live, outbox, nlu, dialogue, worker)
+    services.desk = desk
     background = role == "serve" if model_in_background is None else model_in_background
     plan = Plan(services, model_and_flows, background, probe_port)
     services.parts = tuple(part for parts_of in ROLES[role] for part in parts_of(plan))

@@ -16,6 +16,7 @@ from core.engine import Engine
 from core.metrics import Metrics
 from core.outbox import Outbox
 from core.ports import Channel, Dialogue, IntentParser
+from gateway.desk import Desk
 from gateway.lifecycle import Part, run_parts
 from gateway.storage import Storage
 
@@ -40,6 +41,8 @@ class Services:
     parts: tuple[Part, ...] = ()
     ingresses: list[object] = field(default_factory=list)
     """The ingress loops (Socket Mode, long polling, IMAP) among `parts`, for health and tests."""
+    desk: Desk | None = None
+    """The support team's side (conversation store, agents, console news); None: no desk."""
 
     @property
     def webchat(self) -> WebChatChannel | None:

@@ -94,6 +94,7 @@ async def run_stories(
         nlu=nlu,
         dialogue=dialogue,
         channels={channel.name: channel},
+        support_desk=False,
     )
     async with services.running():
         for path, name, where, steps in stories:

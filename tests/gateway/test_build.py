@@ -19,6 +19,7 @@ from gateway.lifecycle import StopFailed
 from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 from tests.support.redis_server import free_port
 
+DESK = "support desk"  # the conversation store and console, not in the terminal chat
 STORAGE = ["storage connection", "session store", "queue"]
 
 
@@ -40,16 +41,23 @@ def mail_settings(tmp_path: Path, **extra: Any) -> Settings:
 def test_serve_runs_the_listeners_and_the_worker_unless_told_otherwise(tmp_path: Path) -> None:
     serve = build_gateway(mail_settings(tmp_path), "serve", **doubles())
     channels = ["channel webchat", "channel email"]
-    assert serve.part_names == [*STORAGE, *channels, "smtp listener", "engine"]
+    assert serve.part_names == [*STORAGE, DESK, *channels, "smtp listener", "engine"]
     apart = build_gateway(mail_settings(tmp_path), "serve", with_worker=False, **doubles())
-    assert apart.part_names == [*STORAGE, *channels, "smtp listener"]
+    assert apart.part_names == [*STORAGE, DESK, *channels, "smtp listener"]
     assert apart.engine is None
 
 
 def test_worker_and_chat_always_run_the_engine_and_no_listener(tmp_path: Path) -> None:
     settings = mail_settings(tmp_path, embedded_worker="off")
     worker = build_gateway(settings, "worker", probe_port=free_port(), **doubles())
-    assert worker.part_names == [*STORAGE, "channel webchat", "channel email", "engine", "probe"]
+    assert worker.part_names == [
+        *STORAGE,
+        DESK,
+        "channel webchat",
+        "channel email",
+        "engine",
+        "probe",
+    ]
     terminal = RecordingChannel()
     chat = build_gateway(settings, "chat", channels={terminal.name: terminal}, **doubles())
     assert chat.part_names == [

@@ -1,0 +1,1 @@
+"""The conversation store in SQL (SQLAlchemy 2, async): SQLite embedded, PostgreSQL at scale."""

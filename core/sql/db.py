@@ -1,0 +1,113 @@
+"""The database: an async engine from a URL, migrated to the newest schema when opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 7_410_519
+"""PostgreSQL advisory lock held while migrating: two `serve` processes starting together
+migrate one after the other."""
+
+
+def database_url(url: str | None, data_dir: Path) -> str:
+    """`DATABASE_URL` made async (postgresql:// → postgresql+asyncpg://), or the embedded SQLite
+    file under `DATA_DIR`."""
+    if not url:
+        return f"sqlite+aiosqlite:///{(data_dir / 'conversations.db').resolve()}"
+    parsed = make_url(url)
+    driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}.get(
+        parsed.drivername
+    )
+    if parsed.drivername == "sqlite":
+        driver = "sqlite+aiosqlite"
+    return parsed.set(drivername=driver).render_as_string(False) if driver else url
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+class Database:
+    """One engine per process, shared by the conversation and agent stores. Used as an async
+    context manager: entering migrates (and makes the SQLite file's folder), leaving disposes
+    of the pool."""
+
+    def __init__(self, url: str, *, migrate: bool = True, echo: bool = False):
+        self.url = url
+        self._migrate = migrate
+        self.engine: AsyncEngine = self._make_engine(url, echo)
+        self.session = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @staticmethod
+    def _make_engine(url: str, echo: bool) -> AsyncEngine:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # WAL: the console reads while the worker writes; foreign keys are off by default.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            # WAL with NORMAL: no fsync per commit on the turn's path, and never corrupt.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+
+    async def __aenter__(self) -> Database:
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if self._migrate:
+            await self.upgrade()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.engine.dispose()
+
+    async def upgrade(self, revision: str = "head") -> None:
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
+        log.info("conversations.migrated", dialect=self.dialect, revision=revision)
+
+    async def downgrade(self, revision: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), revision))
+
+    async def revision(self) -> str | None:
+        """The schema revision the database is at (None: never migrated)."""
+        from alembic.runtime.migration import MigrationContext
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )

@@ -1,0 +1,411 @@
+"""`ConversationStore` in SQL: the worker writes each finished turn, the console reads and acts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.conversations import (
+    Author,
+    Conversation,
+    Direction,
+    Message,
+    Note,
+    Search,
+    Transition,
+    TurnLog,
+    TurnWritten,
+)
+from core.handoff import WITH_PEOPLE, HeldByOther, State, plan
+from core.sql.db import Database
+from core.sql.models import AgentRow, Base, ConversationRow, HandoffRow, MessageRow, NoteRow
+
+_NAME_CAP = 255
+
+
+def _cap(value: str | None, n: int = _NAME_CAP) -> str | None:
+    return value[:n] if value is not None else None
+
+
+class SqlConversations:
+    """Conversations, messages, transitions and notes in the `Database`'s tables."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _names(self, s: AsyncSession, ids: set[int | None]) -> dict[int, str]:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        rows = await s.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(wanted)))
+        return {i: n for i, n in rows}
+
+    async def _convs(self, s: AsyncSession, stmt: Select[ConversationRow]) -> list[Conversation]:
+        rows = list((await s.execute(stmt)).scalars())
+        names = await self._names(s, {r.holder_id for r in rows})
+        return [_conversation(r, names) for r in rows]
+
+    async def get(self, conversation_id: int) -> Conversation | None:
+        async with self._db.session() as s:
+            found = await self._convs(
+                s, select(ConversationRow).where(ConversationRow.id == conversation_id)
+            )
+        return found[0] if found else None
+
+    async def by_key(self, key: str) -> Conversation | None:
+        async with self._db.session() as s:
+            found = await self._convs(s, select(ConversationRow).where(ConversationRow.key == key))
+        return found[0] if found else None
+
+    async def queue(self) -> list[Conversation]:
+        stmt = (
+            select(ConversationRow)
+            .where(ConversationRow.state.in_([st.value for st in WITH_PEOPLE]))
+            .order_by(ConversationRow.waiting_since.asc(), ConversationRow.id.asc())
+        )
+        async with self._db.session() as s:
+            return await self._convs(s, stmt)
+
+    async def search(self, query: Search) -> list[Conversation]:
+        stmt = select(ConversationRow)
+        if query.text:
+            like = f"%{_escape_like(query.text.lower())}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(ConversationRow.customer_id).like(like, escape="\\"),
+                    func.lower(ConversationRow.customer_name).like(like, escape="\\"),
+                    func.lower(ConversationRow.chat_id).like(like, escape="\\"),
+                )
+            )
+        if query.channel:
+            stmt = stmt.where(ConversationRow.channel == query.channel)
+        if query.intent:
+            stmt = stmt.where(ConversationRow.intent == query.intent)
+        if query.state:
+            stmt = stmt.where(ConversationRow.state == query.state.value)
+        if query.since is not None:
+            stmt = stmt.where(ConversationRow.updated_at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(ConversationRow.updated_at < query.until)
+        stmt = stmt.order_by(ConversationRow.updated_at.desc()).limit(max(1, min(query.limit, 500)))
+        async with self._db.session() as s:
+            return await self._convs(s, stmt)
+
+    async def messages(self, conversation_id: int, limit: int = 500) -> list[Message]:
+        stmt = (
+            select(MessageRow)
+            .where(MessageRow.conversation_id == conversation_id)
+            .order_by(MessageRow.at.desc(), MessageRow.id.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            rows = list((await s.execute(stmt)).scalars())
+            names = await self._names(s, {r.agent_id for r in rows})
+        return [_message(r, names) for r in reversed(rows)]
+
+    async def transitions(self, conversation_id: int) -> list[Transition]:
+        stmt = (
+            select(HandoffRow)
+            .where(HandoffRow.conversation_id == conversation_id)
+            .order_by(HandoffRow.id.asc())
+        )
+        async with self._db.session() as s:
+            rows = (await s.execute(stmt)).scalars()
+            return [
+                Transition(State(r.from_state), State(r.to_state), r.actor, r.reason, r.at)
+                for r in rows
+            ]
+
+    async def notes(self, conversation_id: int) -> list[Note]:
+        stmt = (
+            select(NoteRow, AgentRow.name)
+            .join(AgentRow, AgentRow.id == NoteRow.agent_id)
+            .where(NoteRow.conversation_id == conversation_id)
+            .order_by(NoteRow.id.asc())
+        )
+        async with self._db.session() as s:
+            return [Note(n.id, name, n.text, n.at) for n, name in (await s.execute(stmt))]
+
+    # -- the worker's write after a turn ---------------------------------------------------
+
+    async def record_turn(self, log: TurnLog) -> TurnWritten:
+        now = time.time()
+        async with self._db.session() as s, s.begin():
+            row = await self._upsert(s, log, now)
+            new = 0
+            last_in = max((m.at for m in log.said), default=now)
+            for m in log.said:
+                new += await _insert_once(
+                    self, s, row.id, m.key, "in", "customer", m.text, m.at, log
+                )
+            for m in log.replies:
+                new += await _insert_once(
+                    self, s, row.id, m.key, "out", "bot", m.text, last_in, None
+                )
+            moved = None
+            state = State(row.state)
+            if log.handoff and log.handoff_at is not None and log.handoff_at != row.handoff_at:
+                # A new request for a person (not the same turn written again).
+                row.handoff_at, row.handoff_queue = log.handoff_at, log.handoff_queue
+                if plan(state, row.holder_id, State.WAITING, None):
+                    moved = await self._record(
+                        s, row, State.WAITING, "bot", None, None, log.handoff_queue, now
+                    )
+            elif not log.handoff and state in WITH_PEOPLE:
+                # The customer typed /bot (or the session expired): the bot has it again.
+                moved = await self._record(
+                    s, row, State.BOT, "customer", None, None, "back to the bot", now
+                )
+            await s.flush()
+            names = await self._names(s, {row.holder_id})
+            conversation = _conversation(row, names)
+        return TurnWritten(conversation, new, moved)
+
+    def _insert(self, table: type[Base]) -> Any:
+        """INSERT with ON CONFLICT, in the dialect's own words."""
+        if self._db.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def _upsert(self, s: AsyncSession, log: TurnLog, now: float) -> ConversationRow:
+        ref = log.conversation
+        found = (
+            await s.execute(select(ConversationRow).where(ConversationRow.key == ref.key))
+        ).scalar_one_or_none()
+        if found is None:
+            # Two workers may meet on a conversation's first turns: one row, whoever wins.
+            await s.execute(
+                self._insert(ConversationRow)
+                .values(
+                    key=ref.key,
+                    channel=ref.channel,
+                    chat_id=_cap(ref.chat_id) or "",
+                    thread_id=_cap(ref.thread_id),
+                    customer_id=_cap(log.customer.id) or "",
+                    customer_name=_cap(log.customer.name),
+                    state=State.BOT.value,
+                    slots={},
+                    meta={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            found = (
+                await s.execute(select(ConversationRow).where(ConversationRow.key == ref.key))
+            ).scalar_one()
+        if log.customer.name and log.said:
+            found.customer_name = _cap(log.customer.name)
+        asking = log.handoff and log.handoff_at != found.handoff_at
+        if log.intent is not None and (asking or not log.handoff):
+            # While people have it, the intent stays the one that brought them in.
+            found.intent, found.confidence = log.intent[:128], log.confidence
+        found.slots = _jsonable(log.slots)
+        if log.meta:
+            found.meta = {**(found.meta or {}), **log.meta}
+        found.updated_at = now
+        return found
+
+    # -- the team's actions ----------------------------------------------------------------
+
+    async def move(
+        self,
+        conversation_id: int,
+        to: State,
+        *,
+        actor: str,
+        agent_id: int | None = None,
+        holder_id: int | None = None,
+        reason: str | None = None,
+        take_over: bool = False,
+    ) -> Transition | None:
+        now = time.time()
+        async with self._db.session() as s, s.begin():
+            stmt = select(ConversationRow).where(ConversationRow.id == conversation_id)
+            if self._db.dialect == "postgresql":
+                stmt = stmt.with_for_update()
+            row = (await s.execute(stmt)).scalar_one_or_none()
+            if row is None:
+                raise LookupError(conversation_id)
+            current = State(row.state)
+            if (
+                to == State.AGENT
+                and current == State.AGENT
+                and row.holder_id not in (None, holder_id)
+                and not take_over
+            ):
+                holder = (await self._names(s, {row.holder_id})).get(
+                    row.holder_id or 0, "another agent"
+                )
+                raise HeldByOther(holder)
+            if not plan(current, row.holder_id, to, holder_id if to == State.AGENT else None):
+                return None
+            return await self._record(s, row, to, actor, agent_id, holder_id, reason, now)
+
+    async def _record(
+        self,
+        s: AsyncSession,
+        row: ConversationRow,
+        to: State,
+        actor: str,
+        agent_id: int | None,
+        holder_id: int | None,
+        reason: str | None,
+        now: float,
+    ) -> Transition:
+        before = State(row.state)
+        row.state = to.value
+        row.holder_id = holder_id if to == State.AGENT else None
+        if to == State.WAITING:
+            row.waiting_since = now
+        elif to not in WITH_PEOPLE:
+            row.waiting_since = None
+        row.updated_at = now
+        s.add(
+            HandoffRow(
+                conversation_id=row.id,
+                from_state=before.value,
+                to_state=to.value,
+                actor=actor[:80],
+                agent_id=agent_id,
+                reason=reason,
+                at=now,
+            )
+        )
+        return Transition(before, to, actor, reason, now)
+
+    async def add_message(
+        self,
+        conversation_id: int,
+        *,
+        key: str,
+        direction: Direction,
+        author: Author,
+        text: str,
+        agent_id: int | None = None,
+        status: str = "sent",
+    ) -> Message:
+        row = MessageRow(
+            conversation_id=conversation_id,
+            key=key[:255],
+            direction=direction,
+            author=author,
+            agent_id=agent_id,
+            text=text,
+            at=time.time(),
+            status=status,
+        )
+        async with self._db.session() as s, s.begin():
+            s.add(row)
+            await s.flush()
+            conv = await s.get(ConversationRow, conversation_id)
+            if conv is not None:
+                conv.updated_at = row.at
+            names = await self._names(s, {agent_id})
+        return _message(row, names)
+
+    async def set_status(self, message_id: int, status: str, error: str | None = None) -> None:
+        async with self._db.session() as s, s.begin():
+            row = await s.get(MessageRow, message_id)
+            if row is not None:
+                row.status, row.error = status, error
+
+    async def add_note(self, conversation_id: int, agent_id: int, text: str) -> Note:
+        row = NoteRow(conversation_id=conversation_id, agent_id=agent_id, text=text, at=time.time())
+        async with self._db.session() as s, s.begin():
+            s.add(row)
+            await s.flush()
+            name = (await self._names(s, {agent_id})).get(agent_id, "?")
+        return Note(row.id, name, row.text, row.at)
+
+
+async def _insert_once(
+    store: SqlConversations,
+    s: AsyncSession,
+    conversation_id: int,
+    key: str,
+    direction: Direction,
+    author: Author,
+    text: str,
+    at: float,
+    log: TurnLog | None,
+) -> int:
+    """1 when the line was new; a line written before (the same turn recorded again) is kept
+    as it was."""
+    done = await s.execute(
+        store._insert(MessageRow)
+        .values(
+            conversation_id=conversation_id,
+            key=key[:255],
+            direction=direction,
+            author=author,
+            text=text,
+            at=at,
+            intent=(log.intent[:128] if log and log.intent else None),
+            confidence=log.confidence if log else None,
+            status="sent",
+        )
+        .on_conflict_do_nothing(index_elements=["conversation_id", "key"])
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _jsonable(value: Any) -> Any:
+    """Slots as JSON can hold them (a date becomes its ISO text)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    iso = getattr(value, "isoformat", None)
+    return iso() if callable(iso) else str(value)
+
+
+def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
+    return Conversation(
+        id=r.id,
+        key=r.key,
+        channel=r.channel,
+        chat_id=r.chat_id,
+        thread_id=r.thread_id,
+        customer_id=r.customer_id,
+        customer_name=r.customer_name,
+        state=State(r.state),
+        holder=names.get(r.holder_id) if r.holder_id is not None else None,
+        intent=r.intent,
+        confidence=r.confidence,
+        slots=dict(r.slots or {}),
+        handoff_queue=r.handoff_queue,
+        handoff_at=r.handoff_at,
+        waiting_since=r.waiting_since,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        meta=dict(r.meta or {}),
+    )
+
+
+def _message(r: MessageRow, names: dict[int, str]) -> Message:
+    return Message(
+        id=r.id,
+        conversation_id=r.conversation_id,
+        direction=r.direction,  # type: ignore[arg-type]
+        author=r.author,  # type: ignore[arg-type]
+        agent=names.get(r.agent_id) if r.agent_id is not None else None,
+        text=r.text,
+        at=r.at,
+        intent=r.intent,
+        confidence=r.confidence,
+        status=r.status,
+        error=r.error,
+    )

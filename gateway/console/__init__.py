@@ -1,0 +1,15 @@
+"""The agent console: its pages at /console and its JSON API under /api/ (`add_console`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.console import api, pages
+from gateway.console.auth import SIGNIN
+
+
+def add_console(app: web.Application) -> None:
+    """Add the console's routes (needs `services.desk`; without one nothing is added)."""
+    app[SIGNIN] = {}
+    api.register(app)
+    pages.register(app)

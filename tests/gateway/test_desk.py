@@ -1,0 +1,116 @@
+"""The handoff inside the turn: the customer is told where they stand, the bot stays silent
+while people have the conversation, and every message reaches the conversation store."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from core.handoff import State
+from core.models import ConversationRef, Inbound, Sender
+from gateway.services import Services
+from tests.support.doubles import KeywordNlu, RecordingChannel
+from tests.support.handoff import PersonDialogue
+
+CONV = ConversationRef(channel="test", chat_id="c1")
+_n = iter(range(1_000_000))
+
+
+async def say(services: Services, text: str) -> None:
+    inbound = Inbound(
+        event_id=f"e{next(_n)}",
+        conversation=CONV,
+        sender=Sender(id="u1", name="Ann"),
+        text=text,
+    )
+    assert services.engine is not None
+    done = services.engine.expect(inbound)
+    await services.storage.queue.put(inbound)
+    await done
+
+
+async def test_handoff_tells_the_customer_and_keeps_every_message(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(), dialogue=PersonDialogue(), channels={"test": recording_channel}
+    ) as (_, services):
+        desk = services.desk
+        await say(services, "track A1B2C3")
+        await say(services, "I want a person")
+        texts = recording_channel.texts()
+        assert texts[1] == "passing you to a person"
+        assert texts[2].startswith("Nobody from the support team is online this moment")
+        # While waiting: silent inside the reminder interval, and every message kept.
+        await say(services, "hello?")
+        await say(services, "<b>anyone</b>")
+        assert len(recording_channel.texts()) == 3
+        conv = await desk.conversations.by_key(CONV.key)
+        assert conv is not None and conv.state == State.WAITING
+        assert (conv.intent, conv.handoff_queue, conv.customer_name) == ("human", "support", "Ann")
+        assert conv.slots == {"order_id": "A1B2C3"}
+        said = [m.text for m in await desk.conversations.messages(conv.id)]
+        assert said == [
+            "track A1B2C3",
+            "echo track A1B2C3",
+            "I want a person",
+            "passing you to a person",
+            texts[2],
+            "hello?",
+            "<b>anyone</b>",
+        ]
+        # The customer takes the bot back: recorded as theirs.
+        await say(services, "/bot")
+        assert recording_channel.texts()[-1] == "bot again"
+        trail = await desk.conversations.transitions(conv.id)
+        assert [(t.to_state, t.actor) for t in trail] == [
+            (State.WAITING, "bot"),
+            (State.BOT, "customer"),
+        ]
+
+
+async def test_reminders_while_waiting_but_not_with_an_agent(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=PersonDialogue(),
+        channels={"test": recording_channel},
+        handoff_reminder_interval=0,
+    ) as (_, services):
+        desk = services.desk
+        ann = await desk.agents.add("ann", "agent", "pw")
+        await desk.agents.seen(ann.id)
+        await say(services, "a person please")
+        assert recording_channel.texts() == ["passing you to a person"]  # someone is online
+        await say(services, "still there?")
+        assert recording_channel.texts()[-1].startswith("A person from our support team has been")
+        conv = await desk.conversations.by_key(CONV.key)
+        assert conv is not None
+        await desk.conversations.move(
+            conv.id, State.AGENT, actor="agent:ann", agent_id=ann.id, holder_id=ann.id
+        )
+        await say(services, "thanks")
+        assert len(recording_channel.texts()) == 2
+        assert (await desk.conversations.messages(conv.id))[-1].text == "thanks"
+
+
+async def test_outside_support_hours_says_when(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    today = datetime.now(UTC).strftime("%a")
+    # Open one minute a day, at a time that is not now.
+    minute = "03:00-03:01" if datetime.now(UTC).hour != 3 else "15:00-15:01"
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=PersonDialogue(),
+        channels={"test": recording_channel},
+        support_hours=f"{today} {minute}",
+    ) as (_, services):
+        started = time.time()
+        await say(services, "person")
+        told = recording_channel.texts()[-1]
+        assert told.startswith("Our support team is away now")
+        assert f"their hours: {today} {minute}" in told and "from " in told
+        assert time.time() - started < 10
