@@ -51,4 +51,5 @@ def load_brain(settings: Settings, *, progress: bool = True) -> Brain:
     )
     if settings.confidence_threshold is None:
         flows.dialogue.use_threshold(lambda: parser.threshold)
+    flows.dialogue.use_parser(parser.parse)
     return Brain(nlu=parser, dialogue=flows.dialogue, flows=flows)

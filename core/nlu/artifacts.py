@@ -61,6 +61,8 @@ class Loaded:
     fingerprint: dict[str, Any]
     threshold: float
     max_len: int
+    temperature: float = 1.0
+    """Fitted on validation data at training (threshold.json); 1.0 for older models."""
 
 
 def save(
@@ -122,6 +124,7 @@ class Checked:
     vocab: NgramVocab
     fingerprint: dict[str, Any]
     threshold: float
+    temperature: float = 1.0
 
 
 def check(model_dir: Path) -> Checked:
@@ -141,6 +144,9 @@ def check(model_dir: Path) -> Checked:
     thr = read_json(model_dir / "threshold.json")
     try:
         threshold = float(thr["threshold"])
+        temperature = float(thr.get("temperature", 1.0))
+        if not 0.01 <= temperature <= 100:
+            raise ValueError(f"temperature {temperature} out of range")
         config = AutoConfig.from_pretrained(model_dir)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ModelDirError(f"{model_dir}: cannot read the model's config ({exc})") from None
@@ -161,7 +167,7 @@ def check(model_dir: Path) -> Checked:
     if found != expected:
         diff = sorted(set(found.items()) ^ set(expected.items()))[:3]
         raise ModelDirError(f"{path}: weights do not fit config.json (e.g. {diff})")
-    return Checked(config, labels, vocab, fingerprint, threshold)
+    return Checked(config, labels, vocab, fingerprint, threshold, temperature)
 
 
 def _vocab(path: Path) -> NgramVocab:
@@ -192,7 +198,9 @@ def load(model_dir: Path, *, quantize: bool = False) -> Loaded:
     if quantize:
         net = quantize_int8(net)
     max_len = int(c.fingerprint.get("train", {}).get("max_len", 64))
-    return Loaded(net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len)
+    return Loaded(
+        net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len, c.temperature
+    )
 
 
 def _network(config: Any, vocab: NgramVocab, labels: list[str]) -> IntentNet:
