@@ -146,10 +146,7 @@ def read_policy(file: str, doc: LDict, parts: Parts, issues: list[FlowIssue]) ->
         elif key in POLICY_TEXTS:
             items = value if isinstance(value, list) else [value]
             args[key] = tuple(_tmpl(file, v, line, issues) for v in items)
-        elif key == "global_intents":
-            args[key] = tuple(str(i) for i in value or ())
-            parts.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
-        elif key in POLICY_INTENT_LISTS:
+        elif key == "global_intents" or key in POLICY_INTENT_LISTS:
             args[key] = tuple(str(i) for i in value or ())
             parts.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
         elif key == "entity_flows":

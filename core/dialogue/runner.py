@@ -35,10 +35,10 @@ _SPLIT = re.compile(
 """Where a message holding two requests is cut: after a question or sentence, or at "and"."""
 Parse = Callable[[str], Awaitable[NluResult]]
 _YES = frozenset(
-    "yes y yeah yea yep yup sure ok okay k please ya yes please sure thing of course go ahead "
-    "do it yes do it sounds good correct right exactly absolutely definitely".split(" ")
-    + ["yes please", "sure thing", "of course", "go ahead", "do it", "sounds good"]
-)
+    ["yes", "y", "yeah", "yea", "yep", "yup", "sure", "ok", "okay", "k", "please", "ya",
+     "yes please", "sure thing", "of course", "go ahead", "do it", "sounds good", "correct",
+     "right", "exactly", "absolutely", "definitely"]
+)  # fmt: skip
 _NO = frozenset(["no", "n", "nope", "nah", "no thanks", "no thank you", "not now", "no way"])
 """The commonest answers to a yes/no question, read as such whatever the model scores them:
 a bare "yes" is too short for the model to be sure, and it is the answer asked for."""
@@ -156,7 +156,7 @@ class FlowRunner:
             self._detect, self._detect_for = language_detector(codes), codes
         try:
             lang = await asyncio.to_thread(self._detect, text)
-        except Exception:  # noqa: BLE001 - no detector: the message is read as the bot's own
+        except Exception:
             log.exception("language.detect_failed")
             return False
         if lang is None or lang in p.languages or lang not in p.other_language:
@@ -418,16 +418,17 @@ def _entity_slots(bot: Bot, session: Session) -> dict[str, Any]:
 
 def _needs_input(flow: Flow, heard: dict[str, Any]) -> bool:
     return any(
-        isinstance(op, Ask) and op.slot is not None and op.slot not in heard
-        for op in flow.program
+        isinstance(op, Ask) and op.slot is not None and op.slot not in heard for op in flow.program
     )
 
 
 def _answers(bot: Bot, frame: Frame, entities: tuple[Entity, ...]) -> bool:
     flow = bot.flows.get(frame.flow)
     spec = flow.slots.get(frame.asking or "") if flow else None
-    return spec is not None and spec.entity is not None and any(
-        e.type == spec.entity for e in entities
+    return (
+        spec is not None
+        and spec.entity is not None
+        and any(e.type == spec.entity for e in entities)
     )
 
 
@@ -441,7 +442,7 @@ def _entity_flow(bot: Bot, choice: Choice, entities: tuple[Entity, ...]) -> str 
 
 
 def _gives_up(turn: Turn, choice: Choice) -> bool:
-    """"nah forget it", "never mind" at a question: the cancel intent, or a no."""
+    """ "nah forget it", "never mind" at a question: the cancel intent, or a no."""
     return choice.intent in ("cancel", "deny") and choice.confidence >= 0.5
 
 
@@ -452,9 +453,7 @@ def _worded(text: str) -> bool:
 
 def _buttons(bot: Bot, intents: tuple[str, ...]) -> tuple[Button, ...]:
     return tuple(
-        Button(
-            label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title), payload=f"/{i}"
-        )
+        Button(label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title), payload=f"/{i}")
         for i in intents
         if i in bot.triggers
     )

@@ -35,7 +35,9 @@ def fit_temperature(probs: torch.Tensor, gold: torch.Tensor) -> float:
     return best_t
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
     """The gap between confidence and accuracy, averaged over equal-width confidence bins
     weighted by how many predictions fall in each."""
     if len(confidence) == 0:

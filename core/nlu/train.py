@@ -30,10 +30,10 @@ from transformers import (
 )
 
 from core.nlu import artifacts, sparse
+from core.nlu.calibration import calibrate, fit_temperature
 from core.nlu.config import FORMAT, TrainConfig
 from core.nlu.data import Example, NluDataError, data_hash, in_scope, out_of_scope
 from core.nlu.hub import base_model_source
-from core.nlu.calibration import calibrate, fit_temperature
 from core.nlu.metrics import Scores, choose_threshold
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
