@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     flows_watch: bool = False
     confidence_threshold: float | None = Field(None, ge=0, le=1)
     ambiguity_margin: float = Field(0.1, ge=0, le=1)
-    handoff_after: int = Field(2, ge=1)
+    handoff_after: int | None = Field(None, ge=1)
+    """Turns in a row with nothing plausible before a person takes over (None: the flows')."""
     handoff_webhook_url: str | None = None
     handoff_api_token: SecretStr | None = None
     """Bearer token for POST /api/handoff/{key}/release (env only; unset: the API is off)."""

@@ -57,6 +57,8 @@ class Session(BaseModel):
     slots: dict[str, Any] = Field(default_factory=dict)
     history: list[TurnRecord] = Field(default_factory=list)
     fallbacks: int = 0
+    frustration: int = 0
+    """Turns in a row the customer sounded annoyed."""
     handoff: bool = False
     handoff_queue: str | None = None
     handoff_at: float | None = None
@@ -68,6 +70,8 @@ class Session(BaseModel):
     handoff_notice_at: float = 0.0
     """When the customer was last told where their handoff stands."""
     locale: str | None = None
+    told_waiting: bool = False
+    """The customer has been told, since the handoff, that a person will answer."""
     offered: list[Button] = Field(default_factory=list)
     """The buttons of the bot's last message, so "2" or a button's label maps back to its payload
     on channels without native buttons."""

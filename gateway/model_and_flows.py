@@ -49,4 +49,5 @@ def load_model_and_flows(settings: Settings, *, progress: bool = True) -> ModelA
     )
     if settings.confidence_threshold is None:
         flows.dialogue.use_threshold(lambda: parser.threshold)
+    flows.dialogue.use_parser(parser.parse)
     return ModelAndFlows(nlu=parser, dialogue=flows.dialogue, flows=flows)

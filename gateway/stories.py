@@ -21,7 +21,18 @@ from gateway.services import Services
 
 TURN_TIMEOUT = 30.0
 STEP_KEYS = {"user", "press", "payload"}
-CHECK_KEYS = {"bot", "not_bot", "buttons", "flow", "slots", "handoff", "silent", "intent"}
+CHECK_KEYS = {
+    "bot",
+    "bot_any",
+    "not_bot",
+    "buttons",
+    "not_buttons",
+    "flow",
+    "slots",
+    "handoff",
+    "silent",
+    "intent",
+}
 
 
 class StoryChannel(BaseChannel):
@@ -47,6 +58,9 @@ class StoryResult:
     name: str
     where: str
     failures: list[str] = field(default_factory=list)
+    turns: int = 0
+    """Turns played; in scoring mode every turn is played whatever the ones before did."""
+    failed_turns: int = 0
 
     @property
     def passed(self) -> bool:
@@ -70,6 +84,32 @@ class StoryReport:
         lines.append(f"{ok}/{len(self.results)} stories passed")
         return "\n".join(lines)
 
+    @property
+    def turns(self) -> int:
+        return sum(r.turns for r in self.results)
+
+    @property
+    def good_turns(self) -> int:
+        return sum(r.turns - r.failed_turns for r in self.results)
+
+    @property
+    def share(self) -> float:
+        """Share of turns handled well (a malformed story counts as one failed turn)."""
+        broken = sum(1 for r in self.results if r.failures and not r.turns)
+        total = self.turns + broken
+        return self.good_turns / total if total else 0.0
+
+    def format_score(self) -> str:
+        """The benchmark's view: each failed turn, then the share of turns handled well."""
+        lines = [f"FAIL {r.where} {r.name}\n" + "\n".join(f"    {f}" for f in r.failures)
+                 for r in self.results if r.failures]  # fmt: skip
+        conversations = len(self.results)
+        lines.append(
+            f"{self.good_turns}/{self.turns} turns handled well ({100 * self.share:.1f}%), "
+            f"{sum(r.passed for r in self.results)}/{conversations} conversations without a miss"
+        )
+        return "\n".join(lines)
+
 
 def story_settings(base: Settings | None = None) -> Settings:
     """Memory queue and store, the in-process shop, no outside webhooks: stories are
@@ -81,9 +121,17 @@ def story_settings(base: Settings | None = None) -> Settings:
 
 
 async def run_stories(
-    directory: Path, nlu: IntentParser, dialogue: Dialogue, settings: Settings | None = None
+    directory: Path,
+    nlu: IntentParser,
+    dialogue: Dialogue,
+    settings: Settings | None = None,
+    *,
+    score: bool = False,
 ) -> StoryReport:
-    """Play every story under `directory` (*.yml, *.yaml) through a fresh pipeline."""
+    """Play every story under `directory` (*.yml, *.yaml) through a fresh pipeline. With
+    `score` (the conversation benchmark) every turn is played and judged on its own, and a
+    turn that gets no reply fails unless it says `silent: true`: no customer message may be
+    left without an answer."""
     report = StoryReport()
     stories = await asyncio.to_thread(_collect, directory, report)
     channel = StoryChannel()
@@ -99,7 +147,7 @@ async def run_stories(
     async with services.running():
         for path, name, where, steps in stories:
             result = StoryResult(name, where)
-            await _play(services, channel, steps, result, path)
+            await _play(services, channel, steps, result, path, score)
             report.results.append(result)
     return report
 
@@ -135,7 +183,12 @@ def _stories(path: Path, report: StoryReport) -> list[tuple[str, str, LList]]:
 
 
 async def _play(
-    services: Services, channel: StoryChannel, steps: LList, result: StoryResult, path: Path
+    services: Services,
+    channel: StoryChannel,
+    steps: LList,
+    result: StoryResult,
+    path: Path,
+    score: bool = False,
 ) -> None:
     chat = uuid.uuid4().hex[:12]
     conv = ConversationRef(channel=channel.name, chat_id=chat)
@@ -150,11 +203,15 @@ async def _play(
             result.failures.append(f"{at}: unknown key {sorted(unknown)[0]!r}")
             return
         session = await services.storage.store.load(conv.key)
+        result.turns += 1
         if "press" in step:
             labels = [b.label for b in (session.offered if session else [])]
             if str(step["press"]) not in labels:
                 result.failures.append(f"{at}: no button {step['press']!r} offered ({labels})")
-                return
+                result.failed_turns += 1
+                if not score:
+                    return
+                continue
         inbound = Inbound(
             event_id=uuid.uuid4().hex,
             conversation=conv,
@@ -168,8 +225,12 @@ async def _play(
         await asyncio.wait_for(done, TURN_TIMEOUT)
         replies = [m for m in channel.sent[before:] if m.conversation == conv]
         session = await services.storage.store.load(conv.key)
-        result.failures += [f"{at}: {f}" for f in check(step, replies, session)]
-        if result.failures:
+        found = check(step, replies, session)
+        if score and not replies and not step.get("silent"):
+            found.append("no reply: the customer's message was left without an answer")
+        result.failures += [f"{at}: {f}" for f in found]
+        result.failed_turns += bool(found)
+        if result.failures and not score:
             return
 
 
@@ -182,6 +243,9 @@ def check(step: LDict, replies: list[Outbound], session: Session | None) -> list
     for want in _list(step.get("bot")):
         if str(want).casefold() not in folded:
             out.append(f"expected the reply to contain {want!r} {said}")
+    wanted_any = [str(w) for w in _list(step.get("bot_any"))]
+    if wanted_any and not any(w.casefold() in folded for w in wanted_any):
+        out.append(f"expected the reply to contain one of {wanted_any} {said}")
     for unwanted in _list(step.get("not_bot")):
         if str(unwanted).casefold() in folded:
             out.append(f"expected the reply not to contain {unwanted!r} {said}")
@@ -189,6 +253,9 @@ def check(step: LDict, replies: list[Outbound], session: Session | None) -> list
     for label in _list(step.get("buttons")):
         if label not in labels:
             out.append(f"expected a button {label!r} (got {labels})")
+    for label in _list(step.get("not_buttons")):
+        if label in labels:
+            out.append(f"expected no button {label!r} (got {labels})")
     if step.get("silent") and replies:
         out.append(f"expected no reply {said}")
     if "silent" in step and not step["silent"] and not replies:

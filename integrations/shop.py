@@ -30,6 +30,12 @@ class Order:
     order_id: str
     status: str
     items: list[str] = field(default_factory=list)
+    address: str = ""
+
+
+CHANGEABLE = frozenset({"processing"})
+"""Statuses in which an order can still be cancelled or sent elsewhere: once it has left the
+warehouse the carrier has it."""
 
 
 def demo_orders() -> dict[str, Order]:
@@ -90,6 +96,28 @@ class Shop:
         self.resets.append(request)
         return request
 
+    def cancel(self, order_id: str) -> dict[str, Any] | None:
+        """Cancels an order that has not shipped. None: no such order; `cancelled` False (with
+        the status) when it is too late. Cancelling twice answers as the first time did."""
+        order = self.orders.get(order_id.strip().upper())
+        if order is None:
+            return None
+        if order.status in CHANGEABLE:
+            order.status = "cancelled"
+            return {"order_id": order.order_id, "cancelled": True, "status": order.status}
+        done = order.status == "cancelled"
+        return {"order_id": order.order_id, "cancelled": done, "status": order.status}
+
+    def change_address(self, order_id: str, address: str) -> dict[str, Any] | None:
+        """Sends an order that has not shipped to `address`; `changed` False when too late."""
+        order = self.orders.get(order_id.strip().upper())
+        if order is None:
+            return None
+        if order.status not in CHANGEABLE:
+            return {"order_id": order.order_id, "changed": False, "status": order.status}
+        order.address = address.strip()[:300]
+        return {"order_id": order.order_id, "changed": True, "address": order.address}
+
     def refund(self, order_id: str, reason: str, key: str | None = None) -> dict[str, Any] | None:
         return self._once(
             None if key is None else f"refund:{key}", lambda: self._refund(order_id, reason)
@@ -137,7 +165,8 @@ def _arg(args: Mapping[str, Any], name: str) -> str:
 def register_shop(
     registry: ActionRegistry, shop: Shop | None = None, base_url: str | None = None
 ) -> None:
-    """Register `shop.order_status`, `shop.password_reset` and `shop.refund`: against the HTTP
+    """Register `shop.order_status`, `shop.password_reset`, `shop.refund`, `shop.cancel_order`
+    and `shop.change_address`: against the HTTP
     service at `base_url` when given, else against `shop` in this process."""
     if base_url:
         _register_http(registry, base_url.rstrip("/"))
@@ -160,7 +189,21 @@ def register_shop(
             raise ActionError("no such order")
         return ticket
 
+    async def cancel(args: Mapping[str, Any]) -> Any:
+        done = local.cancel(_arg(args, "order_id"))
+        if done is None:
+            raise ActionError("no such order")
+        return done
+
+    async def change_address(args: Mapping[str, Any]) -> Any:
+        done = local.change_address(_arg(args, "order_id"), _arg(args, "address"))
+        if done is None:
+            raise ActionError("no such order")
+        return done
+
     policy = CallPolicy(timeout=2.0, retries=0, target="shop")
+    registry.register("shop.cancel_order", cancel, policy)
+    registry.register("shop.change_address", change_address, policy)
     registry.register("shop.order_status", order_status, policy)
     registry.register("shop.password_reset", password_reset, replace(policy, effect=RESET))
     registry.register("shop.refund", refund, replace(policy, effect=REFUND))
@@ -190,8 +233,21 @@ def _register_http(registry: ActionRegistry, base: str) -> None:
         json = {"order_id": _arg(args, "order_id"), "reason": _arg(args, "reason")}
         return (await client.request("POST", f"{base}/refunds", headers=_keyed(), json=json))[1]
 
+    async def cancel(args: Mapping[str, Any]) -> Any:
+        order_id = _arg(args, "order_id").upper()
+        url = f"{base}/orders/{order_id}/cancel"
+        return (await client.request("POST", url, headers=_keyed(), json={}))[1]
+
+    async def change_address(args: Mapping[str, Any]) -> Any:
+        order_id = _arg(args, "order_id").upper()
+        json = {"address": _arg(args, "address")}
+        url = f"{base}/orders/{order_id}/address"
+        return (await client.request("POST", url, headers=_keyed(), json=json))[1]
+
     reads = CallPolicy(timeout=3.0, retries=2, cache_ttl=5.0, target="shop")
     writes = CallPolicy(timeout=5.0, retries=2, target="shop")
     registry.register("shop.order_status", order_status, reads)
     registry.register("shop.password_reset", password_reset, replace(writes, effect=RESET))
     registry.register("shop.refund", refund, replace(writes, effect=REFUND))
+    registry.register("shop.cancel_order", cancel, writes)
+    registry.register("shop.change_address", change_address, writes)

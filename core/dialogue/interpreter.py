@@ -61,6 +61,10 @@ class Interpreter:
         self.intent: str | None = None
         self.confidence: float | None = None
         self.handed_off = False
+        self.missed = False
+        """The turn did not move the conversation on (a miss, a wrong answer)."""
+        self.miss_kind: str | None = None
+        """`clarified` or `fallback` when the message was not understood (for the metrics)."""
         self._calls = 0
 
     # -- replies -------------------------------------------------------------------------
@@ -88,6 +92,11 @@ class Interpreter:
                      for b in buttons)  # fmt: skip
         self.replies.append(Outbound(conversation=self.inbound.conversation, text=text,
                                      buttons=made))  # fmt: skip
+
+    def render(self, texts: tuple[Template, ...]) -> Outbound:
+        """A reply from policy texts, not yet sent (to put before the turn's other replies)."""
+        text = self.rng.choice(texts).render(self.context(None)) if texts else ""
+        return Outbound(conversation=self.inbound.conversation, text=text)
 
     def tell(self, text: str) -> None:
         """A reply that is not a template of the flows (a limit's explanation)."""
@@ -121,6 +130,11 @@ class Interpreter:
         if isinstance(op, Say):
             self.say(op.texts, frame, op.buttons)
         elif isinstance(op, Ask):
+            spec = flow.slots.get(op.slot) if op.slot is not None else None
+            if spec is not None and spec.entity and op.slot not in frame.slots:
+                heard = self.session.slots.get(spec.name)
+                if heard is not None:  # said earlier in the conversation: never asked again
+                    frame.slots[spec.name] = heard
             if op.slot is None:
                 self.say(op.texts, frame, op.buttons)
             elif op.slot not in frame.slots:
@@ -236,7 +250,7 @@ class Interpreter:
             except Exception as exc:  # noqa: BLE001 - the user is told either way
                 log.error("handoff.notify_failed", error=type(exc).__name__)
         log.info("handoff", queue=queue, intent=self.intent, slots=sorted(slots))
-        s.handoff, s.handoff_queue = True, queue
+        s.handoff, s.handoff_queue, s.told_waiting = True, queue, False
         self.say(self.bot.policy.handoff, frame)
         s.stack.clear()
         s.paused.clear()

@@ -192,7 +192,7 @@ class Policy:
     threshold: float = 0.6
     margin: float = 0.1
     clarify_top: int = 3
-    handoff_after: int = 2
+    handoff_after: int = 3
     global_intents: tuple[str, ...] = ("help", "cancel", "human", "goodbye")
     fallback: tuple[Template, ...] = (Template.compile("Sorry, I didn't get that."),)
     clarify: tuple[Template, ...] = (Template.compile("Did you mean one of these?"),)
@@ -206,6 +206,28 @@ class Policy:
     resume_declined: tuple[Template, ...] = (Template.compile("Okay. What else can I do for you?"),)
     titles: dict[str, str] = field(default_factory=dict)
     """Intent → short button label for clarifying questions."""
+    clarify_floor: float = 0.15
+    """A (calibrated) confidence under which an intent is not plausible enough to offer."""
+    small_talk: tuple[str, ...] = ()
+    """Intents never offered as a clarifying option (a question is never "just saying hi"),
+    and that give way to an id the message brings (`entity_flows`)."""
+    menu: tuple[str, ...] = ()
+    """Intents offered as buttons when nothing the customer said is plausible."""
+    entity_flows: dict[str, str] = field(default_factory=dict)
+    """Entity type → the intent a message bringing it (and nothing clearer) starts."""
+    languages: tuple[str, ...] = ("en",)
+    """ISO 639-1 codes of the languages the bot speaks."""
+    other_language: dict[str, tuple[Template, ...]] = field(default_factory=dict)
+    """Language code → what to say to a message in that language the bot does not speak."""
+    other_language_button: dict[str, str] = field(default_factory=dict)
+    """Language code → the label of the talk-to-a-person button offered with it."""
+    waiting: tuple[Template, ...] = (
+        Template.compile("A person from our team will answer you here as soon as they can."),
+    )
+    apology: tuple[Template, ...] = (Template.compile("Sorry about the trouble."),)
+    """Said before the answer when the customer is clearly annoyed but the bot can help."""
+    both: tuple[Template, ...] = (Template.compile("Let's take those one at a time."),)
+    """Said before handling two requests of one message in turn."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,15 +34,19 @@ def choose(
     threshold, margin = limits
     if intent is not None and intent != "out_of_scope" and confidence >= 1.0:
         return Choice(intent, confidence, True)
-    ranked = [s for s in nlu.ranking if s.intent in bot.triggers]
-    options = tuple(
-        s.intent for s in ranked[: bot.policy.clarify_top] if s.confidence >= CLARIFY_FLOOR
-    )
+    p = bot.policy
+    floor = max(CLARIFY_FLOOR, p.clarify_floor)
+    # Only plausible intents are offered, and never small talk: a question is never "just
+    # saying hi". When none is plausible the bot says what it can do instead.
+    ranked = [
+        s
+        for s in nlu.ranking
+        if s.intent in bot.triggers and s.intent not in p.small_talk and s.confidence >= floor
+    ]
+    options = tuple(s.intent for s in ranked[: p.clarify_top])
     if intent is None or intent == "out_of_scope":
         return Choice(intent, confidence, False, ())
     if confidence < threshold:
-        if not options and intent in bot.triggers and confidence >= CLARIFY_FLOOR:
-            options = (intent,)
         return Choice(intent, confidence, False, options)
     scores = sorted((s.confidence for s in nlu.ranking), reverse=True)
     if (

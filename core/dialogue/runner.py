@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from core.dialogue.interpreter import RESUME, Interpreter
+from core.dialogue.language import Detect, language_detector
 from core.dialogue.model import Ask, Bot, Flow, SlotSpec
+from core.dialogue.mood import frustrated
 from core.dialogue.policy import Choice, choose
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
@@ -22,6 +26,22 @@ log = structlog.get_logger(__name__)
 
 HANDBACK = "/bot"
 _MISSING = object()
+HEARD_ALWAYS = ("email", "phone")
+"""Entity types kept for a person (the handoff record) even when no flow asks for them."""
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+_SPLIT = re.compile(
+    r"(?i)(?:[?!.;]+\s+|\s*[?!]+\s*(?=\w)|,?\s+(?:and\s+also|and\s+then|also|plus|and|but)\s+)"
+)
+"""Where a message holding two requests is cut: after a question or sentence, or at "and"."""
+Parse = Callable[[str], Awaitable[NluResult]]
+_YES = frozenset(
+    ["yes", "y", "yeah", "yea", "yep", "yup", "sure", "ok", "okay", "k", "please", "ya",
+     "yes please", "sure thing", "of course", "go ahead", "do it", "sounds good", "correct",
+     "right", "exactly", "absolutely", "definitely"]
+)  # fmt: skip
+_NO = frozenset(["no", "n", "nope", "nah", "no thanks", "no thank you", "not now", "no way"])
+"""The commonest answers to a yes/no question, read as such whatever the model scores them:
+a bare "yes" is too short for the model to be sure, and it is the answer asked for."""
 
 
 class FlowRunner:
@@ -50,6 +70,13 @@ class FlowRunner:
         self._handoff_after = handoff_after
         self._rng = rng or random.Random()
         self._extract_budget = extract_budget
+        self._parse: Parse | None = None
+        self._detect: Detect | None = None
+        self._detect_for: tuple[str, ...] = ()
+
+    def use_parser(self, parse: Parse | None) -> None:
+        """The intent model, to read each part of a message that holds two requests."""
+        self._parse = parse
 
     @property
     def bot(self) -> Bot:
@@ -67,38 +94,130 @@ class FlowRunner:
 
     async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome:
         bot = self._bot
-        interp = Interpreter(bot, session, inbound, self._actions, self._handoff, self._rng)
+        turn = Interpreter(bot, session, inbound, self._actions, self._handoff, self._rng)
         text = inbound.text.strip()
         if inbound.payload == HANDBACK or text.lower() == HANDBACK:
             session.handoff, session.handoff_queue, session.fallbacks = False, None, 0
-            interp.say(bot.policy.handback)
-            return TurnOutcome(replies=interp.replies, intent="handback", confidence=1.0)
+            turn.say(bot.policy.handback)
+            return TurnOutcome(replies=turn.replies, intent="handback", confidence=1.0)
         if session.handoff:
-            return TurnOutcome(replies=(), handoff=True)
+            # Every message is answered: once after the handoff the customer is told a
+            # person will reply; after that the conversation is the person's.
+            if not session.told_waiting:
+                session.told_waiting = True
+                turn.say(bot.policy.waiting)
+            return TurnOutcome(replies=turn.replies, handoff=True)
         if inbound.payload is None and not text:
-            interp.say(bot.policy.empty)
-            return TurnOutcome(replies=interp.replies)
+            turn.say(bot.policy.empty)
+            return TurnOutcome(replies=turn.replies)
         intent, confidence = nlu.intent, nlu.confidence
         if inbound.payload and inbound.payload.startswith("/"):
             intent, confidence = inbound.payload[1:], 1.0
+        elif _yes_no(text) and _yes_no(text) in bot.intents:
+            intent, confidence = _yes_no(text), 1.0
         entities = nlu.entities
         if not entities and not nlu.extracted and text and self._extractor is not None:
             # The parser did not look (a button press, a model still loading): look here, in
             # the text the model would have read (the extractor's `max_chars`), off the loop.
             entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
-        interp.intent, interp.confidence = choice.intent, choice.confidence
-        missed = await self._respond(interp, choice, entities)
-        interp.offer_resume()
+        turn.intent, turn.confidence = choice.intent, choice.confidence
+        _hear(bot, session, entities)
+        angry = inbound.payload is None and frustrated(text)
+        session.frustration = session.frustration + 1 if angry else 0
+        if inbound.payload is None and await self._foreign(turn, choice, text):
+            return TurnOutcome(replies=turn.replies, intent="other_language", confidence=0.0)
+        if not await self._several(turn, choice, text, entities):
+            await self._respond(turn, choice, entities)
+        if angry and not turn.handed_off:
+            if session.frustration >= 2 or turn.missed:
+                await turn.handoff("support")
+            else:
+                turn.replies.insert(0, turn.render(bot.policy.apology))
+        turn.offer_resume()
         if session.stack and session.stack[-1].flow != RESUME:
             log.debug("flow.waiting", flow=session.stack[-1].flow)
         return TurnOutcome(
-            replies=interp.replies,
+            replies=turn.replies,
             intent=choice.intent,
             confidence=choice.confidence,
-            handoff=interp.handed_off,
-            extra={"flow": session.stack[-1].flow if session.stack else None, MISSED_KEY: missed},
+            handoff=turn.handed_off,
+            extra={
+                "flow": session.stack[-1].flow if session.stack else None,
+                MISSED_KEY: turn.miss_kind,
+            },
         )
+
+    async def _foreign(self, turn: Interpreter, choice: Choice, text: str) -> bool:
+        """A message in a language the bot does not speak: say so in that language and offer
+        a person. Only where the flows have a message for that language."""
+        p = turn.bot.policy
+        if not p.other_language or (choice.confident and choice.confidence >= 0.98):
+            return False
+        codes = tuple(sorted({*p.languages, *p.other_language}))
+        if self._detect is None or self._detect_for != codes:
+            self._detect, self._detect_for = language_detector(codes), codes
+        try:
+            lang = await asyncio.to_thread(self._detect, text)
+        except Exception:
+            log.exception("language.detect_failed")
+            return False
+        if lang is None or lang in p.languages or lang not in p.other_language:
+            return False
+        log.info("language.other", language=lang)
+        label = p.other_language_button.get(lang, p.titles.get("human", "Talk to a person"))
+        human = (Button(label=label, payload="/human"),) if "human" in turn.bot.triggers else ()
+        turn.say(p.other_language[lang], None, human)
+        return True
+
+    async def _several(
+        self, turn: Interpreter, choice: Choice, text: str, entities: tuple[Entity, ...]
+    ) -> bool:
+        """Two requests in one message ("where is A1B2C3, and how much is express?"): each
+        part read on its own; the ones that need nothing from the customer are answered
+        first, the one that asks a question last, a third comes back as a paused flow."""
+        s, bot = turn.session, turn.bot
+        if self._parse is None or turn.inbound.payload is not None:
+            return False
+        if s.stack and (s.stack[-1].asking is not None or s.stack[-1].flow == RESUME):
+            return False
+        parts = [p for p in _SPLIT.split(text) if len(_LETTERS.findall(p)) >= 2]
+        if len(parts) < 2:
+            return False
+        threshold = self._limits(bot)[0]
+        found: list[str] = []
+        for part in parts[:4]:
+            result = await self._parse(part)
+            name = result.intent
+            if (
+                name is None
+                or result.confidence < threshold
+                or name not in bot.triggers
+                or name in bot.policy.small_talk
+                or name in bot.policy.global_intents
+                or bot.triggers[name] in found
+            ):
+                continue
+            found.append(bot.triggers[name])
+        if len(found) < 2:
+            return False
+        log.info("turn.several", flows=found)
+        heard = _entity_slots(bot, s)
+        quick = [f for f in found if not _needs_input(bot.flows[f], heard)]
+        slow = [f for f in found if f not in quick]
+        s.fallbacks = 0
+        if s.stack:
+            s.stack.clear()
+        turn.say(bot.policy.both)
+        for name in slow[1:]:
+            s.paused = [*s.paused[-2:], Frame(flow=name)]
+        for name in [*quick, *slow[:1]]:
+            flow = bot.flows[name]
+            turn.start(flow, _prefill(flow, entities, heard))
+            await turn.run()
+            if s.stack or turn.handed_off:
+                break
+        return True
 
     def _limits(self, bot: Bot) -> tuple[float, float]:
         p = bot.policy
@@ -108,23 +227,26 @@ class FlowRunner:
         return threshold, margin
 
     async def _respond(
-        self, interp: Interpreter, choice: Choice, entities: tuple[Entity, ...]
-    ) -> str | None:
-        """Runs the turn; says `clarified` or `fallback` when the message was not understood."""
-        s, bot = interp.session, interp.bot
+        self, turn: Interpreter, choice: Choice, entities: tuple[Entity, ...]
+    ) -> None:
+        s, bot = turn.session, turn.bot
         top = s.stack[-1] if s.stack else None
         if top is not None and top.flow == RESUME:
             s.stack.pop()
             if choice.intent == "affirm" and s.paused:
                 s.stack.append(s.paused.pop())
                 s.stack[-1].asking = None
-                await interp.run()
-                return None
+                await turn.run()
+                return
             if choice.intent == "deny":
                 s.paused.clear()
-                interp.say(bot.policy.resume_declined)
-                return None
-            top = None
+                turn.say(bot.policy.resume_declined)
+                return
+            if s.paused and _answers(bot, s.paused[-1], entities):
+                s.stack.append(s.paused.pop())  # the answer to the paused flow's question
+                top = s.stack[-1]
+            else:
+                top = None
         if top is not None and top.asking is not None:
             _realign(bot, s)
             top = s.stack[-1] if s.stack else None
@@ -132,13 +254,13 @@ class FlowRunner:
             flow = bot.flows.get(top.flow)
             spec = flow.slots.get(top.asking) if flow else None
             answered = flow is not None and spec is not None
-            if answered and await self._answer(interp, flow, top, spec, choice, entities):  # type: ignore[arg-type]
-                return None
-        return await self._route(interp, choice, entities)
+            if answered and await self._answer(turn, flow, top, spec, choice, entities):  # type: ignore[arg-type]
+                return
+        await self._route(turn, choice, entities)
 
     async def _answer(
         self,
-        interp: Interpreter,
+        turn: Interpreter,
         flow: Flow,
         frame: Frame,
         spec: SlotSpec,
@@ -147,63 +269,72 @@ class FlowRunner:
     ) -> bool:
         """Take the message as the answer to the flow's question; False when it is another
         request instead (the flow is interrupted)."""
-        payload = interp.inbound.payload or ""
-        answer = interp.inbound.text.strip() or ("" if payload.startswith("/") else payload)
+        payload = turn.inbound.payload or ""
+        answer = turn.inbound.text.strip() or ("" if payload.startswith("/") else payload)
         value = _slot_value(spec, choice, entities, answer)
-        interrupt = self._interrupts(interp, choice, flow, spec.free_text)
+        interrupt = self._interrupts(turn, choice, flow, spec.free_text)
         if interrupt and (spec.free_text or value is _MISSING):
             return False
-        if value is not _MISSING and _valid(spec, value, interp, frame):
+        if value is not _MISSING and _valid(spec, value, turn, frame):
             frame.slots[spec.name] = value
-            interp.session.slots[spec.name] = value
+            turn.session.slots[spec.name] = value
             frame.asking = None
-            interp.session.fallbacks = 0
-            await interp.run()
+            turn.session.fallbacks = 0
+            await turn.run()
             return True
-        if not interp.failed(flow, frame, spec.name) and spec.invalid:
-            interp.say(spec.invalid, frame)
-        await interp.run()
+        if value is _MISSING and not frustrated(turn.inbound.text) and _gives_up(turn, choice):
+            turn.end("flow")
+            turn.say(turn.bot.policy.resume_declined)
+            return True
+        turn.missed = True
+        if not turn.failed(flow, frame, spec.name) and spec.invalid:
+            turn.say(spec.invalid, frame)
+        await turn.run()
         return True
 
-    def _interrupts(self, interp: Interpreter, choice: Choice, flow: Flow, free_text: bool) -> bool:
+    def _interrupts(self, turn: Interpreter, choice: Choice, flow: Flow, free_text: bool) -> bool:
         """Another request instead of an answer? While a free-text answer is expected, only a
         global intent, or another flow's intent at very high confidence, interrupts."""
         intent = choice.intent
         if intent is None or not choice.confident or intent in flow.intents:
             return False
-        if intent in interp.bot.policy.global_intents:
-            return True
-        if intent not in interp.bot.triggers:
+        threshold = self._limits(turn.bot)[0]
+        sure = choice.confidence >= threshold + (1 - threshold) / 2
+        if intent in turn.bot.policy.global_intents:
+            # A free-text answer ("changed my mind" as a return reason) may read like cancel:
+            # only a sure reading interrupts it.
+            return not free_text or sure or len(_LETTERS.findall(turn.inbound.text)) <= 1
+        if intent not in turn.bot.triggers:
             return False
-        threshold = self._limits(interp.bot)[0]
-        return not free_text or choice.confidence >= threshold + (1 - threshold) / 2
+        return not free_text or sure
 
-    async def _route(
-        self, interp: Interpreter, choice: Choice, entities: tuple[Entity, ...]
-    ) -> str | None:
-        s, bot = interp.session, interp.bot
+    async def _route(self, turn: Interpreter, choice: Choice, entities: tuple[Entity, ...]) -> None:
+        s, bot = turn.session, turn.bot
         flow_name = bot.triggers.get(choice.intent or "") if choice.confident else None
+        by_entity = _entity_flow(bot, choice, entities)
+        if by_entity is not None and (flow_name is None or choice.intent in bot.policy.small_talk):
+            flow_name = bot.triggers[by_entity]  # an order number alone: look it up
+            turn.intent = by_entity
         if flow_name is None and choice.confident and choice.intent in bot.intents:
-            interp.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
-            return None
+            turn.say(bot.policy.idle)  # understood (a yes or no), but nothing is pending
+            return
         if flow_name is None:
-            s.fallbacks += 1
-            if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
-                await interp.handoff("fallback")
-                return "fallback"
-            missed = "clarified" if choice.clarify else "fallback"
             if choice.clarify:
-                buttons = tuple(
-                    Button(label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title),
-                           payload=f"/{i}")
-                    for i in choice.clarify
-                )  # fmt: skip
-                interp.say(bot.policy.clarify, None, buttons)
+                # Not a miss: the customer said something plausible and is asked which.
+                buttons = _buttons(bot, choice.clarify)
+                turn.say(bot.policy.clarify, None, buttons)
+                turn.miss_kind = "clarified"
             else:
-                interp.say(bot.policy.fallback)
+                turn.miss_kind = "fallback"
+                turn.missed = _worded(turn.inbound.text)
+                s.fallbacks += turn.missed
+                if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
+                    await turn.handoff("fallback")
+                    return
+                turn.say(bot.policy.fallback, None, _buttons(bot, bot.policy.menu))
             if s.stack and s.stack[-1].asking:
-                await interp.run()  # repeat the pending question
-            return missed
+                await turn.run()  # repeat the pending question
+            return
         s.fallbacks = 0
         if s.stack:
             current = s.stack.pop()
@@ -212,9 +343,8 @@ class FlowRunner:
             if keep and choice.intent not in ("cancel",):
                 s.paused = [*s.paused[-2:], current]
         flow = bot.flows[flow_name]
-        interp.start(flow, _prefill(flow, entities))
-        await interp.run()
-        return None
+        turn.start(flow, _prefill(flow, entities, _entity_slots(bot, s)))
+        await turn.run()
 
 
 def _realign(bot: Bot, session: Session) -> None:
@@ -246,19 +376,96 @@ def _slot_value(spec: SlotSpec, choice: Choice, entities: tuple[Entity, ...], te
     return text if text else _MISSING
 
 
-def _valid(spec: SlotSpec, value: Any, interp: Interpreter, frame: Frame) -> bool:
+def _valid(spec: SlotSpec, value: Any, turn: Interpreter, frame: Frame) -> bool:
     if spec.validate is None:
         return True
-    return spec.validate.test({**interp.context(frame), "value": value})
+    return spec.validate.test({**turn.context(frame), "value": value})
 
 
-def _prefill(flow: Flow, entities: tuple[Entity, ...]) -> dict[str, Any]:
+def _prefill(
+    flow: Flow, entities: tuple[Entity, ...], heard: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The flow's entity slots from this message, else from what the conversation has heard."""
     found: dict[str, Any] = {}
     for spec in flow.slots.values():
         if spec.entity is None:
             continue
         value = next((e.value for e in entities if e.type == spec.entity), _MISSING)
+        if value is _MISSING and heard and spec.name in heard:
+            value = heard[spec.name]
         ok = spec.validate is None or spec.validate.test({"value": value})
         if value is not _MISSING and ok:
             found[spec.name] = value
     return found
+
+
+def _hear(bot: Bot, session: Session, entities: tuple[Entity, ...]) -> None:
+    """Every id, e-mail or phone number a message brings fills its slot, whatever the flow:
+    a flow never asks for what the customer already said, and a person taking over sees it."""
+    for e in entities:
+        names = {
+            spec.name
+            for flow in bot.flows.values()
+            for spec in flow.slots.values()
+            if spec.entity == e.type
+        }
+        if not names and e.type in HEARD_ALWAYS:
+            names = {e.type}
+        for name in names:
+            session.slots[name] = e.value
+
+
+def _entity_slots(bot: Bot, session: Session) -> dict[str, Any]:
+    """The session's slots that hold an entity (never a free-text answer of an old flow)."""
+    names = {
+        spec.name for flow in bot.flows.values() for spec in flow.slots.values() if spec.entity
+    }
+    return {k: v for k, v in session.slots.items() if k in names}
+
+
+def _needs_input(flow: Flow, heard: dict[str, Any]) -> bool:
+    return any(
+        isinstance(op, Ask) and op.slot is not None and op.slot not in heard for op in flow.program
+    )
+
+
+def _answers(bot: Bot, frame: Frame, entities: tuple[Entity, ...]) -> bool:
+    flow = bot.flows.get(frame.flow)
+    spec = flow.slots.get(frame.asking or "") if flow else None
+    return (
+        spec is not None
+        and spec.entity is not None
+        and any(e.type == spec.entity for e in entities)
+    )
+
+
+def _entity_flow(bot: Bot, choice: Choice, entities: tuple[Entity, ...]) -> str | None:
+    """The intent an id starts when the message brings nothing clearer (a bare "K4M5N6")."""
+    for e in entities:
+        intent = bot.policy.entity_flows.get(e.type)
+        if intent is not None and intent in bot.triggers:
+            return intent
+    return None
+
+
+def _gives_up(turn: Interpreter, choice: Choice) -> bool:
+    """ "nah forget it", "never mind" at a question: the cancel intent, or a no."""
+    return choice.intent in ("cancel", "deny") and choice.confidence >= 0.5
+
+
+def _worded(text: str) -> bool:
+    """A message with words in it: one emoji or a question mark is not a failed turn."""
+    return len(_LETTERS.findall(text)) >= 1
+
+
+def _buttons(bot: Bot, intents: tuple[str, ...]) -> tuple[Button, ...]:
+    return tuple(
+        Button(label=bot.policy.titles.get(i, bot.flows[bot.triggers[i]].title), payload=f"/{i}")
+        for i in intents
+        if i in bot.triggers
+    )
+
+
+def _yes_no(text: str) -> str | None:
+    word = " ".join(_LETTERS.findall(text.casefold())) or text.strip().casefold()
+    return "affirm" if word in _YES else "deny" if word in _NO else None

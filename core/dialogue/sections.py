@@ -21,8 +21,18 @@ POLICY_TEXTS = (
     "handback",
     "resume_declined",
     "idle",
+    "waiting",
+    "apology",
+    "both",
 )
-POLICY_NUMBERS = {"below": float, "margin": float, "clarify_top": int, "handoff_after": int}
+POLICY_INTENT_LISTS = ("small_talk", "menu")
+POLICY_NUMBERS = {
+    "below": float,
+    "margin": float,
+    "clarify_top": int,
+    "handoff_after": int,
+    "clarify_floor": float,
+}
 ACTION_KEYS = {"method", "url", "headers", "json", "secrets", "timeout", "retries", "cache_ttl"}
 
 
@@ -140,11 +150,41 @@ def read_policy(file: str, doc: LDict, sections: Sections, issues: list[FlowIssu
         elif key in POLICY_TEXTS:
             items = value if isinstance(value, list) else [value]
             args[key] = tuple(_tmpl(file, v, line, issues) for v in items)
-        elif key == "global_intents":
+        elif key == "global_intents" or key in POLICY_INTENT_LISTS:
             args[key] = tuple(str(i) for i in value or ())
             sections.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
+        elif key == "entity_flows":
+            args[key] = {str(k): str(v) for k, v in (value or {}).items()}
+            sections.policy_intents += [(str(i), Src(file, line)) for i in (value or {}).values()]
+        elif key == "languages":
+            args[key] = tuple(str(i).lower() for i in value or ())
+        elif key == "other_language":
+            read_languages(file, value, line, args, issues)
         elif key == "titles":
             args[key] = {str(k): str(v) for k, v in (value or {}).items()}
             sections.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
         else:
             issues.append(FlowIssue(file, line, f"unknown policy key {key!r}"))
+
+
+def read_languages(
+    file: str, value: Any, line: int, args: dict[str, Any], issues: list[FlowIssue]
+) -> None:
+    """`other_language: {es: {say: ..., button: ...}, ...}`: per language, what to say to a
+    message in it and the label of the talk-to-a-person button."""
+    if not isinstance(value, LDict):
+        issues.append(FlowIssue(file, line, "other_language: expected {code: {say, button}}"))
+        return
+    texts: dict[str, tuple[Template, ...]] = {}
+    labels: dict[str, str] = {}
+    for code, spec in value.items():
+        at = value.line_of(code)
+        if not isinstance(spec, LDict) or "say" not in spec:
+            issues.append(FlowIssue(file, at, f"other_language.{code}: expected {{say, button}}"))
+            continue
+        items = spec["say"] if isinstance(spec["say"], list) else [spec["say"]]
+        texts[str(code).lower()] = tuple(_tmpl(file, v, at, issues) for v in items)
+        if "button" in spec:
+            labels[str(code).lower()] = str(spec["button"])
+    args["other_language"] = texts
+    args["other_language_button"] = labels

@@ -61,6 +61,8 @@ class Loaded:
     fingerprint: dict[str, Any]
     threshold: float
     max_len: int
+    temperature: float = 1.0
+    """Fitted on validation data at training (threshold.json); 1.0 for older models."""
 
 
 def save(
@@ -124,6 +126,7 @@ class Checked:
     vocab: NgramVocab
     fingerprint: dict[str, Any]
     threshold: float
+    temperature: float = 1.0
 
 
 def check(model_dir: Path) -> Checked:
@@ -143,6 +146,9 @@ def check(model_dir: Path) -> Checked:
     thr = read_json(model_dir / "threshold.json")
     try:
         threshold = float(thr["threshold"])
+        temperature = float(thr.get("temperature", 1.0))
+        if not 0.01 <= temperature <= 100:
+            raise ValueError(f"temperature {temperature} out of range")
         config = AutoConfig.from_pretrained(model_dir)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ModelDirError(f"{model_dir}: cannot read the model's config ({exc})") from None
@@ -163,7 +169,7 @@ def check(model_dir: Path) -> Checked:
     if found != expected:
         diff = sorted(set(found.items()) ^ set(expected.items()))[:3]
         raise ModelDirError(f"{path}: weights do not fit config.json (e.g. {diff})")
-    return Checked(config, labels, vocab, fingerprint, threshold)
+    return Checked(config, labels, vocab, fingerprint, threshold, temperature)
 
 
 def _vocab(path: Path) -> NgramVocab:
@@ -197,7 +203,9 @@ def load(model_dir: Path, *, quantize: bool | None = False) -> Loaded:
         net = int8.quantize(net)
         give_back_memory()  # the fp32 matrices just freed
     max_len = int(c.fingerprint.get("train", {}).get("max_len", 64))
-    return Loaded(net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len)
+    return Loaded(
+        net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len, c.temperature
+    )
 
 
 def give_back_memory() -> None:

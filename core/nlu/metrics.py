@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
+from core.nlu.calibration import expected_calibration_error
 from core.nlu.data import OUT_OF_SCOPE, Example
 
 
@@ -100,6 +101,7 @@ def report(
         "macro_f1": macro,
         "oos_recall": float((oos < threshold).mean()) if len(oos) else None,
         "threshold": threshold,
+        "ece": expected_calibration_error(*scores.split()[:2]),
         "best_threshold_here": choose_threshold(scores, n_labels),
         "most_confused": [
             {"gold": g, "predicted": p, "count": n}
@@ -121,6 +123,7 @@ def format_report(rep: dict[str, Any], per_intent: bool = True) -> str:
         f"accuracy with threshold {rep['threshold']:.3f}: {pct(rep['accuracy_with_threshold'])}",
         f"macro-F1: {pct(rep['macro_f1'])}",
         f"out-of-scope recall at {rep['threshold']:.3f}: {pct(rep['oos_recall'])}",
+        f"expected calibration error (in scope, 10 bins): {pct(rep.get('ece'))}",
         f"threshold this data would choose: {best['threshold']:.3f} ({best['method']})",
     ]
     if rep["most_confused"]:

@@ -13,6 +13,7 @@ import torch
 from tokenizers import Tokenizer
 
 from core.nlu.artifacts import Loaded
+from core.nlu.calibration import calibrate
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import Bag, NgramVocab
 
@@ -77,7 +78,8 @@ class Predictor:
         return Batch(ids, mask, self.loaded.vocab.bag(texts))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return forward(self.loaded.net, batch)
+        """Calibrated probabilities (the model's temperature applied)."""
+        return calibrate(forward(self.loaded.net, batch), self.loaded.temperature)
 
     def predict(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         if not texts:

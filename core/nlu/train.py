@@ -31,6 +31,7 @@ from transformers import (
 
 from core.errors import NluDataError
 from core.nlu import artifacts, int8, sparse
+from core.nlu.calibration import calibrate, fit_temperature
 from core.nlu.config import FORMAT, Schedule, TrainConfig
 from core.nlu.data import Example, data_hash, in_scope, out_of_scope
 from core.nlu.hub import base_model_source, fetch
@@ -416,8 +417,11 @@ def _train_split(
     nn.Module.eval(encoder)
     dense_all = _encoder_probs(encoder, tok, [e.text for e in val_set], config.max_len, len(labels))
     mixed = dense_all if val_sparse is None else best_w * dense_all + (1 - best_w) * val_sparse
+    temperature = fit_temperature(mixed[in_rows], gold) if in_rows else 1.0
+    mixed = calibrate(mixed, temperature)
     threshold = choose_threshold(Scores.of(val_set, mixed, labels), len(labels))
     threshold["chosen_on"] = f"{len(val_set)} validation examples"
+    threshold["temperature"] = temperature
     refit = bool(validation is None and plan.refit and val_in)
     if refit:  # the threshold above came from models that had not seen the validation split
         everything = train_set + val_in
@@ -524,8 +528,11 @@ def _cross_validate(
         if config.ngrams:
             out_mixed = w * out_mixed + (1 - w) * sparse_out
         mixed = torch.cat([mixed, out_mixed])
+    temperature = fit_temperature(mixed[: len(inside)], gold)
+    mixed = calibrate(mixed, temperature)
     threshold = choose_threshold(Scores.of(inside + outside, mixed, labels), n)
     threshold["chosen_on"] = f"{k}-fold out-of-fold predictions of {len(inside) + len(outside)}"
+    threshold["temperature"] = temperature
     return acc, epoch, w, threshold
 
 

@@ -54,6 +54,7 @@ def run_eval(args: argparse.Namespace) -> int:
         threshold = loaded.threshold
     rep = report(scores, threshold, len(loaded.labels))
     rep["model_dir"] = str(model_dir)
+    rep["temperature"] = loaded.temperature
     rep["data"] = str(data)
     out = args.json or settings.data_dir / "nlu-eval.json"
     png = out.with_suffix(".png")

@@ -56,6 +56,24 @@ async def _refund(request: web.Request) -> web.Response:
     return web.json_response(ticket, status=201)
 
 
+async def _cancel(request: web.Request) -> web.Response:
+    done = request.app[SHOP].cancel(request.match_info["order_id"])
+    if done is None:
+        return web.json_response({"error": "no such order"}, status=404)
+    return web.json_response(done)
+
+
+async def _address(request: web.Request) -> web.Response:
+    data = await _body(request)
+    address = str(data.get("address", "")).strip()
+    if not address:
+        return web.json_response({"error": "address is required"}, status=400)
+    done = request.app[SHOP].change_address(request.match_info["order_id"], address)
+    if done is None:
+        return web.json_response({"error": "no such order"}, status=404)
+    return web.json_response(done)
+
+
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -67,6 +85,8 @@ def build_shop_app(shop: Shop | None = None) -> web.Application:
     app.router.add_get("/orders/{order_id}", _order)
     app.router.add_post("/password-resets", _reset)
     app.router.add_post("/refunds", _refund)
+    app.router.add_post("/orders/{order_id}/cancel", _cancel)
+    app.router.add_post("/orders/{order_id}/address", _address)
     return app
 
 

@@ -27,22 +27,46 @@ def register(sub: Any) -> None:
             "product's trained intent model (train it first). Exit status 1 on any failure."
         ),
     )
-    p.add_argument("dir", nargs="?", type=Path, default=Path("tests/stories"))
+    p.add_argument("dir", nargs="?", type=Path, default=None)
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help=(
+            "the conversation benchmark (default DIR tests/conversations): play every turn, "
+            "judge each on its own, print the share of turns handled well and each miss"
+        ),
+    )
+    p.add_argument(
+        "--floor",
+        type=float,
+        default=None,
+        help="with --report: exit status 1 when the share of turns handled well is below this",
+    )
     add_log_level(p)
     p.set_defaults(func=run, log_level="warning")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dir is None:
+        args.dir = Path("tests/conversations" if args.report else "tests/stories")
     if not args.dir.exists():
         # Checked before the model and flows load: that may train the intent model for minutes.
         raise StartupError(f"{args.dir}: no such story file or directory (default tests/stories)")
     settings = story_settings(settings_from(args))
     loaded = load_model_and_flows(settings)
-    report = asyncio.run(_play(args.dir, loaded, settings))
-    print(report.format())
-    return 0 if report.passed else 1
+    report = asyncio.run(_play(args.dir, loaded, settings, args.report))
+    if not args.report:
+        print(report.format())
+        return 0 if report.passed else 1
+    print(report.format_score())
+    if args.floor is not None and report.share < args.floor:
+        print(f"below the floor of {100 * args.floor:.1f}%")
+        return 1
+    return 0
 
 
-async def _play(directory: Path, loaded: ModelAndFlows, settings: Settings) -> StoryReport:
+async def _play(
+    directory: Path, loaded: ModelAndFlows, settings: Settings, score: bool
+) -> StoryReport:
     async with run_parts(loaded.parts(background=False)):
-        return await run_stories(directory, loaded.nlu, loaded.dialogue, settings)
+        return await run_stories(directory, loaded.nlu, loaded.dialogue, settings, score=score)

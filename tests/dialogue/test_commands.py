@@ -13,7 +13,7 @@ from tests.support.flows_nlu import FLOWS
 
 def test_flows_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["flows", "check", str(FLOWS)]) == 0
-    assert "OK (12 flows" in capsys.readouterr().out
+    assert "OK (15 flows" in capsys.readouterr().out
 
 
 def test_flows_check_lists_each_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,3 +81,35 @@ async def test_one_story_file_can_be_played_alone(tmp_path: Path) -> None:
     story.write_text("stories:\n  - name: hi\n    steps:\n      - user: hello\n")
     report = await run_stories(story, *example_brain(tmp_path), load_settings(data_dir=tmp_path))
     assert [r.name for r in report.results] == ["hi"], report.format()
+
+
+async def test_the_benchmark_scores_every_turn_and_counts_a_silent_turn_as_a_miss(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "b.yml").write_text(
+        textwrap.dedent(
+            """\
+            stories:
+              - name: a miss does not stop the conversation
+                steps:
+                  - user: where is my order
+                    bot: [nothing like this]
+                  - user: A1B2C3
+                    bot_any: [shipped, delivered]
+                    not_buttons: [Goodbye]
+              - name: any of
+                steps:
+                  - user: what are your opening hours
+                    bot_any: [no such words, neither]
+            """
+        )
+    )
+    nlu, dialogue = example_brain(tmp_path)
+    settings = load_settings(data_dir=tmp_path)
+    report = await run_stories(tmp_path, nlu, dialogue, settings, score=True)
+    first, second = report.results
+    assert (first.turns, first.failed_turns) == (2, 1)
+    assert (second.turns, second.failed_turns) == (1, 1)
+    assert "expected the reply to contain one of ['no such words', 'neither']" in second.failures[0]
+    assert report.share == pytest.approx(1 / 3)
+    assert "1/3 turns handled well (33.3%)" in report.format_score()

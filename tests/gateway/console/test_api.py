@@ -103,9 +103,7 @@ async def test_the_whole_desk_through_the_api(
         )
         assert r.status == 201
         # A refused send is shown with the channel's reason and kept.
-        recording_channel.fail_next.append(
-            SendRefused("bot was blocked by the user")
-        )
+        recording_channel.fail_next.append(SendRefused("bot was blocked by the user"))
         r = await client.post(
             f"/api/conversations/{c2}/reply", json={"text": "hello c2"}, headers=bob
         )
