@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.queue import TtlSet
 from core.session import SESSION_FORMAT, Session
@@ -45,6 +45,26 @@ class ClaimStore(Protocol):
         still knows the event); False when another value holds it, or the same one for longer
         (a replay the dedupe has forgotten). `StoreUnavailable` on an outage."""
         ...
+
+
+class Transcript(Protocol):
+    """What a conversation's page showed, both ways, so the web chat can show it again after a
+    reload and catch up after a reconnect: `core.sqlite.transcript.SqliteTranscript` in the
+    embedded default, `core.redis.transcript.RedisTranscript` with Redis. Entries are small
+    JSON objects; each gets a number larger than any given before (`seq`), so a page asks for
+    what came after the last one it has. A conversation's entries expire with its session."""
+
+    async def add(self, conversation: str, entry: dict[str, Any]) -> int:
+        """Store `entry`; its number. `StoreUnavailable` on an outage."""
+        ...
+
+    async def since(
+        self, conversation: str, after: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` entries numbered above `after`, oldest first, each with `seq`."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 SWEEP_EVERY = 30.0

@@ -1,5 +1,5 @@
-"""Queue, session store, sent-log and rate limiter: in memory by default, Redis when REDIS_URL
-is set."""
+"""Queue, session store, web chat transcript, sent-log and rate limiter: in this process and an
+embedded SQLite file under DATA_DIR by default, Redis when REDIS_URL is set."""
 
 from __future__ import annotations
 
@@ -18,10 +18,16 @@ from core.redis.queue import RedisQueue
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore
+from core.redis.transcript import RedisTranscript
 from core.relay import Relay
 from core.senderlimit import MemorySenderLimit, SenderLimit
+from core.sqlite import sessions as sqlite_sessions
+from core.sqlite import transcript as sqlite_transcript
+from core.sqlite.db import Database
 from core.sqlite.keys import SqliteKeys
-from core.store import ClaimStore, MemorySentLog, MemoryStore, SentLog, SessionStore
+from core.sqlite.sessions import SqliteSessionStore
+from core.sqlite.transcript import SqliteTranscript
+from core.store import ClaimStore, MemorySentLog, SentLog, SessionStore, Transcript
 
 SENDER_LIMIT = 20
 SENDER_WINDOW = 60.0
@@ -43,6 +49,8 @@ class Backends:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: Limits = field(default_factory=MemoryLimits)
     """Abuse limits of the web chat (sessions and messages per client address)."""
+    transcript: Transcript | None = None
+    """The web chat's messages both ways, shown again after a reload."""
 
     async def close(self) -> None:
         await self.queue.close()
@@ -57,19 +65,26 @@ def build_backends(settings: Settings, metrics: Metrics | None = None) -> Backen
     # The dedupe keys and the spent tokens must survive a restart (a redelivery or a replay
     # after it is still one); the file is opened when the queue starts.
     keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
+    # Conversations too: a customer halfway through a flow carries on after a restart, and a
+    # reloaded web chat page shows what was said.
+    state = Database(
+        settings.data_dir / "gateway-state.sqlite3",
+        sqlite_sessions.SCHEMA + sqlite_transcript.SCHEMA,
+    )
     return Backends(
         queue=MemoryQueue(
             dedupe_ttl=settings.dedupe_ttl,
             spill_path=settings.data_dir / "queue-spill.jsonl",
             journal=keys,
         ),
-        store=MemoryStore(ttl=settings.session_ttl),
+        store=SqliteSessionStore(state, ttl=settings.session_ttl),
         sent=MemorySentLog(ttl=settings.dedupe_ttl),
         limiter=MemoryRateLimiter(),
         claims=keys,
         durable=False,
         senders=MemorySenderLimit(limit=SENDER_LIMIT, window=SENDER_WINDOW),
         closers=[keys.close],
+        transcript=SqliteTranscript(state, ttl=settings.session_ttl),
     )
 
 
@@ -93,6 +108,7 @@ def _redis(settings: Settings, url: str, metrics: Metrics | None) -> Backends:
         senders=RedisSenderLimit(redis, limit=SENDER_LIMIT, window=SENDER_WINDOW, prefix=prefix),
         closers=[redis.aclose],
         limits=RedisLimits(redis, prefix=prefix),
+        transcript=RedisTranscript(redis, prefix=prefix, ttl=settings.session_ttl),
     )
 
 

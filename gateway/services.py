@@ -84,6 +84,9 @@ def build_services(
     backends = build_backends(settings, metrics)
     channels = build_channels(settings)
     channels.update(extra_channels or {})
+    chat = channels.get(WebChatChannel.name)
+    if isinstance(chat, WebChatChannel):
+        chat.transcript = backends.transcript
     outbox = Outbox(
         channels, backends.sent, backends.limiter, metrics, attempts=settings.send_attempts
     )

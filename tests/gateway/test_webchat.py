@@ -15,7 +15,11 @@ from tests.support.doubles import EchoDialogue, KeywordNlu
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    return await asyncio.wait_for(ws.receive_json(), 5)
+    """The next frame, past the typing notices and acknowledgements (tested on their own)."""
+    while True:
+        frame: dict[str, Any] = await asyncio.wait_for(ws.receive_json(), 5)
+        if not frame.get("typing") and "ack" not in frame:
+            return frame
 
 
 def replies_sent(services: Any) -> int:
@@ -37,11 +41,15 @@ async def test_text_and_button_frames_get_replies(gateway_factory: Any) -> None:
     dialogue = EchoDialogue(buttons=(Button(label="Track my order", payload="/order_status"),))
     async with gateway_factory(nlu=KeywordNlu(), dialogue=dialogue) as (client, _):
         ws = await client.ws_connect("/chat/ws")
-        assert list(await receive(ws)) == ["session"]
+        hello = await receive(ws)
+        assert set(hello) == {"session", "history", "welcome"} and hello["history"] == []
         await ws.send_json({"text": "hi there"})
-        assert await receive(ws) == {
+        reply = await receive(ws)
+        assert reply == {
             "text": "#1 hi there",
             "buttons": [{"label": "Track my order", "payload": "/order_status"}],
+            "at": reply["at"],
+            "seq": 2,  # the visitor's message is 1
         }
         await ws.send_json({"payload": "/order_status", "label": "Track my order"})
         assert (await receive(ws))["text"] == "#2 /order_status"
@@ -92,8 +100,12 @@ async def test_reply_waits_for_a_reconnect(gateway_factory: Any) -> None:
             assert asyncio.get_running_loop().time() < deadline, "the turn never answered"
             await asyncio.sleep(0.02)
         ws = await client.ws_connect(f"/chat/ws?session={token}")
-        assert (await receive(ws))["session"] == token
-        assert (await receive(ws))["text"] == "#1 are you there"
+        hello = await receive(ws)
+        assert hello["session"] == token
+        assert [(e["from"], e["text"]) for e in hello["history"]] == [
+            ("user", "are you there"),
+            ("bot", "#1 are you there"),
+        ]
 
 
 async def test_chat_page_is_served(gateway_factory: Any) -> None:
