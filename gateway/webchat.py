@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import weakref
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +33,18 @@ STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 THEME = "theme.css"
 """The shop's colours (WEBCHAT_COLOR), made from the settings: a style sheet of its own, since
 the page's policy allows no inline style."""
+
+
+SOCKETS = web.AppKey("webchat_sockets", weakref.WeakSet[web.WebSocketResponse])
+"""The open web chat sockets, closed when the server stops."""
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown: a page's socket would otherwise hold the stop for SHUTDOWN_TIMEOUT. Closed
+    as going away, the page reconnects by itself (to this server once it is back, or another);
+    what it sent and was not acknowledged it sends again."""
+    for ws in list(app.get(SOCKETS, ())):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the server is restarting")
 
 
 @runtime_checkable
@@ -99,6 +112,7 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPForbidden(text="this page's origin may not open the chat")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=_SOCKET_MAX_BYTES)
     await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
     guard = request.app[GUARD]
     visitor = await guard.open(request.query.get("session"), guard.address(request))
     if isinstance(visitor, Refusal):

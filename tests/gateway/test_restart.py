@@ -44,7 +44,7 @@ async def test_a_refund_halfway_through_goes_on_after_a_restart(
         said = [(e["from"], e["text"]) for e in hello["history"]]
         assert said[0] == ("user", "I want to return my order and get a refund")
         assert said[2] == ("user", "A1B2C3") and "reason" in said[3][1].lower()
-        await ws.send_json({"text": "it arrived damaged", "id": "msg-0003"})
+        await ws.send_json({"text": "wrong size", "id": "msg-0003"})
         answer = await bot_says(ws)
         # The flow goes on: the reason was taken and the refund for A1B2C3 is to be confirmed
         # (before, the restart forgot the flow and the reason got a clarification).
