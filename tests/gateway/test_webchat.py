@@ -10,7 +10,9 @@ from typing import Any
 
 import aiohttp
 
+from config.settings import load_settings
 from core.models import Button
+from gateway.dialogue_loader import load_dialogue
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
 
@@ -179,14 +181,13 @@ async def test_a_lone_surrogate_escape_is_answered_not_a_failed_turn(gateway_fac
 
 
 async def test_the_welcome_offers_the_flows_menu(gateway_factory: Any, tmp_path: Any) -> None:
-    from config.settings import load_settings
-    from gateway.dialogue_loader import load_dialogue
-
     flows = load_dialogue(load_settings(data_dir=tmp_path))
     async with gateway_factory(nlu=KeywordNlu(), dialogue=flows.dialogue) as (client, _):
         ws = await client.ws_connect("/chat/ws")
         hello = await receive(ws)
-        assert hello["welcome"]["text"] == "Hi! I'm the shop's assistant. Here's what I can help with:"
+        assert (
+            hello["welcome"]["text"] == "Hi! I'm the shop's assistant. Here's what I can help with:"
+        )
         assert [b["label"] for b in hello["welcome"]["buttons"]] == [
             "Track an order",
             "Returns & refunds",
