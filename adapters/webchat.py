@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+import structlog
+
 from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
-from core.errors import PayloadError
+from core.errors import PayloadError, StoreUnavailable
 from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
-from core.ports import Relay
+from core.ports import Relay, Transcript
 
 Frame = dict[str, Any]
 Sink = Callable[[Frame], Awaitable[None]]
@@ -25,16 +28,21 @@ _SESSIONS_KEEP = 10_000
 """Sessions remembered without an open socket (most recent kept): visitors who leave for good
 must not stay in memory for the life of the process."""
 RELAY_TOPIC = "webchat"
+HISTORY_KEEP = 100
+"""Entries a page is sent when it opens (the newest)."""
+
+log = structlog.get_logger(__name__)
 
 
 def valid_session(value: str | None) -> str | None:
     return value if value and _SESSION.match(value) else None
 
 
-def render(msg: Outbound) -> Frame:
+def render(msg: Outbound, at: float | None = None) -> Frame:
     return {
         "text": msg.text,
         "buttons": [{"label": b.label, "payload": b.payload} for b in msg.buttons],
+        "at": round(time.time() if at is None else at, 3),
     }
 
 
@@ -52,6 +60,9 @@ class WebChatChannel(BaseChannel):
         self._undelivered: OrderedDict[str, deque[Frame]] = OrderedDict()
         self._relay = relay
         self._known: OrderedDict[str, None] = OrderedDict()
+        self.transcript: Transcript | None = None
+        """Where the conversation is kept for the page to show again (set by the gateway from
+        its backends). With one, a reply sent while no socket is open waits there, not here."""
 
     async def start(self) -> None:
         if self._relay is not None:
@@ -94,7 +105,10 @@ class WebChatChannel(BaseChannel):
         if len(text) > max_chars:
             raise PayloadError(f"message too long: {len(text)} characters, at most {max_chars}")
         msg_id = frame.get("id")
-        if not (isinstance(msg_id, str) and valid_session(msg_id)):
+        meta: dict[str, str] = {}
+        if isinstance(msg_id, str) and valid_session(msg_id):
+            meta["client_id"] = msg_id  # the page's own id: acknowledged, and shown once
+        else:
             msg_id = uuid.uuid4().hex
         # Scoped to the session: an id the browser picks cannot collide with (and be dropped as
         # a duplicate of) another visitor's message.
@@ -105,7 +119,39 @@ class WebChatChannel(BaseChannel):
             sender=Sender(id=session, name="web visitor"),
             text=text,
             payload=payload,
+            meta=meta,
         )
+
+    async def remember(self, inbound: Inbound) -> None:
+        """The visitor's message, kept in the transcript (before it is queued, so it comes
+        before the replies). `id` is the page's own id of the message."""
+        if self.transcript is None:
+            return
+        entry = {
+            "from": "user",
+            "text": inbound.text,
+            "at": round(inbound.received_at, 3),
+            "id": inbound.event_id.partition(":")[2],
+        }
+        try:
+            await self.transcript.add(inbound.conversation.chat_id, entry)
+        except StoreUnavailable as exc:  # the message still goes to the bot
+            log.warning("webchat.transcript_failed", error=str(exc))
+
+    async def history(self, session: str, after: int = 0) -> list[Frame]:
+        """What the page of `session` has not shown yet: everything kept when `after` is 0
+        (a new page), else the entries numbered above `after` (a reconnect)."""
+        if self.transcript is None:
+            return []
+        try:
+            return await self.transcript.since(session, after, HISTORY_KEEP)
+        except StoreUnavailable as exc:
+            log.warning("webchat.transcript_failed", error=str(exc))
+            return []
+
+    async def before_turn(self, inbound: Inbound) -> None:
+        """The page shows that the bot is typing until the next reply (or a while)."""
+        await self._out(inbound.conversation.chat_id, {"typing": True})
 
     def attach(self, session: str, sink: Sink) -> list[Frame]:
         """Register a socket; returns replies that came while no socket was open."""
@@ -124,12 +170,21 @@ class WebChatChannel(BaseChannel):
 
     async def send(self, msg: Outbound) -> SentMessage:
         frame = render(msg)
+        session = msg.conversation.chat_id
+        if self.transcript is not None:
+            try:
+                frame["seq"] = await self.transcript.add(session, {"from": "bot", **frame})
+            except StoreUnavailable as exc:  # the reply still goes to the open page
+                log.warning("webchat.transcript_failed", error=str(exc))
+        await self._out(session, frame)
+        return SentMessage()
+
+    async def _out(self, session: str, frame: Frame) -> None:
         if self._relay is not None:
-            item = {"session": msg.conversation.chat_id, "frame": frame}
+            item = {"session": session, "frame": frame}
             await self._relay.publish(RELAY_TOPIC, json.dumps(item).encode())
         else:
-            await self.deliver(msg.conversation.chat_id, frame)
-        return SentMessage()
+            await self.deliver(session, frame)
 
     async def deliver(self, session: str, frame: Frame) -> None:
         """To this process's sockets of `session`, or kept for its next socket."""
@@ -141,7 +196,9 @@ class WebChatChannel(BaseChannel):
                 delivered += 1
             except (ConnectionError, RuntimeError):
                 self.detach(session, sink)
-        if not delivered:
+        # Kept for the next socket unless the transcript has it (`seq`) or it is only news
+        # of the moment (typing).
+        if not delivered and "seq" not in frame and not frame.get("typing"):
             box = self._undelivered.setdefault(session, deque(maxlen=_UNDELIVERED_KEEP))
             box.append(frame)
             self._undelivered.move_to_end(session)

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     webchat_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     """Pages that may open the web chat socket (`https://shop.example`, or `*`); empty: the
     gateway's own host."""
+    webchat_title: str = Field("Support", min_length=1, max_length=60)
+    """The web chat page's title and heading (shown as text)."""
+    webchat_color: str = Field("#2f6fed", pattern=r"^#[0-9a-fA-F]{6}$")
+    """The web chat's accent colour, `#RRGGBB`: the visitor's messages, buttons, links."""
+    webchat_welcome: str = Field(
+        "Hi! I'm the shop's assistant. Here's what I can help with:", min_length=1, max_length=500
+    )
+    """The web chat's first message, shown above the flows' menu as buttons."""
 
     # -- the engine ------------------------------------------------------------------------
     concurrency: int = Field(64, ge=1, le=1024)
@@ -249,6 +257,14 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ValueError, KeyError, OSError):
             raise ValueError(f"{v!r} is not a time zone like Europe/Berlin or UTC") from None
+        return v
+
+    @field_validator("webchat_title", "webchat_welcome")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        v = v.strip()
+        if not v or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in v):
+            raise ValueError("must be one line of text without control characters")
         return v
 
     @field_validator("webchat_secret")

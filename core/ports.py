@@ -340,3 +340,23 @@ class Relay(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Transcript(Protocol):
+    """What a conversation's page showed, both ways, so the web chat can show it again after a
+    reload and catch up after a reconnect: `core.sqlite.transcript.SqliteTranscript` in the
+    embedded default, `core.redis.transcript.RedisTranscript` with Redis. Entries are small
+    JSON objects; each gets a number larger than any given before (`seq`), so a page asks for
+    what came after the last one it has. A conversation's entries expire with its session."""
+
+    async def add(self, conversation: str, entry: dict[str, Any]) -> int:
+        """Store `entry`; its number. `StoreUnavailable` on an outage."""
+        ...
+
+    async def since(
+        self, conversation: str, after: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` entries numbered above `after`, oldest first, each with `seq`."""
+        ...
+
+    async def close(self) -> None: ...

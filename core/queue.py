@@ -2,6 +2,8 @@
 
 The in-memory queue is the embedded default. It is volatile, so on shutdown whatever was not
 handled yet is written to a spill file and taken back at the next start: nothing queued is lost.
+An event that arrives after that (a webhook or a web chat message still being answered while
+the process stops) is added to the spill file before it is acknowledged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import structlog
 from pydantic import ValidationError
 
+from core.errors import QueueUnavailable
 from core.models import Inbound, invalid_fields
 from core.ports import Delivery, SeenJournal
 
@@ -111,6 +114,7 @@ class MemoryQueue:
         self._ready: deque[Delivery] = deque()
         self._pending: dict[str, Delivery] = {}
         self._wakeup = asyncio.Event()
+        self._closed = False
         self.dead: list[DeadLetter] = []
 
     async def start(self) -> None:
@@ -173,6 +177,9 @@ class MemoryQueue:
                 await self._writer
             self._writer = None
         await self._flush_journal()
+        # From here on no worker takes anything: what comes later goes to the spill file too.
+        # (No await between this and the file's replacement, so no put falls in between.)
+        self._closed = True
         left = sorted(
             list(self._pending.values()) + list(self._ready),
             key=lambda d: d.entry_id,
@@ -194,12 +201,34 @@ class MemoryQueue:
 
     async def put(self, inbound: Inbound) -> bool:
         key = inbound.dedupe_key
+        if self._closed:
+            return self._put_late(inbound)
         if not self._seen.add(key):
             return False
         if self._unsaved is not None:
             self._unsaved.append(key)
         self._ready.append(Delivery(f"{self._prefix}{next(self._ids)}", inbound))
         self._wakeup.set()
+        return True
+
+    def _put_late(self, inbound: Inbound) -> bool:
+        """After `close`: appended to the spill file (synced) for the next start, or refused
+        (the webhook answers 503 and the platform retries) when there is no spill file."""
+        if not self._seen.add(inbound.dedupe_key):
+            return False
+        if self._spill_path is None:
+            self._seen.discard(inbound.dedupe_key)
+            raise QueueUnavailable("the gateway is shutting down")
+        try:
+            self._spill_path.parent.mkdir(parents=True, exist_ok=True)
+            with self._spill_path.open("a", encoding="utf-8") as fh:
+                fh.write(inbound.to_json() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            self._seen.discard(inbound.dedupe_key)
+            raise QueueUnavailable(f"shutting down, and the spill file failed: {exc}") from exc
+        log.info("queue.spilled_late", path=str(self._spill_path))
         return True
 
     async def take(self, max_items: int, timeout: float) -> list[Delivery]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -41,6 +42,8 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/chat", webchat.page)
     app.router.add_get("/chat/ws", webchat.socket)
     app.router.add_get("/chat/static/{name}", webchat.static)
+    app[webchat.SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(webchat.close_sockets)
     handoff_api.register(app)
     if services.desk is not None:
         add_console(app)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
+from adapters.webchat import WebChatChannel
 from config.settings import Settings
 from core.engine import Engine, EngineSettings
 from core.metrics import Metrics
@@ -58,6 +59,8 @@ def storage(plan: Plan) -> Iterator[Part]:
     stored = plan.services.storage
     for i, close in enumerate(stored.closers):
         yield Part.hooks("storage connection" + (f" {i + 1}" if i else ""), stop=close)
+    if stored.transcript is not None:
+        yield Part.hooks("web chat transcript", stop=stored.transcript.close)
     yield Part.hooks("session store", stop=stored.store.close)
     yield Part.hooks("queue", stored.queue.start, stored.queue.close)
 
@@ -201,6 +204,9 @@ def build_gateway(
     stored = build_storage(settings, metrics)
     live = build_channels(settings)
     live.update(channels or {})
+    chat = live.get(WebChatChannel.name)
+    if isinstance(chat, WebChatChannel):
+        chat.transcript = stored.transcript
     outbox = Outbox(live, stored.sent, stored.limiter, metrics, attempts=settings.send_attempts)
     if role != "serve":
         with_worker = True

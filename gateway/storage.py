@@ -1,6 +1,7 @@
-"""Where a gateway process keeps its state: the queue, the session store, the sent-log, the rate
-limiters and the spent webhook credentials; in memory (with an SQLite file for what must survive
-a restart) by default, in Redis when REDIS_URL is set."""
+"""Where a gateway process keeps its state: the queue, the session store, the web chat's
+transcript, the sent-log, the rate limiters and the spent webhook credentials; in this process
+with an embedded SQLite file under DATA_DIR for what must survive a restart (sessions, the
+transcript, dedupe keys) by default, in Redis when REDIS_URL is set."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from core.ports import (
     SenderLimit,
     SentLog,
     SessionStore,
+    Transcript,
 )
 from core.queue import MemoryQueue
 from core.ratelimit import MemoryRateLimiter
@@ -29,9 +31,15 @@ from core.redis.queue import RedisQueue
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore
+from core.redis.transcript import RedisTranscript
 from core.senderlimit import MemorySenderLimit
+from core.sqlite import sessions as sqlite_sessions
+from core.sqlite import transcript as sqlite_transcript
+from core.sqlite.db import Database
 from core.sqlite.keys import SqliteKeys
-from core.store import MemorySentLog, MemoryStore
+from core.sqlite.sessions import SqliteSessionStore
+from core.sqlite.transcript import SqliteTranscript
+from core.store import MemorySentLog
 
 SENDER_LIMIT = 20
 SENDER_WINDOW = 60.0
@@ -56,6 +64,8 @@ class Storage:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: Limits = field(default_factory=MemoryLimits)
     """Abuse limits of the web chat (sessions and messages per client address)."""
+    transcript: Transcript | None = None
+    """The web chat's messages both ways, shown again after a reload."""
 
 
 def build_storage(settings: Settings, metrics: Metrics | None = None) -> Storage:
@@ -64,19 +74,26 @@ def build_storage(settings: Settings, metrics: Metrics | None = None) -> Storage
     # The dedupe keys and the spent tokens must survive a restart (a redelivery or a replay
     # after it is still one); the file is opened when the queue starts.
     keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
+    # Conversations too: a customer halfway through a flow carries on after a restart, and a
+    # reloaded web chat page shows what was said.
+    state = Database(
+        settings.data_dir / "gateway-state.sqlite3",
+        sqlite_sessions.SCHEMA + sqlite_transcript.SCHEMA,
+    )
     return Storage(
         queue=MemoryQueue(
             dedupe_ttl=settings.dedupe_ttl,
             spill_path=settings.data_dir / "queue-spill.jsonl",
             journal=keys,
         ),
-        store=MemoryStore(ttl=settings.session_ttl),
+        store=SqliteSessionStore(state, ttl=settings.session_ttl),
         sent=MemorySentLog(ttl=settings.dedupe_ttl),
         limiter=MemoryRateLimiter(),
         claims=keys,
         durable=False,
         senders=MemorySenderLimit(limit=SENDER_LIMIT, window=SENDER_WINDOW),
         closers=[keys.close],
+        transcript=SqliteTranscript(state, ttl=settings.session_ttl),
     )
 
 
@@ -100,6 +117,7 @@ def _redis(settings: Settings, url: str, metrics: Metrics | None) -> Storage:
         senders=RedisSenderLimit(redis, limit=SENDER_LIMIT, window=SENDER_WINDOW, prefix=prefix),
         closers=[redis.aclose],
         limits=RedisLimits(redis, prefix=prefix),
+        transcript=RedisTranscript(redis, prefix=prefix, ttl=settings.session_ttl),
     )
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import weakref
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapters.webchat import Frame
+from config.settings import Settings
 from core.errors import PayloadError, QueueUnavailable
+from core.models import Button
 from gateway.security import BROWSER_HEADERS, origin_allowed
 from gateway.services import SERVICES, Services
 from gateway.webchat_guard import GUARD, Refusal, Visitor, WebChatGuard
@@ -23,21 +28,73 @@ _SOCKET_MAX_BYTES = 4 * 1024 * 1024
 
 STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 """The page's script and style sheet, served by name (nothing else of the folder, no paths)."""
+THEME = "theme.css"
+"""The shop's colours (WEBCHAT_COLOR), made from the settings: a style sheet of its own, since
+the page's policy allows no inline style."""
+
+
+SOCKETS = web.AppKey("webchat_sockets", weakref.WeakSet[web.WebSocketResponse])
+"""The open web chat sockets, closed when the server stops."""
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown: a page's socket would otherwise hold the stop for SHUTDOWN_TIMEOUT. Closed
+    as going away, the page reconnects by itself (to this server once it is back, or another);
+    what it sent and was not acknowledged it sends again."""
+    for ws in list(app.get(SOCKETS, ())):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the server is restarting")
+
+
+@runtime_checkable
+class Menu(Protocol):
+    """A dialogue that can say what the bot can do (`core.dialogue.runner.FlowRunner`)."""
+
+    def menu(self) -> tuple[Button, ...]: ...
 
 
 async def index(request: web.Request) -> web.Response:
     raise web.HTTPFound("/chat", headers=BROWSER_HEADERS)
 
 
-async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "chat.html", headers=BROWSER_HEADERS)
+async def page(request: web.Request) -> web.Response:
+    title = html.escape(request.app[SERVICES].settings.webchat_title)
+    text = (STATIC / "chat.html").read_text(encoding="utf-8").replace("{{ title }}", title)
+    return web.Response(text=text, content_type="text/html", headers=BROWSER_HEADERS)
 
 
-async def static(request: web.Request) -> web.FileResponse:
+async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
+    if name == THEME:
+        css = theme(request.app[SERVICES].settings)
+        return web.Response(text=css, content_type="text/css", headers=BROWSER_HEADERS)
     if name not in STATIC_FILES:
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC / name, headers=BROWSER_HEADERS)
+
+
+def theme(settings: Settings) -> str:
+    """The accent colour, and text on it dark or light, whichever reads (WCAG luminance)."""
+    accent = settings.webchat_color.lower()
+    r, g, b = (int(accent[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    lum = sum(
+        w * (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+        for w, c in ((0.2126, r), (0.7152, g), (0.0722, b))
+    )
+    on_accent = "#1d2430" if lum > 0.4 else "#ffffff"
+    return f":root {{ --accent: {accent}; --on-accent: {on_accent}; }}\n"
+
+
+def welcome(s: Services) -> Frame:
+    buttons = s.dialogue.menu() if isinstance(s.dialogue, Menu) else ()
+    return {
+        "text": s.settings.webchat_welcome,
+        "buttons": [{"label": b.label, "payload": b.payload} for b in buttons],
+    }
+
+
+def _after(value: str | None) -> int:
+    """The last transcript number the page has (0: a new page)."""
+    return int(value) if value and value.isdigit() and len(value) < 19 else 0
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:
@@ -53,6 +110,7 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPForbidden(text="this page's origin may not open the chat")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=_SOCKET_MAX_BYTES)
     await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
     guard = request.app[GUARD]
     visitor = await guard.open(request.query.get("session"), guard.address(request))
     if isinstance(visitor, Refusal):
@@ -61,12 +119,27 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many new chats")
         return ws
     session = visitor.session
+    held: list[Frame] | None = []
 
     async def sink(frame: Frame) -> None:
-        await ws.send_json(frame)
+        if held is not None:  # the hello goes first
+            held.append(frame)
+        else:
+            await ws.send_json(frame)
 
-    await ws.send_json(visitor.hello())
-    for frame in chat.attach(session, sink):
+    # Attached before the transcript is read, so nothing falls between the two (the page
+    # drops a frame it already has, by its number).
+    kept = chat.attach(session, sink)
+    after = _after(request.query.get("after"))
+    hello: dict[str, Any] = visitor.hello()
+    hello["history"] = await chat.history(session, after)
+    if after == 0:
+        hello["welcome"] = welcome(s)
+    await ws.send_json(hello)
+    while held:
+        kept.append(held.pop(0))
+    held = None
+    for frame in kept:
         await ws.send_json(frame)
     with structlog.contextvars.bound_contextvars(
         channel="webchat", conversation=f"webchat:{session}"
@@ -114,11 +187,20 @@ async def _handle(
         s.metrics.rejected.labels(channel="webchat", reason="messages_limited").inc()
         await ws.send_json(refused.frame())
         return
+    client_id = inbound.meta.get("client_id")
+    # Kept before it is queued, so it comes before the replies in the transcript (a page that
+    # sends a message again after a reconnect shows it once: the entry has its id).
+    await chat.remember(inbound)
     try:
         fresh = await s.storage.queue.put(inbound)
     except QueueUnavailable:
         s.metrics.errors.labels(stage="enqueue").inc()
-        await ws.send_json({"error": "the bot is busy right now; please send that again shortly"})
+        frame: Frame = {"error": "the bot is busy right now; please send that again shortly"}
+        if client_id:
+            frame["failed"] = client_id
+        await ws.send_json(frame)
         return
     if fresh:
         s.metrics.counted_in("webchat")
+    if client_id:  # the page's pending mark comes off
+        await ws.send_json({"ack": client_id})

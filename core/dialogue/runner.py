@@ -82,6 +82,10 @@ class FlowRunner:
     def bot(self) -> Bot:
         return self._bot
 
+    def menu(self) -> tuple[Button, ...]:
+        """What the bot can do, as buttons (the policy's `menu`): a web chat's welcome."""
+        return _buttons(self._bot, self._bot.policy.menu)
+
     def use_threshold(self, threshold: float | Callable[[], float] | None) -> None:
         """The confidence threshold: a number, or a function read each turn (e.g. the intent
         model's own threshold, known once the model has loaded); None: the flows' policy."""

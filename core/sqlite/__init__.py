@@ -1,1 +1,1 @@
-"""The embedded default's state on disk: SQLite files under DATA_DIR (standard library only)."""
+"""The embedded default's state on disk: SQLite files under DATA_DIR."""

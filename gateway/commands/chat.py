@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from adapters.terminal import TerminalChannel
 from gateway.build import build_gateway
@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
         description=(
             "Talk to the bot here. Each line of standard input is one message; the bot's "
             "messages are printed on standard output with their options numbered (type the "
-            "number or the label to choose). Ends at end of input (Ctrl-D). Logs go to "
+            "number or the label to choose). Ends at end of input (Ctrl-D) or with a line "
+            "that says quit or exit. Logs and the how-to-leave note go to "
             "standard error. Example: printf 'hi\\nwhere is my order\\n' | python -m gateway chat"
         ),
     )
@@ -43,11 +44,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def converse(services: Services, terminal: TerminalChannel, stdin: Any) -> None:
+LEAVE = frozenset({"quit", "exit", "/quit", "/exit", ":q"})
+"""A line that is one of these ends the chat instead of going to the bot (where "quit" would
+read as cancelling the current flow)."""
+HOW_TO_LEAVE = "Chatting with the bot. Type quit or exit (or press Ctrl-D) to leave."
+
+
+async def converse(
+    services: Services, terminal: TerminalChannel, stdin: Any, err: TextIO | None = None
+) -> None:
     engine = services.engine
     assert engine is not None
     loop = asyncio.get_running_loop()
     prompt = stdin.isatty() and sys.stdout.isatty()
+    # On standard error, like the Python prompt's banner: a script reading standard output
+    # sees only the bot.
+    note = sys.stderr if err is None else err
+    note.write(HOW_TO_LEAVE + "\n")
+    note.flush()
     async with services.running():
         while True:
             if prompt:
@@ -58,6 +72,8 @@ async def converse(services: Services, terminal: TerminalChannel, stdin: Any) ->
                 break
             if not line.strip():
                 continue
+            if line.strip().casefold() in LEAVE:
+                break
             inbound = terminal.inbound(line)
             done = engine.expect(inbound)
             await services.storage.queue.put(inbound)

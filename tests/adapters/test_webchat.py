@@ -18,7 +18,8 @@ async def test_replies_kept_for_absent_visitors_are_bounded(
         session = f"visitor-{i:04d}"
         conv = ConversationRef(channel="webchat", chat_id=session)
         await ch.send(Outbound(conversation=conv, text=f"answer {i}"))
-    assert ch.attach("visitor-0009", _sink) == [{"text": "answer 9", "buttons": []}]
+    [kept] = ch.attach("visitor-0009", _sink)
+    assert kept == {"text": "answer 9", "buttons": [], "at": kept["at"]}
     assert ch.attach("visitor-0000", _sink) == []  # the oldest was let go
     assert len(ch._undelivered) <= 3 and len(ch._known) <= 3
 

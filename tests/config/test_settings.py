@@ -101,3 +101,22 @@ def test_allowed_origins_are_a_list_of_origins(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("WEBCHAT_ALLOWED_ORIGINS", "shop.example")
     with pytest.raises(SettingsError, match=r"WEBCHAT_ALLOWED_ORIGINS: .*not an origin"):
         load_settings()
+
+
+def test_the_web_chat_look_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBCHAT_TITLE", "  Acme Help  ")
+    monkeypatch.setenv("WEBCHAT_COLOR", "#0A7C4B")
+    s = load_settings()
+    assert (s.webchat_title, s.webchat_color) == ("Acme Help", "#0A7C4B")
+    for name, value, reason in [
+        ("WEBCHAT_COLOR", "green", "pattern"),
+        ("WEBCHAT_COLOR", "#0a7c4", "pattern"),
+        ("WEBCHAT_COLOR", "#0a7c4b; background: url(x)", "pattern"),
+        ("WEBCHAT_TITLE", "Acme\nHelp", "one line"),
+        ("WEBCHAT_TITLE", "x" * 61, "at most 60"),
+        ("WEBCHAT_WELCOME", "   ", "one line"),
+    ]:
+        with monkeypatch.context() as m:
+            m.setenv(name, value)
+            with pytest.raises(SettingsError, match=rf"{name}: .*{reason}"):
+                load_settings()

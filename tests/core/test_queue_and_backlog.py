@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from core.backlog import coalesce, resolve_choice
-from core.errors import StoreUnavailable
+from core.errors import QueueUnavailable, StoreUnavailable
 from core.models import Attachment, Button, ConversationRef, Inbound, Sender
 from core.ports import Verdict
 from core.queue import MemoryQueue, TtlSet
@@ -147,6 +148,39 @@ async def test_a_spilled_event_comes_back_though_its_key_is_in_the_journal(tmp_p
     assert [d.inbound.text for d in await again.take(5, 0.1)] == ["not handled before the stop"]
     assert not await again.put(inbound("not handled before the stop", "1"))
     await again.close()
+
+
+async def test_an_event_that_arrives_after_the_close_is_kept_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """A web chat message or webhook still being taken while the process stops: before, it went
+    into the closed queue's memory (answered 'queued') and was lost with the process."""
+    path, spill = tmp_path / "keys.sqlite3", tmp_path / "spill.jsonl"
+    q = MemoryQueue(journal=SqliteKeys(path), spill_path=spill)
+    await q.start()
+    await q.put(inbound("queued before the stop", "1"))
+    await q.close()
+    assert await q.put(inbound("arrived while stopping", "2"))
+    assert await q.put(inbound("and another", "3"))
+    assert not await q.put(inbound("and another", "3")), "a redelivery is still one"
+    again = MemoryQueue(journal=SqliteKeys(path), spill_path=spill)
+    await again.start()
+    assert [d.inbound.text for d in await again.take(5, 0.1)] == [
+        "queued before the stop",
+        "arrived while stopping",
+        "and another",
+    ]
+    await again.close()
+
+
+async def test_without_a_spill_file_a_late_event_is_refused_not_dropped() -> None:
+    q = MemoryQueue()
+    await q.start()
+    await q.close()
+    with pytest.raises(QueueUnavailable, match="shutting down"):
+        await q.put(inbound("too late", "1"))
+    with pytest.raises(QueueUnavailable):  # refused, so not remembered as seen either
+        await q.put(inbound("too late", "1"))
 
 
 async def test_a_journal_that_fails_is_logged_and_the_dedupe_in_memory_holds() -> None:

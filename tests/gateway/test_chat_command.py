@@ -42,3 +42,22 @@ async def test_scripted_conversation(tmp_path: Path) -> None:
     ]
     # Each line was its own turn (the chat waits for the answer before reading on).
     assert [t for _, t, _ in dialogue.seen] == ["hi", "2", "no"]
+
+
+async def test_quit_and_exit_leave_and_the_start_says_how(tmp_path: Path) -> None:
+    for word in ("quit", "EXIT", " exit "):
+        out, err = io.StringIO(), io.StringIO()
+        terminal = TerminalChannel(out)
+        dialogue = EchoDialogue()
+        services = build_gateway(
+            load_settings(data_dir=tmp_path / word.strip()),
+            "chat",
+            nlu=KeywordNlu(),
+            dialogue=dialogue,
+            channels={terminal.name: terminal},
+        )
+        # The line after the word would be a turn if the chat went on.
+        await converse(services, terminal, io.StringIO(f"hi\n{word}\nstill here?\n"), err)
+        assert out.getvalue().splitlines() == ["bot> #1 hi"], word
+        assert [t for _, t, _ in dialogue.seen] == ["hi"], word
+        assert "quit" in err.getvalue() and "Ctrl-D" in err.getvalue()

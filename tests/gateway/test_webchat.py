@@ -10,12 +10,18 @@ from typing import Any
 
 import aiohttp
 
+from config.settings import load_settings
 from core.models import Button
+from gateway.dialogue_loader import load_dialogue
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    return await asyncio.wait_for(ws.receive_json(), 5)
+    """The next frame, past the typing notices and acknowledgements (tested on their own)."""
+    while True:
+        frame: dict[str, Any] = await asyncio.wait_for(ws.receive_json(), 5)
+        if not frame.get("typing") and "ack" not in frame:
+            return frame
 
 
 def replies_sent(services: Any) -> int:
@@ -37,11 +43,15 @@ async def test_text_and_button_frames_get_replies(gateway_factory: Any) -> None:
     dialogue = EchoDialogue(buttons=(Button(label="Track my order", payload="/order_status"),))
     async with gateway_factory(nlu=KeywordNlu(), dialogue=dialogue) as (client, _):
         ws = await client.ws_connect("/chat/ws")
-        assert list(await receive(ws)) == ["session"]
+        hello = await receive(ws)
+        assert set(hello) == {"session", "history", "welcome"} and hello["history"] == []
         await ws.send_json({"text": "hi there"})
-        assert await receive(ws) == {
+        reply = await receive(ws)
+        assert reply == {
             "text": "#1 hi there",
             "buttons": [{"label": "Track my order", "payload": "/order_status"}],
+            "at": reply["at"],
+            "seq": 2,  # the visitor's message is 1
         }
         await ws.send_json({"payload": "/order_status", "label": "Track my order"})
         assert (await receive(ws))["text"] == "#2 /order_status"
@@ -92,8 +102,12 @@ async def test_reply_waits_for_a_reconnect(gateway_factory: Any) -> None:
             assert asyncio.get_running_loop().time() < deadline, "the turn never answered"
             await asyncio.sleep(0.02)
         ws = await client.ws_connect(f"/chat/ws?session={token}")
-        assert (await receive(ws))["session"] == token
-        assert (await receive(ws))["text"] == "#1 are you there"
+        hello = await receive(ws)
+        assert hello["session"] == token
+        assert [(e["from"], e["text"]) for e in hello["history"]] == [
+            ("user", "are you there"),
+            ("bot", "#1 are you there"),
+        ]
 
 
 async def test_chat_page_is_served(gateway_factory: Any) -> None:
@@ -164,3 +178,42 @@ async def test_a_lone_surrogate_escape_is_answered_not_a_failed_turn(gateway_fac
         await ws.send_str('{"text": "hi \\ud800 there"}')
         assert (await receive(ws))["text"] == "#1 hi \ufffd there"
         assert await s.storage.queue.depth() == 0
+
+
+async def test_the_welcome_offers_the_flows_menu(gateway_factory: Any, tmp_path: Any) -> None:
+    flows = load_dialogue(load_settings(data_dir=tmp_path))
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=flows.dialogue) as (client, _):
+        ws = await client.ws_connect("/chat/ws")
+        hello = await receive(ws)
+        assert (
+            hello["welcome"]["text"] == "Hi! I'm the shop's assistant. Here's what I can help with:"
+        )
+        assert [b["label"] for b in hello["welcome"]["buttons"]] == [
+            "Track an order",
+            "Returns & refunds",
+            "Cancel an order",
+            "Reset my password",
+            "Talk to a person",
+        ]
+        # A page that has the conversation up to a number gets no welcome, only what is new.
+        again = await client.ws_connect(f"/chat/ws?session={hello['session']}&after=5")
+        assert "welcome" not in await receive(again)
+
+
+async def test_messages_are_acknowledged_typing_is_shown_and_replies_are_timed(
+    gateway_factory: Any,
+) -> None:
+    async with gateway_factory(nlu=KeywordNlu(), dialogue=EchoDialogue()) as (client, _):
+        ws = await client.ws_connect("/chat/ws")
+        await receive(ws)
+        await ws.send_json({"text": "hello", "id": "page-msg-1"})
+        frames = [await asyncio.wait_for(ws.receive_json(), 5) for _ in range(3)]
+        assert frames[0] == {"ack": "page-msg-1"}
+        assert frames[1] == {"typing": True}
+        assert frames[2]["text"] == "#1 hello" and frames[2]["at"] > 1.7e9
+        # The same message again (a page that reconnected before the ack): acknowledged, not
+        # answered twice.
+        await ws.send_json({"text": "hello", "id": "page-msg-1"})
+        assert await asyncio.wait_for(ws.receive_json(), 5) == {"ack": "page-msg-1"}
+        await ws.send_json({"text": "next", "id": "page-msg-2"})
+        assert (await receive(ws))["text"] == "#2 next"

@@ -193,7 +193,18 @@ async def test_web_chat_reply_crosses_from_worker_to_the_socket(
         aiohttp.ClientSession() as http,
         http.ws_connect(f"http://127.0.0.1:{serve.port}/chat/ws") as ws,
     ):
-        assert "session" in await ws.receive_json(timeout=10)
+        hello = await ws.receive_json(timeout=10)
+        assert "session" in hello
         await ws.send_str(json.dumps({"text": "over the relay"}))
+        typing = await ws.receive_json(timeout=60)  # the worker started the turn
         frame = await ws.receive_json(timeout=60)
+        assert typing == {"typing": True}
     assert frame["text"] == "#1 over the relay"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"http://127.0.0.1:{serve.port}/chat/ws?session={hello['session']}") as ws,
+    ):
+        # A reload: the conversation, kept in Redis by the worker and the serve process.
+        again = await ws.receive_json(timeout=10)
+    said = [(e["from"], e["text"]) for e in again["history"]]
+    assert said == [("user", "over the relay"), ("bot", "#1 over the relay")]

@@ -21,6 +21,7 @@ from core.redis.keys import hashed
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore
+from core.redis.transcript import RedisTranscript
 from core.senderlimit import SLOW_DOWN, MemorySenderLimit, screen
 from core.session import Session
 from core.store import MemorySentLog
@@ -47,6 +48,26 @@ async def test_session_round_trip_with_expiry(redis: Redis) -> None:
     assert 55_000 < ttl <= 60_000
     await store.delete(s.key)
     assert await store.load(s.key) is None
+
+
+async def test_the_web_chat_transcript_is_numbered_bounded_and_expires(redis: Redis) -> None:
+    t = RedisTranscript(redis, prefix="t", ttl=60, keep=3)
+    a1 = await t.add("webchat:a", {"from": "user", "text": "hi", "id": "m1"})
+    b1 = await t.add("webchat:b", {"from": "user", "text": "other visitor"})
+    a2 = await t.add("webchat:a", {"from": "bot", "text": "hi: hello ✨"})
+    a3 = await t.add("webchat:a", {"from": "bot", "text": "hi: hello ✨"})  # twice the same
+    assert a1 < b1 < a2 < a3
+    assert await t.since("webchat:a") == [
+        {"from": "user", "text": "hi", "id": "m1", "seq": a1},
+        {"from": "bot", "text": "hi: hello ✨", "seq": a2},
+        {"from": "bot", "text": "hi: hello ✨", "seq": a3},
+    ]
+    assert [e["seq"] for e in await t.since("webchat:a", after=a2)] == [a3]
+    assert [e["seq"] for e in await t.since("webchat:a", limit=1)] == [a3]
+    a4 = await t.add("webchat:a", {"text": "the fourth"})
+    assert [e["seq"] for e in await t.since("webchat:a")] == [a2, a3, a4]  # keep=3
+    key = f"t:transcript:{hashed('webchat:a')}"
+    assert 55_000 < await redis.pttl(key) <= 60_000
 
 
 async def test_stale_write_is_refused(redis: Redis) -> None:
