@@ -48,7 +48,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.redis.cluster import Cluster, Recorder, payload, post, wait_workers
+from tests.core.redis.cluster import Cluster, Recorder, payload, post, wait_workers
 from tests.support.redis_server import RedisServer
 
 TEXTS = [

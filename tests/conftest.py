@@ -1,15 +1,31 @@
-"""Shared fixtures live in `tests/support/` (one module per concern); each is loaded here as a
-pytest plugin, so a new support module needs no edit of this file."""
+"""Fixtures more than one folder of the suite uses; a folder's own fixtures are in its own
+`conftest.py` (`tests/gateway/`, `tests/adapters/`, `tests/core/sql/`, `tests/gateway/ingress/`).
+They are written in `tests/support/`, one module per concern, and imported where used."""
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-pytest_plugins = sorted(
-    f"tests.support.{p.stem}"
-    for p in (Path(__file__).parent / "support").glob("*.py")
-    if not p.stem.startswith("_")
-)
+from tests.support.brain import real_brain, real_brain_settings
+from tests.support.fakes_slack_telegram import fake_slack, fake_telegram
+from tests.support.fakes_twilio_email import fake_twilio, smtp_sink
+from tests.support.gateway_app import gateway_factory
+from tests.support.model import fixture_model_dir, trained_model_dir
+from tests.support.redis_server import own_redis, redis_server, redis_url
+
+__all__ = [
+    "fake_slack",
+    "fake_telegram",
+    "fake_twilio",
+    "fixture_model_dir",
+    "gateway_factory",
+    "own_redis",
+    "real_brain",
+    "real_brain_settings",
+    "redis_server",
+    "redis_url",
+    "smtp_sink",
+    "trained_model_dir",
+]

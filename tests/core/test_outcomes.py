@@ -15,8 +15,8 @@ from core.ports import IntentScore, NluResult, TurnOutcome
 from core.queue import MemoryQueue
 from core.ratelimit import MemoryRateLimiter
 from core.store import MemorySentLog, MemoryStore
-from tests.dialogue.helpers import make_runner
-from tests.dialogue.test_policy import BOT
+from tests.core.dialogue.helpers import make_runner
+from tests.core.dialogue.test_policy import BOT
 from tests.support.doubles import RecordingChannel
 
 SCRIPT = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 
 from core.entities import EntityExtractor
@@ -63,12 +62,3 @@ class ExampleNlu:
             return NluResult(text=text, intent=None, confidence=0.0, entities=entities)
         top = ranking[0]
         return NluResult(text, top.intent, top.confidence, ranking, entities)
-
-
-@pytest.fixture
-def example_nlu() -> ExampleNlu:
-    from core.dialogue import load_bot
-    from gateway.dialogue_loader import regex_entities
-
-    bot = load_bot(FLOWS)
-    return ExampleNlu.from_dir(FLOWS, EntityExtractor(regex_entities(bot)))

@@ -17,6 +17,9 @@ from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.services import Services
 from tests.adapters.contract import FakePlatform, Sent
+from tests.support.dovecot import dovecot
+
+__all__ = ["dovecot"]
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.dialogue.helpers import Chat, make_runner, texts
+from tests.core.dialogue.helpers import Chat, make_runner, texts
 
 BOT = """\
 entities:

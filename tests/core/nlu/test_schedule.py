@@ -14,7 +14,7 @@ from core.nlu.config import TINY, TrainConfig
 from core.nlu.data import load_flows_dir
 from core.nlu.train import _Best, _Encoded, train
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nlu"
 
 
 def test_the_schedule_is_chosen_by_the_kind_of_base() -> None:

@@ -12,7 +12,7 @@ from core.dialogue.templates import SAFE_FALLBACK
 from core.models import ConversationRef, Inbound, Sender
 from core.ports import Entity, IntentScore, NluResult
 from core.session import Session
-from tests.dialogue.helpers import Chat, make_runner, texts
+from tests.core.dialogue.helpers import Chat, make_runner, texts
 
 ORDERS = """\
 entities:

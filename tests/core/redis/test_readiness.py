@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.redis.harness import SIGNATURE, ProbeChannel, sign
+from tests.core.redis.harness import SIGNATURE, ProbeChannel, sign
 from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.gateway_app import running_gateway
 from tests.support.redis_server import RedisServer

@@ -15,7 +15,7 @@ from core.nlu.data import (
     strip_markup,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nlu"
 
 
 def test_markup_is_stripped() -> None:

@@ -103,7 +103,7 @@ async def test_sighup_and_the_watcher_reload(flows: Path, monkeypatch: pytest.Mo
 async def test_a_waiting_conversation_survives_a_reload_that_moves_its_question(
     flows: Path,
 ) -> None:
-    from tests.dialogue.helpers import Chat
+    from tests.core.dialogue.helpers import Chat
 
     b = bundle(flows)
     chat = Chat(b.dialogue)

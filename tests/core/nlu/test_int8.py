@@ -18,7 +18,7 @@ from core.nlu.parser import ModelParser, ServeConfig
 from core.nlu.train import _net_probs, split, train
 from gateway.nlu_loader import serve_config
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nlu"
 
 
 @pytest.fixture(scope="module")

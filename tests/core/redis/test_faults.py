@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from core.redis.client import connect
-from tests.redis.cluster import (
+from tests.core.redis.cluster import (
     Cluster,
     Recorder,
     deliver,

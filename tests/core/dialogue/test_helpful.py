@@ -8,7 +8,7 @@ from pathlib import Path
 from core.dialogue.language import language_detector
 from core.dialogue.mood import frustrated
 from core.ports import NluResult
-from tests.dialogue.helpers import Chat, make_runner, texts
+from tests.core.dialogue.helpers import Chat, make_runner, texts
 
 BOT = """\
 entities:

@@ -3,8 +3,8 @@ engine and web app, built by `build_gateway` with the product's model and flows 
 or the test doubles (`--brain double`), plus a signed test channel `probe` whose sends are POSTed
 to a recorder that stands in for a platform's API.
 
-    python -m tests.redis.harness serve  [--worker] [--brain double|real]
-    python -m tests.redis.harness worker [--brain double|real]
+    python -m tests.core.redis.harness serve  [--worker] [--brain double|real]
+    python -m tests.core.redis.harness worker [--brain double|real]
 
 Environment: the gateway's own settings (REDIS_URL, PORT, REDIS_PREFIX, CLAIM_IDLE_MS,
 MAX_ATTEMPTS, ...) and RECORD_URL (where sends go), TURN_DELAY (seconds the double dialogue
@@ -130,7 +130,7 @@ async def run_worker(services: Services) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tests.redis.harness")
+    p = argparse.ArgumentParser(prog="python -m tests.core.redis.harness")
     p.add_argument("role", choices=["serve", "worker"])
     p.add_argument("--worker", action="store_true", help="serve: run the engine in-process too")
     p.add_argument("--brain", choices=["double", "real"], default="double")

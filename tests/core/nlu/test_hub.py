@@ -120,7 +120,7 @@ def test_a_hub_name_is_downloaded_once_then_fine_tuned_and_cached(
     served.net.encoder.save_pretrained(base)
     served.tokenizer.save_pretrained(base)
     (base / "tf_model.h5").write_bytes(b"not wanted")
-    flows = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
+    flows = Path(__file__).resolve().parents[2] / "fixtures" / "nlu"
     examples = load_data(flows)
     with serve_hub("acme/tiny-bert", base) as fake:
         settings = load_settings(

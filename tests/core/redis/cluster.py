@@ -19,10 +19,10 @@ import aiohttp
 from aiohttp import web
 
 from core.redis.client import connect
-from tests.redis.harness import SIGNATURE, sign
+from tests.core.redis.harness import SIGNATURE, sign
 from tests.support.redis_server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECRET = "probe-secret"
 
 
@@ -122,7 +122,15 @@ class Cluster:
     def spawn(self, role: str, *extra: str) -> Proc:
         port = free_port() if role == "serve" else None
         log = self.logdir / f"{role}-{len(self.procs)}.log"
-        cmd = [sys.executable, "-m", "tests.redis.harness", role, "--brain", self.brain, *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.core.redis.harness",
+            role,
+            "--brain",
+            self.brain,
+            *extra,
+        ]
         with log.open("wb") as fh:
             popen = subprocess.Popen(
                 cmd, cwd=ROOT, env=self._env(port), stdout=fh, stderr=subprocess.STDOUT

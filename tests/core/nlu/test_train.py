@@ -11,7 +11,7 @@ from core.nlu.config import TINY
 from core.nlu.data import OUT_OF_SCOPE, Example, load_flows_dir
 from core.nlu.train import split, train, typo
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nlu"
 
 
 def test_model_dir_has_every_file(fixture_model_dir: Path) -> None:

@@ -8,7 +8,7 @@ from core.nlu.data import load_data
 from core.nlu.metrics import Scores, report
 from core.nlu.predictor import Predictor
 
-FLOWS = Path(__file__).resolve().parents[2] / "flows"
+FLOWS = Path(__file__).resolve().parents[3] / "flows"
 
 
 def test_tiny_bot_model_on_the_heldout_split(trained_model_dir: Path) -> None:

@@ -11,7 +11,7 @@ from core.errors import StartupError
 from core.nlu.config import TINY
 from gateway.nlu_loader import load_nlu, start_in_background
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nlu"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nlu"
 QUICK = TINY.with_(epochs=2)
 
 

@@ -14,7 +14,7 @@ from gateway.dialogue_loader import load_dialogue
 from gateway.stories import run_stories
 from tests.support.flows_nlu import FLOWS, ExampleNlu
 
-STORIES = Path(__file__).resolve().parents[1] / "stories"
+STORIES = Path(__file__).resolve().parents[2] / "stories"
 
 
 def example_brain(tmp_path: Path) -> tuple[ExampleNlu, Dialogue]:
