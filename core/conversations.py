@@ -47,6 +47,8 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One message of a conversation, either way: the customer's, the bot's or an agent's."""
+
     id: int
     conversation_id: int
     direction: Direction
@@ -63,6 +65,8 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
+    """One step of the handoff state machine, with who made it, why and when."""
+
     from_state: State
     to_state: State
     actor: str
@@ -73,6 +77,8 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class Note:
+    """An agent's internal note on a conversation; never shown to the customer."""
+
     id: int
     agent: str
     text: str
@@ -81,6 +87,8 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Agent:
+    """A member of the support team as the console knows them (never their password)."""
+
     id: int
     name: str
     role: str
@@ -116,6 +124,8 @@ class TurnLog:
 
 @dataclass(frozen=True, slots=True)
 class TurnWritten:
+    """What recording one finished turn changed, for the console's live news."""
+
     conversation: Conversation
     new_messages: int
     moved: Transition | None
@@ -124,6 +134,8 @@ class TurnWritten:
 
 @dataclass(frozen=True, slots=True)
 class Search:
+    """The console's search of past conversations; every field left None matches all."""
+
     text: str | None = None
     """Part of the customer's id or name."""
     channel: str | None = None

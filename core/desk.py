@@ -42,6 +42,8 @@ customer's words."""
 
 
 class Presence(Protocol):
+    """How many agents were seen in the console lately (`core.sql.agents.SqlAgents`)."""
+
     async def online(self, within: float) -> int: ...
 
 

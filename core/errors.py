@@ -14,15 +14,20 @@ from dataclasses import dataclass
 __all__ = [
     "ActionError",
     "ActionRefused",
+    "AgentExists",
     "ChannelSendError",
     "ChannelUnreachable",
     "FlowError",
     "FlowIssue",
     "GatewayError",
+    "HandoffError",
+    "HeldByOther",
     "ModelDirError",
     "NluDataError",
+    "NotWithPeople",
     "PayloadError",
     "QueueUnavailable",
+    "ReleaseError",
     "RetryAfter",
     "SendRefused",
     "StaleSession",
@@ -177,3 +182,33 @@ class NluDataError(GatewayError):
 class StartupError(GatewayError):
     """The process cannot start as configured (missing model, broken flows, port taken...):
     a user's mistake, printed as one line that says what to do."""
+
+
+class ReleaseError(GatewayError):
+    """Nothing to roll back to, or a pointer that does not name a release."""
+
+
+# -- the support desk -----------------------------------------------------------------------
+
+
+class HandoffError(GatewayError):
+    """A handoff transition refused; `str()` is the reason shown to the agent."""
+
+
+class HeldByOther(HandoffError):
+    """Another agent holds the conversation; `holder` names them."""
+
+    def __init__(self, holder: str):
+        super().__init__(f"{holder} has this conversation")
+        self.holder = holder
+
+
+class NotWithPeople(HandoffError):
+    """The bot has the conversation: there is nothing for an agent to take or release."""
+
+    def __init__(self) -> None:
+        super().__init__("the bot has this conversation: nobody asked for a person")
+
+
+class AgentExists(GatewayError):
+    """An agent account of that name exists already."""

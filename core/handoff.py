@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from core.errors import HandoffError, NotWithPeople
+
 
 class State(StrEnum):
+    """Where a conversation stands: with the bot, waiting for a person, with an agent, resolved."""
+
     BOT = "bot"
     WAITING = "waiting"
     AGENT = "agent"
@@ -25,21 +29,6 @@ EDGES: dict[State, frozenset[State]] = {
     State.WAITING: frozenset({State.AGENT, State.RESOLVED, State.BOT}),
     State.AGENT: frozenset({State.AGENT, State.RESOLVED, State.BOT}),
 }
-
-
-class HandoffError(Exception):
-    """A transition refused; `str()` is the reason shown to the agent."""
-
-
-class HeldByOther(HandoffError):
-    def __init__(self, holder: str):
-        super().__init__(f"{holder} has this conversation")
-        self.holder = holder
-
-
-class NotWithPeople(HandoffError):
-    def __init__(self) -> None:
-        super().__init__("the bot has this conversation: nobody asked for a person")
 
 
 def plan(current: State, holder: int | None, to: State, new_holder: int | None) -> bool:

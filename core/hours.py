@@ -16,6 +16,8 @@ _PART = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Span:
+    """One opening span of the support hours on one weekday (0 is Monday)."""
+
     day: int
     start: time
     end: time

@@ -9,7 +9,6 @@ the process stops) is added to the spill file before it is acknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import secrets
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 from core.errors import QueueUnavailable
 from core.models import Inbound, invalid_fields
 from core.ports import Delivery, SeenJournal
+from core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -171,11 +171,8 @@ class MemoryQueue:
     async def close(self) -> None:
         """Write the journal's last keys, and spill what was not acknowledged, pending entries
         first so the order is kept."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+        await cancel_and_wait(self._writer)
+        self._writer = None
         await self._flush_journal()
         # From here on no worker takes anything: what comes later goes to the spill file too.
         # (No await between this and the file's replacement, so no put falls in between.)

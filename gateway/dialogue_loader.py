@@ -16,6 +16,7 @@ from config.settings import Settings
 from core.dialogue import Bot, FlowRunner, flow_files, load_bot
 from core.entities import EntityExtractor, RegexEntity
 from core.errors import FlowError, StartupError
+from core.tasks import cancel_and_wait
 from gateway.storage import build_limits
 from integrations.guard import ActionGuard, GuardedHandoff, GuardSettings
 from integrations.handoff import LogHandoff, WebhookHandoff
@@ -126,11 +127,8 @@ class DialogueBundle:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._signals = False
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await cancel_and_wait(self._watcher)
+        self._watcher = None
         if self._reloading is not None:
             await asyncio.gather(self._reloading, return_exceptions=True)
             self._reloading = None

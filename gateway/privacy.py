@@ -4,7 +4,6 @@ RETENTION_DAYS, over whichever stores this configuration uses."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from types import TracebackType
 
@@ -16,6 +15,7 @@ from core.redis import forget as redis_forget
 from core.redis.client import connect
 from core.sqlite import forget as sqlite_forget
 from core.sqlite.keys import SqliteKeys
+from core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +68,7 @@ class Retention:
         tb: TracebackType | None,
     ) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def sweep(self) -> int:
         """One pass now; returns the records deleted."""

@@ -16,13 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import GatewayError
+from core.errors import ReleaseError
 
 PREVIOUS = "previous"
-
-
-class ReleaseError(GatewayError):
-    """Nothing to roll back to, or a pointer that does not name a release."""
 
 
 @dataclass(frozen=True, slots=True)

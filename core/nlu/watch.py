@@ -16,6 +16,7 @@ import structlog
 from core.errors import ModelDirError
 from core.nlu.parser import ModelParser
 from core.ports import Relay
+from core.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -58,10 +59,7 @@ class ModelWatcher:
         tb: TracebackType | None,
     ) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self.relay is not None:
             await self.relay.close()
 

@@ -14,12 +14,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.conversations import Agent
+from core.errors import AgentExists
 from core.sql.db import Database
 from core.sql.models import AgentRow, AgentSessionRow
-
-
-class AgentExists(Exception):
-    pass
 
 
 def digest(secret: str) -> str:
@@ -27,6 +24,9 @@ def digest(secret: str) -> str:
 
 
 class SqlAgents:
+    """The agents' accounts, sessions and tokens in SQL; passwords hashed with argon2, session
+    and token secrets kept only as SHA-256 digests. Used by the console's sign-in and API."""
+
     def __init__(self, db: Database, hasher: PasswordHasher | None = None):
         self._db = db
         self._hasher = hasher or PasswordHasher()

@@ -11,10 +11,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
+    """The declarative base of the conversation store's tables (Alembic migrates them)."""
+
     pass
 
 
 class AgentRow(Base):
+    """The `agents` table."""
+
     __tablename__ = "agents"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -42,6 +46,8 @@ class AgentSessionRow(Base):
 
 
 class ConversationRow(Base):
+    """The `conversations` table: one row per customer conversation and its handoff state."""
+
     __tablename__ = "conversations"
     __table_args__ = (Index("ix_conversations_state_waiting", "state", "waiting_since"),)
 
@@ -69,6 +75,8 @@ class ConversationRow(Base):
 
 
 class MessageRow(Base):
+    """The `messages` table: both directions, the agents' too."""
+
     __tablename__ = "messages"
     __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_messages_key"),)
 
@@ -107,6 +115,8 @@ class HandoffRow(Base):
 
 
 class NoteRow(Base):
+    """The `notes` table: agents' internal notes."""
+
     __tablename__ = "notes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -20,7 +20,8 @@ from core.conversations import (
     TurnLog,
     TurnWritten,
 )
-from core.handoff import WITH_PEOPLE, HeldByOther, State, plan
+from core.errors import HeldByOther
+from core.handoff import WITH_PEOPLE, State, plan
 from core.sql.db import Database
 from core.sql.models import AgentRow, Base, ConversationRow, HandoffRow, MessageRow, NoteRow
 

@@ -58,7 +58,7 @@ async def _run(args: argparse.Namespace, desk: Desk, password: str) -> int:
 
 
 async def _act(args: argparse.Namespace, desk: Desk, password: str) -> int:
-    from core.sql.agents import AgentExists
+    from core.errors import AgentExists
 
     async with desk.db:
         if args.action == "migrate":

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.errors import StartupError
-from core.nlu.releases import ReleaseError
+from core.errors import ReleaseError, StartupError
 from gateway.commands._common import add_log_level, settings_from
 from gateway.model_release import announce_release, releases
 

@@ -14,8 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.conversations import Conversation, Message, Note, Search, Transition
 from core.desk import EMAIL_THREAD
-from core.errors import ChannelSendError, QueueUnavailable
-from core.handoff import WITH_PEOPLE, HandoffError, HeldByOther, NotWithPeople, State
+from core.errors import ChannelSendError, HandoffError, HeldByOther, NotWithPeople, QueueUnavailable
+from core.handoff import WITH_PEOPLE, State
 from core.models import Inbound, Outbound, Sender
 from gateway.console.auth import Caller, desk_of, error, needs, sign_in, sign_out
 from gateway.console.roles import ASSIGN, READ, REPLY, TAKE_OVER, allowed

@@ -21,6 +21,7 @@ from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
 from adapters.email import EmailChannel
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
+from core.tasks import cancel_and_wait
 from gateway.ingress.backoff import Backoff
 from gateway.ingress.intake import Intake
 
@@ -79,10 +80,7 @@ class ImapIngress:
         tb: TracebackType | None,
     ) -> None:
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         log.info("imap.stopped")
 
     async def _run(self) -> None:

@@ -19,6 +19,7 @@ import structlog
 
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
+from core.tasks import cancel_and_wait
 from gateway.ingress.backoff import Backoff, sleep_unless
 from gateway.ingress.intake import Intake, platform_request
 from gateway.ingress.lease import RedisLease
@@ -77,10 +78,7 @@ class TelegramPollingIngress:
         tb: TracebackType | None,
     ) -> None:
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._lease is not None:
             await self._lease.release()
         if self._session is not None:

@@ -20,7 +20,7 @@ from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 from tests.support.redis_server import free_port
 
 DESK = "support desk"  # the conversation store and console, not in the terminal chat
-STORAGE = ["storage connection", "session store", "queue"]
+STORAGE = ["storage connection", "web chat transcript", "session store", "queue"]
 
 
 def doubles() -> dict[str, Any]:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ReleaseError
 from core.nlu.parser import ModelParser, ServeConfig
-from core.nlu.releases import ReleaseError, Releases
+from core.nlu.releases import Releases
 from core.nlu.watch import ModelWatcher, announce
 from core.redis.client import connect
 from core.redis.relay import RedisRelay

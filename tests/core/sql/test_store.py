@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.conversations import Said, Search, TurnLog
-from core.handoff import HandoffError, HeldByOther, NotWithPeople, State
+from core.errors import AgentExists, HandoffError, HeldByOther, NotWithPeople
+from core.handoff import State
 from core.models import ConversationRef, Sender
-from core.sql.agents import AgentExists, SqlAgents
+from core.sql.agents import SqlAgents
 from core.sql.db import Database, database_url
 from core.sql.store import SqlConversations
 
