@@ -180,8 +180,8 @@ class TelegramChannel(BaseChannel):
         if update.edited_message is not None:
             # An edit of its own kind (the flows' `edits` rule decides); TELEGRAM_EDITS_AS_NEW
             # keeps its old meaning: the edit arrives as a plain new message.
-            kind = "message" if self._edits_as_new else "edit"
-            return self._message(update.update_id, update.edited_message, data, kind=kind)
+            edit: Literal["message", "edit"] = "message" if self._edits_as_new else "edit"
+            return self._message(update.update_id, update.edited_message, data, kind=edit)
         kinds = [k for k in data if k != "update_id"]
         if any(k in _IGNORED_UPDATES for k in kinds):
             return WebhookReply(note="channel post ignored")

@@ -537,7 +537,9 @@ async def test_a_late_edit_and_a_delete_are_queued_once_and_not_answered(
         assert [s.text for s in sent] == ["#1 hello", f"#2 {SENTINEL}"]
         assert gw.queued("slack") == 4 and gw.duplicates("slack") == 1
         edits = gw.services.metrics.registry.get_sample_value
-        assert edits("gateway_edits_total", {"channel": "slack", "kind": "edit", "fate": "recorded"})
+        assert edits(
+            "gateway_edits_total", {"channel": "slack", "kind": "edit", "fate": "recorded"}
+        )
         session = await gw.services.storage.store.load(f"slack:{CASE.chat}")
         assert session is not None
         assert [t.kind for t in session.history] == ["message", "edit", "delete", "message"]
