@@ -10,7 +10,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import structlog
 from telegram import (
@@ -178,15 +178,23 @@ class TelegramChannel(BaseChannel):
         if update.message is not None:
             return self._message(update.update_id, update.message, data)
         if update.edited_message is not None:
-            if not self._edits_as_new:
-                return WebhookReply(note="edited message ignored (TELEGRAM_EDITS_AS_NEW off)")
-            return self._message(update.update_id, update.edited_message, data)
+            # An edit of its own kind (the flows' `edits` rule decides); TELEGRAM_EDITS_AS_NEW
+            # keeps its old meaning: the edit arrives as a plain new message.
+            edit: Literal["message", "edit"] = "message" if self._edits_as_new else "edit"
+            return self._message(update.update_id, update.edited_message, data, kind=edit)
         kinds = [k for k in data if k != "update_id"]
         if any(k in _IGNORED_UPDATES for k in kinds):
             return WebhookReply(note="channel post ignored")
         return WebhookReply(note=f"update kind {','.join(kinds) or 'none'} not handled")
 
-    def _message(self, update_id: int, msg: Message, raw: dict[str, Any]) -> WebhookReply:
+    def _message(
+        self,
+        update_id: int,
+        msg: Message,
+        raw: dict[str, Any],
+        *,
+        kind: Literal["message", "edit"] = "message",
+    ) -> WebhookReply:
         user = msg.from_user
         if user is not None and user.is_bot:
             return WebhookReply(note="message from a bot ignored")
@@ -211,6 +219,11 @@ class TelegramChannel(BaseChannel):
             locale=user.language_code if user is not None else None,
             meta={"message_id": str(msg.message_id), "chat_type": msg.chat.type},
             raw=raw,
+            kind=kind,
+            # A message's id is unique in its chat; an edit names the message it changes (and
+            # its update_id, the event id, is its own: a redelivery dedupes, an edit is new).
+            message_id=str(msg.message_id),
+            target_id=str(msg.message_id) if kind == "edit" else None,
         )
         return WebhookReply(events=(inbound,))
 

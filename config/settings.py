@@ -154,7 +154,8 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = None
     """The bot's @name, to see mentions in group chats; learned from getMe at start when unset."""
     telegram_edits_as_new: bool = False
-    """An edited message is handled as a new message (default: ignored)."""
+    """An edited message arrives as a plain new message (answered); by default it is an edit
+    event, handled by the flows' `edits` rule."""
     telegram_mode: Literal["webhook", "polling"] = "webhook"
     """`polling`: updates are fetched with getUpdates (no public URL needed)."""
     telegram_poll_timeout: float = Field(25.0, ge=1, le=50)

@@ -160,7 +160,11 @@ def _with(outcome: TurnOutcome, inbound: Inbound, text: str | None) -> TurnOutco
 
 
 def _said(inbound: Inbound) -> str:
+    if inbound.kind == "delete":
+        return "[deleted a message]"
     text = inbound.text
+    if inbound.kind == "edit":
+        text = f"[edited] {text}"
     if not text and inbound.payload:
         text = f"[pressed {inbound.payload}]"
     if inbound.attachments:

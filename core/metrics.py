@@ -37,6 +37,13 @@ class Metrics:
             ["channel", "outcome", "intent"],
             registry=r,
         )
+        self.edits = Counter(
+            "gateway_edits",
+            "Edits and deletions of customer messages, by what the turn did with them"
+            " (replaced, withdrawn, recorded, as_new)",
+            ["channel", "kind", "fate"],
+            registry=r,
+        )
         self.known_intents: Callable[[], Collection[str]] = frozenset
         """The intents a turn's `intent` label may name; the gateway points it at the live
         flows' intents (none known: every intent counts as `other`)."""

@@ -142,8 +142,18 @@ class Button(Frozen):
     payload: str
 
 
+InboundKind = Literal["message", "edit", "delete"]
+"""What a user did: wrote a message, changed one they wrote, or took one back."""
+
+
 class Inbound(Frozen):
     """One user message as the core sees it, whatever channel it came from.
+
+    `kind` says whether the user wrote it, edited an earlier message (`text` is then the new
+    text) or deleted one; for an edit or a delete `target_id` is the `message_id` of the message
+    it changes. `message_id` is the platform's id of the message itself (a Telegram
+    message_id, a Slack ts), set where the platform can later edit or delete it. Entries queued
+    before these fields existed read as messages.
 
     `event_id` is the platform's own id for the event and the dedupe key; `meta` carries what the
     adapter needs again to answer natively (a Slack thread ts, an e-mail's Message-ID and subject).
@@ -163,6 +173,9 @@ class Inbound(Frozen):
     meta: dict[str, UserText] = Field(default_factory=dict)
     raw: SkipValidation[dict[str, Any] | str | None] = Field(default=None, repr=False)
     """Not validated: the platform's payload as the adapter had it, kept for debugging only."""
+    kind: InboundKind = "message"
+    message_id: UserText | None = None
+    target_id: UserText | None = None
 
     @classmethod
     def build(
@@ -175,6 +188,7 @@ class Inbound(Frozen):
         meta: dict[str, str],
         raw: dict[str, Any] | str | None,
         attachments: tuple[Attachment, ...] = (),
+        message_id: str | None = None,
     ) -> Inbound:
         """`Inbound(...)` of these fields, for a webhook's hot path: when they are already what
         validation would accept and keep unchanged (ids and text as ASCII `str`, where no lone
@@ -186,7 +200,9 @@ class Inbound(Frozen):
         Why: on the webhook's hot path the validator's large native code costs more than its own
         time, as it pushes the rest out of the CPU's caches (`bench/ingress.py` measures the
         difference). The tests hold the two ways to the same results."""
-        if not _unchanged_by_validation(event_id, conversation, sender, text, meta, attachments):
+        if not _unchanged_by_validation(
+            event_id, conversation, sender, text, meta, attachments
+        ) or not (message_id is None or (type(message_id) is str and message_id.isascii())):
             fields: dict[str, Any] = {
                 "event_id": event_id,
                 "conversation": conversation,
@@ -197,6 +213,8 @@ class Inbound(Frozen):
             }
             if attachments:
                 fields["attachments"] = attachments
+            if message_id is not None:
+                fields["message_id"] = message_id
             return cls.model_validate(fields)
         inbound = cls.__new__(cls)
         _set(
@@ -213,11 +231,16 @@ class Inbound(Frozen):
                 "received_at": time.time(),
                 "meta": meta,
                 "raw": raw,
+                "kind": "message",
+                "message_id": message_id,
+                "target_id": None,
             },
         )
         fields_set = set(_BUILT_WITH)
         if attachments:
             fields_set.add("attachments")
+        if message_id is not None:
+            fields_set.add("message_id")
         _set(inbound, "__pydantic_fields_set__", fields_set)
         _set(inbound, "__pydantic_extra__", None)
         _set(inbound, "__pydantic_private__", None)

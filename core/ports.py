@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from core.backlog import EditPolicy
 from core.channel import SentMessage, WebhookReply, WebhookRequest
 from core.models import Capabilities, Inbound, Outbound
 from core.session import Session
@@ -87,6 +88,16 @@ class Dialogue(Protocol):
     what to answer. Implemented by `core.dialogue.runner.FlowRunner`."""
 
     async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome: ...
+
+
+@runtime_checkable
+class EditRule(Protocol):
+    """A dialogue that says what an edited message does: `FlowRunner` gives the flows'
+    `policy.edits`. The turn runner asks it when a backlog holds an edit or a delete; a
+    dialogue without it gets `replace_unanswered`."""
+
+    @property
+    def edits(self) -> EditPolicy: ...
 
 
 class Actions(Protocol):

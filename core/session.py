@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Button, ConversationRef, Outbound
+from core.models import Button, ConversationRef, InboundKind, Outbound
 
 SESSION_FORMAT = 1
 """Bumped when the stored shape changes; stores refuse (and restart) sessions of another format."""
@@ -30,7 +30,8 @@ class Frame(BaseModel):
 
 class TurnRecord(BaseModel):
     """One turn in a session's history: what the user sent, what the bot understood and
-    answered."""
+    answered. An edit or delete that was not answered is kept as a record of its own `kind`
+    (`user`: the edited text; `target`: the id of the message changed)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +41,8 @@ class TurnRecord(BaseModel):
     intent: str | None = None
     confidence: float | None = None
     bot: list[str] = Field(default_factory=list)
+    kind: InboundKind = "message"
+    target: str | None = None
 
 
 class Session(BaseModel):

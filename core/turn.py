@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from core.backlog import coalesce, resolve_choice
+from core.backlog import EditPolicy, Settled, coalesce, resolve_choice, settle_edits
 from core.conversations import TurnRecorder
 from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavailable
 from core.metrics import Metrics
@@ -24,6 +24,7 @@ from core.outcomes import count_turn
 from core.ports import (
     Delivery,
     Dialogue,
+    EditRule,
     IntentParser,
     NluResult,
     Queue,
@@ -177,9 +178,15 @@ class TurnRunner:
             return
         if session is None:
             session = Session.new(rest[-1].inbound.conversation)
-        inbound, nlu = await self.understand(session, rest)
+        answer, changes = self.settle(rest)
+        if not answer:
+            await self.record_changes(session, rest, changes)
+            await self.acknowledge(rest)
+            log.info("turn.unanswered_changes", changes=[c.fate for _, c in changes])
+            return
+        inbound, nlu = await self.understand(session, answer)
         outcome = await self.decide(session, inbound, nlu)
-        await self.record(session, rest, inbound, nlu, outcome)
+        await self.record(session, rest, inbound, nlu, outcome, changes=changes)
         await self.deliver(session)
         await self.acknowledge(rest)
         intent: str | None = nlu.intent
@@ -220,6 +227,73 @@ class TurnRunner:
         log.info("turn.replayed", entries=[d.entry_id for d in done])
         return [d for d in batch if d not in done]
 
+    def settle(
+        self, batch: Sequence[Delivery]
+    ) -> tuple[list[Delivery], list[tuple[Delivery, Settled]]]:
+        """Edits and deletes, as the dialogue's rule says (`core.backlog.settle_edits`): the
+        deliveries to answer (a message carrying the text of its edit), and the edits and
+        deletes with what became of them, to record."""
+        if all(d.inbound.kind == "message" for d in batch):
+            return list(batch), []
+        fates = settle_edits([d.inbound for d in batch], self.edit_policy())
+        answer = [
+            d if s.inbound is d.inbound else Delivery(d.entry_id, s.inbound, d.attempts)
+            for d, s in zip(batch, fates, strict=True)
+            if s.inbound is not None
+        ]
+        changes = [(d, s) for d, s in zip(batch, fates, strict=True) if d.inbound.kind != "message"]
+        return answer, changes
+
+    def edit_policy(self) -> EditPolicy:
+        """What the dialogue does with edits, read each time (the flows may be reloaded)."""
+        dialogue = self._dialogue
+        return dialogue.edits if isinstance(dialogue, EditRule) else "replace_unanswered"
+
+    async def record_changes(
+        self,
+        session: Session,
+        batch: Sequence[Delivery],
+        changes: Sequence[tuple[Delivery, Settled]],
+    ) -> None:
+        """A batch with nothing to answer (edits and deletes only): kept in the session's
+        history and the conversation store, counted, and saved as a turn without replies, so a
+        worker that takes it over acknowledges it rather than records it twice."""
+        self._remember_changes(session, changes)
+        session.turn_entries = [d.entry_id for d in batch]
+        session.pending = []
+        session.revision += 1
+        session.updated_at = time.time()
+        await self._store.save(session)
+        self._count_changes(changes)
+        await self._keep(session, batch)
+
+    def _remember_changes(
+        self, session: Session, changes: Sequence[tuple[Delivery, Settled]]
+    ) -> None:
+        for d, _ in changes:
+            session.remember(
+                TurnRecord(
+                    at=d.inbound.received_at,
+                    user=d.inbound.text,
+                    kind=d.inbound.kind,
+                    target=d.inbound.target_id,
+                ),
+                self._cfg.history_turns,
+            )
+
+    def _count_changes(self, changes: Sequence[tuple[Delivery, Settled]]) -> None:
+        for d, settled in changes:
+            self._metrics.edits.labels(
+                channel=d.inbound.channel, kind=d.inbound.kind, fate=settled.fate
+            ).inc()
+            log.info(
+                "turn.message_changed",
+                kind=d.inbound.kind,
+                fate=settled.fate,
+                target=d.inbound.target_id,
+                changed_event=d.inbound.event_id,
+            )
+
     async def understand(
         self, session: Session, batch: Sequence[Delivery]
     ) -> tuple[Inbound, NluResult]:
@@ -253,11 +327,15 @@ class TurnRunner:
         inbound: Inbound,
         nlu: NluResult,
         outcome: TurnOutcome,
+        *,
+        changes: Sequence[tuple[Delivery, Settled]] = (),
     ) -> None:
         """Save the session with the turn in its history and its replies pending, before any
         reply goes out: a worker that dies after this step is replayed, not run again.
-        Raises `StaleSession` when another worker saved the conversation first."""
+        Raises `StaleSession` when another worker saved the conversation first. `changes`:
+        the batch's edits and deletes (`settle`), kept in the history before the turn."""
         replies = list(outcome.replies)
+        self._remember_changes(session, changes)
         session.remember(
             TurnRecord(
                 at=inbound.received_at,
@@ -276,6 +354,7 @@ class TurnRunner:
         await self._store.save(session)
         # Counted once saved: a saved turn is replayed, never run again, so never counted twice.
         count_turn(self._metrics, inbound.channel, outcome, outcome.intent or nlu.intent)
+        self._count_changes(changes)
         # Kept before the replies go out: once the customer has an answer, the turn's record is
         # in the conversation store too (for the console, or a test reading after the answer).
         await self._keep(session, batch)

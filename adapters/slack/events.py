@@ -22,11 +22,13 @@ Kind = Literal["event_callback", "url_verification"]
 Handled = Literal["message", "app_mention"]
 """The events that are a user's message to the bot; any other is accepted and ignored."""
 Accepted = Literal["file_share", "thread_broadcast", "me_message"]
-"""A message's subtypes that are still a user writing (no subtype, the usual, too); the others
-(edits, deletions, joins, bots' messages...) are accepted and ignored."""
+"""A message's subtypes that are still a user writing (no subtype, the usual, too)."""
+Change = Literal["message_changed", "message_deleted"]
+"""A message's subtypes that change an earlier message: an edit, a delete. The other subtypes
+(joins, bots' messages...) are accepted and ignored."""
 KINDS = frozenset(get_args(Kind))
 HANDLED = frozenset(get_args(Handled))
-ACCEPTED_SUBTYPES = frozenset(get_args(Accepted))
+ACCEPTED_SUBTYPES = frozenset(get_args(Accepted)) | frozenset(get_args(Change))
 FROM_A_BOT = "message from a bot (possibly ourselves) ignored"
 
 
@@ -40,6 +42,27 @@ class File(msgspec.Struct):
     url_private: str | None = None
 
 
+class Edited(msgspec.Struct):
+    """A changed message's `edited`: who edited it, when. A `message_changed` without it is
+    Slack updating the message itself (a link unfurled, a thread's reply count), no edit."""
+
+    user: str | None = None
+    ts: str | None = None
+
+
+class Message(msgspec.Struct):
+    """The message as it is now (`message` of a `message_changed`) or was (`previous_message`
+    of a `message_deleted`)."""
+
+    user: str | None = None
+    ts: str | None = None
+    text: str | None = None
+    thread_ts: str | None = None
+    bot_id: str | None = None
+    subtype: str | None = None
+    edited: Edited | None = None
+
+
 class Event(msgspec.Struct):
     """The inner event of a `message` or `app_mention`: https://docs.slack.dev/reference/events/message
     (the kinds as `Literal`s: a value decodes to the shared constant, no new string)."""
@@ -48,11 +71,14 @@ class Event(msgspec.Struct):
     channel: str | None = None
     user: str | None = None
     ts: str | None = None
-    subtype: Accepted | None = None
+    subtype: Accepted | Change | None = None
     thread_ts: str | None = None
     text: str | None = None
     bot_id: str | None = None
     files: tuple[File, ...] = ()
+    message: Message | None = None
+    previous_message: Message | None = None
+    deleted_ts: str | None = None
 
 
 class Authorization(msgspec.Struct):
@@ -130,6 +156,8 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
     event, event_id = envelope.event, envelope.event_id  # an event_callback's
     if event is None or event_id is None:
         raise PayloadError("event_callback without an event object or event_id")
+    if event.subtype == "message_changed" or event.subtype == "message_deleted":
+        return _change(envelope, event, event_id, channel_name, body)
     channel, user, ts, thread = event.channel, event.user, event.ts, event.thread_ts or None
     if event.bot_id:
         return WebhookReply(note=FROM_A_BOT)
@@ -162,6 +190,68 @@ def _reply(envelope: Envelope, channel_name: str, body: bytes) -> WebhookReply:
         meta=meta,
         raw=raw,
         attachments=tuple(attachment_of(f) for f in event.files) if event.files else (),
+        message_id=ts,  # what a later edit or delete names
+    )
+    return WebhookReply(events=(inbound,))
+
+
+def _change(
+    envelope: Envelope, event: Event, event_id: str, channel_name: str, body: bytes
+) -> WebhookReply:
+    """A `message_changed` (an edit) or `message_deleted` of a user's message, as an event of
+    that kind naming the message's ts. Its key is its own (the edit's time, or the deletion),
+    so the original message is not taken for a duplicate, and a retried change is."""
+    edit = event.subtype == "message_changed"
+    msg = event.message if edit else event.previous_message
+    channel = event.channel
+    if msg is None:
+        if edit:
+            raise PayloadError("message_changed without the message")
+        return WebhookReply(note="message_deleted without previous_message: its author is unknown")
+    target = msg.ts if edit else event.deleted_ts or msg.ts
+    if not (channel and target):
+        raise PayloadError(f"{event.subtype} event without channel or the message's ts")
+    if msg.bot_id or msg.subtype == "bot_message":
+        return WebhookReply(note=FROM_A_BOT)
+    user = msg.user
+    if not user:
+        return WebhookReply(note=f"{event.subtype} of a message without a user ignored")
+    for auth in envelope.authorizations:
+        if auth.is_bot and auth.user_id == user:
+            return WebhookReply(note=FROM_A_BOT)
+    if edit and msg.edited is None:
+        return WebhookReply(note="message_changed without `edited` (not an edit) ignored")
+    text = ""
+    if edit:
+        text = msg.text or ""
+        if "<@" in text:
+            text = strip_mentions(text, envelope.authorizations)
+        if "&" in text:
+            text = unescape(text)
+    # A thread's parent carries thread_ts == its own ts; it was posted outside any thread.
+    thread = msg.thread_ts if msg.thread_ts and msg.thread_ts != target else None
+    when = (msg.edited.ts if msg.edited is not None else None) or event.ts or ""
+    meta = {"slack_event_id": event_id, "ts": target}
+    if thread:
+        meta["thread_ts"] = thread
+    try:
+        raw = body.decode()
+    except UnicodeDecodeError:
+        raise PayloadError("body is not UTF-8") from None
+    inbound = Inbound.model_validate(
+        {
+            "event_id": f"{channel}:{target}:edited:{when}"
+            if edit
+            else f"{channel}:{target}:deleted",
+            "conversation": conversation_ref(channel_name, channel, thread),
+            "sender": sender_ref(user),
+            "text": text.strip(),
+            "meta": meta,
+            "raw": raw,
+            "kind": "edit" if edit else "delete",
+            "message_id": target,
+            "target_id": target,
+        }
     )
     return WebhookReply(events=(inbound,))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.backlog import EditPolicy
 from core.dialogue.templates import Condition, Template
 
 
@@ -228,6 +229,8 @@ class Policy:
     """Said before the answer when the customer is clearly annoyed but the bot can help."""
     both: tuple[Template, ...] = (Template.compile("Let's take those one at a time."),)
     """Said before handling two requests of one message in turn."""
+    edits: EditPolicy = "replace_unanswered"
+    """What an edited message does (`core.backlog.EditPolicy`); deletes are never answered."""
 
 
 @dataclass(frozen=True, slots=True)

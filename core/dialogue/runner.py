@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from core.backlog import EditPolicy
 from core.dialogue.interpreter import RESUME, Interpreter
 from core.dialogue.language import Detect, language_detector
 from core.dialogue.model import Ask, Bot, Flow, SlotSpec
@@ -81,6 +82,11 @@ class FlowRunner:
     @property
     def bot(self) -> Bot:
         return self._bot
+
+    @property
+    def edits(self) -> EditPolicy:
+        """What an edited message does: the flows' `policy.edits` (`core.ports.EditRule`)."""
+        return self._bot.policy.edits
 
     def menu(self) -> tuple[Button, ...]:
         """What the bot can do, as buttons (the policy's `menu`): a web chat's welcome."""

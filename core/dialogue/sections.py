@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.backlog import EDIT_POLICIES
 from core.dialogue.model import EntitySpec, HttpActionSpec, Policy, Src
 from core.dialogue.templates import Template
 from core.dialogue.yamlsrc import LDict, LList
@@ -163,6 +164,12 @@ def read_policy(file: str, doc: LDict, sections: Sections, issues: list[FlowIssu
         elif key == "titles":
             args[key] = {str(k): str(v) for k, v in (value or {}).items()}
             sections.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
+        elif key == "edits":
+            if value in EDIT_POLICIES:
+                args[key] = value
+            else:
+                known = ", ".join(sorted(EDIT_POLICIES))
+                issues.append(FlowIssue(file, line, f"edits: expected one of {known}"))
         else:
             issues.append(FlowIssue(file, line, f"unknown policy key {key!r}"))
 

@@ -164,6 +164,8 @@ def summarise(reply: WebhookReply) -> dict[str, Any]:
                 for a in e.attachments
             ],
             meta=dict(e.meta),
+            kind=e.kind,
+            target_id=e.target_id,
         )
     return out
 
@@ -181,6 +183,8 @@ EVENT_KEYS = frozenset(
         "locale",
         "attachments",
         "meta",
+        "kind",
+        "target_id",
     }
 )
 """What `summarise` gives: of the reply, and of its first event."""

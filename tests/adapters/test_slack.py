@@ -456,3 +456,100 @@ def test_headers_that_cannot_pass_are_refused_before_the_body(headers: dict[str,
     req = WebhookRequest("POST", "https://gateway.test/webhooks/slack", headers, {}, b"")
     with pytest.raises(VerificationError):
         channel_at(NOW).precheck(req)
+
+
+def changed_event(chat: str, ts: str, text: str, edited_at: str, **extra: Any) -> dict[str, Any]:
+    """A `message_changed` of the user's message `ts`, shaped as the recorded one."""
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": chat,
+        "ts": edited_at,
+        "event_ts": edited_at,
+        "message": {
+            "type": "message",
+            "user": "U2147483697",
+            "text": text,
+            "ts": ts,
+            "edited": {"user": "U2147483697", "ts": edited_at},
+            **extra,
+        },
+    }
+
+
+def deleted_event(chat: str, ts: str, deleted_at: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": chat,
+        "ts": deleted_at,
+        "deleted_ts": ts,
+        "previous_message": {"type": "message", "user": "U2147483697", "text": "x", "ts": ts},
+    }
+
+
+def test_an_edit_and_a_delete_have_keys_of_their_own_and_a_retry_keeps_its_key() -> None:
+    original = message_event("where is my ordr", chat="D1", event="o1", thread_ts="1.5")
+    (message,) = parsed(event_body(original, "Ev1")).events
+    ts = original["ts"]
+    edit = changed_event("D1", ts, "where is my order &amp; <@UBOT0001>", "1800000000.1")
+    edit["message"]["thread_ts"] = "1.5"
+    (first,) = parsed(event_body(edit, "Ev2")).events
+    (retried,) = parsed(event_body(edit, "Ev2-retry")).events  # Slack's retry: a new event_id
+    (again,) = parsed(event_body(changed_event("D1", ts, "b", "1800000000.2"), "Ev3")).events
+    (gone,) = parsed(event_body(deleted_event("D1", ts, "1800000000.3"), "Ev4")).events
+    assert (message.kind, message.message_id) == ("message", ts)
+    assert (first.kind, first.target_id, first.text) == ("edit", ts, "where is my order &")
+    assert first.conversation == message.conversation  # the same thread
+    assert (gone.kind, gone.target_id, gone.text) == ("delete", ts, "")
+    keys = [e.dedupe_key for e in (message, first, again, gone)]
+    assert len(set(keys)) == 4 and retried.dedupe_key == first.dedupe_key
+
+
+def test_a_change_the_bot_must_not_hear_of_is_ignored() -> None:
+    own = changed_event("D1", "1.1", "Order shipped", "1.2")
+    own["message"]["user"] = "UBOT0001"  # the bot's own message (authorizations)
+    assert parsed(event_body(own, "Ev5")).note == slack_events.FROM_A_BOT
+    unfurl = changed_event("D1", "1.1", "see https://x", "1.2")
+    del unfurl["message"]["edited"]
+    assert "not an edit" in (parsed(event_body(unfurl, "Ev6")).note or "")
+    with pytest.raises(PayloadError, match="without the message"):
+        parsed(event_body({**changed_event("D1", "1.1", "a", "1.2"), "message": None}, "Ev7"))
+
+
+async def test_a_late_edit_and_a_delete_are_queued_once_and_not_answered(
+    fake_slack: FakeSlack, tmp_path: Path
+):
+    settings = build_settings(CASE, fake_slack, tmp_path)
+    async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+        original = message_event("hello", chat=CASE.chat, event="late")
+        status, _ = await gw.post(CASE, CASE.sign(_json(event_body(original, "EvL1"))))
+        assert status == 200
+        await wait_sent(fake_slack, 1)
+        edit = _json(event_body(changed_event(CASE.chat, original["ts"], "hi", "1.9"), "EvL2"))
+        delete = _json(event_body(deleted_event(CASE.chat, original["ts"], "2.0"), "EvL3"))
+        for req in (edit, edit, delete):  # the edit delivered twice
+            status, _ = await gw.post(CASE, CASE.sign(req))
+            assert status == 200
+        sent = await sentinel(gw, CASE, fake_slack, event="late-2")
+        assert [s.text for s in sent] == ["#1 hello", f"#2 {SENTINEL}"]
+        assert gw.queued("slack") == 4 and gw.duplicates("slack") == 1
+        edits = gw.services.metrics.registry.get_sample_value
+        assert edits(
+            "gateway_edits_total", {"channel": "slack", "kind": "edit", "fate": "recorded"}
+        )
+        session = await gw.services.storage.store.load(f"slack:{CASE.chat}")
+        assert session is not None
+        assert [t.kind for t in session.history] == ["message", "edit", "delete", "message"]
+        desk = gw.services.desk
+        assert desk is not None  # the conversation store keeps them for the team
+        conv = await desk.conversations.by_key(f"slack:{CASE.chat}")
+        assert conv is not None
+        said = [m.text for m in await desk.conversations.messages(conv.id) if m.direction == "in"]
+        assert said == ["hello", "[edited] hi", "[deleted a message]", SENTINEL]
+
+
+def _json(body: bytes) -> Any:
+    return type(CASE.message("x", chat="D1", event="e"))(body, {"Content-Type": "application/json"})

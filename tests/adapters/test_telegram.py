@@ -145,10 +145,26 @@ async def test_a_mention_of_someone_else_is_not_for_the_bot(telegram_channel: Te
     assert parse(telegram_channel, body).note == "group message not addressed to the bot"
 
 
+async def test_an_edit_names_its_message_and_has_a_key_of_its_own(
+    telegram_channel: TelegramChannel,
+):
+    body = fixture_body("edited_message")
+    (edit,) = parse(telegram_channel, body).events
+    original = {"update_id": 10010, "message": {**body["edited_message"], "text": "Edtied text"}}
+    del original["message"]["edit_date"]
+    (message,) = parse(telegram_channel, original).events
+    assert (message.kind, message.message_id, message.target_id) == ("message", "1365", None)
+    assert (edit.kind, edit.target_id, edit.text) == ("edit", "1365", "Edited text")
+    assert edit.conversation == message.conversation
+    assert edit.dedupe_key != message.dedupe_key
+    assert parse(telegram_channel, body).events[0].dedupe_key == edit.dedupe_key  # a redelivery
+
+
 async def test_edits_can_be_treated_as_new_messages(fake_telegram: FakeTelegram):
+    """TELEGRAM_EDITS_AS_NEW keeps its meaning: the edit comes as a plain message."""
     channel = make(fake_telegram.api_url, edits_as_new=True)
     events = parse(channel, fixture_body("edited_message")).events
-    assert [(e.event_id, e.text) for e in events] == [("10011", "Edited text")]
+    assert [(e.event_id, e.text, e.kind) for e in events] == [("10011", "Edited text", "message")]
 
 
 async def test_media_goes_out_as_photo_or_document_in_the_topic(

@@ -31,6 +31,7 @@ TRUSTED: dict[str, dict[str, Any]] = {
         "text": "where is my order A1B2C3?",
         "meta": {"slack_event_id": "Ev1", "ts": "1700000000.000100"},
         "raw": '{"type": "event_callback"}',
+        "message_id": "1700000000.000100",
     },
     "attachments and a raw object": {
         **LEAST,
@@ -43,6 +44,7 @@ VALIDATED: dict[str, dict[str, Any]] = {
     "a lone surrogate": {**LEAST, "text": "hi \ud800"},
     "a lone surrogate in meta": {**LEAST, "meta": {"subject": "\udcff"}},
     "an id past ASCII": {**LEAST, "event_id": "é"},
+    "a message id past ASCII": {**LEAST, "message_id": "é"},
     "a conversation as a mapping": {**LEAST, "conversation": {"channel": "x", "chat_id": "1"}},
     "a sender as a mapping": {**LEAST, "sender": {"id": "U2", "name": "Ann"}},
     "a text subclass": {**LEAST, "text": type("Text", (str,), {})("hi")},
@@ -119,3 +121,22 @@ def test_what_validation_refuses_is_refused_alike(fields: dict[str, Any]) -> Non
     with pytest.raises(ValidationError) as got:
         Inbound.build(**fields)
     assert got.value.errors() == expected.value.errors()
+
+
+def test_an_entry_queued_before_edits_existed_reads_as_a_message() -> None:
+    """A queue or spill file written by the previous release has no `kind`: still a message."""
+    old = (
+        '{"event_id":"D1:1","conversation":{"channel":"slack","chat_id":"D1","thread_id":null},'
+        '"sender":{"id":"U1","name":null},"text":"hi","attachments":[],"payload":null,'
+        '"locale":null,"received_at":1.0,"meta":{},"raw":null}'
+    )
+    inbound = Inbound.model_validate_json(old)
+    assert (inbound.kind, inbound.message_id, inbound.target_id) == ("message", None, None)
+    edit = inbound.model_copy(update={"kind": "edit", "target_id": "1", "event_id": "D1:1:e"})
+    again = Inbound.model_validate_json(edit.to_json())
+    assert (again.kind, again.target_id) == ("edit", "1")
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Inbound.model_validate({**LEAST, "kind": "reaction"})

@@ -275,3 +275,29 @@ def test_every_mistake_is_listed_and_programs_are_flat(tmp_path: Path) -> None:
     bot = load_bot(FLOWS, None)
     program = bot.flows["order_status"].program
     assert isinstance(program[0], Ask) and program[0].slot == "order_id"
+
+
+def test_the_edit_rule_is_read_and_a_wrong_one_refused_with_its_line(tmp_path: Path) -> None:
+    from core.desk import DeskDialogue
+    from core.ports import EditRule
+    from tests.core.dialogue.helpers import make_runner
+
+    flows = """\
+    policy:
+      below: 0.5
+      edits: {rule}
+    flows:
+      hello: {{when: {{intent: greet}}, steps: [{{say: hi}}]}}
+    """
+    assert load_bot(FLOWS, None).policy.edits == "replace_unanswered"  # the shipped bot
+    runner, _, _ = make_runner(tmp_path, flows.format(rule="as_new"))
+    assert runner.edits == "as_new" and isinstance(runner, EditRule)
+    # The support desk wraps the runner: the turn still reaches the rule through it (only its
+    # delegation is used here, so the desk's stores are left out).
+    wrapped = DeskDialogue.__new__(DeskDialogue)
+    wrapped._inner = runner
+    assert isinstance(wrapped, EditRule) and wrapped.edits == "as_new"
+    found = issues(tmp_path, flows.format(rule="answer_twice"))
+    assert found == [
+        f"{tmp_path}/bot.yml:3: edits: expected one of as_new, ignore, replace_unanswered"
+    ]
