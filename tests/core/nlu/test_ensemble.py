@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from core.errors import ModelDirError
-from core.nlu.calibration import calibrate
 from core.nlu import artifacts
+from core.nlu.calibration import calibrate
 from core.nlu.config import TrainConfig
 from core.nlu.ngrams import NgramVocab
 from core.nlu.predictor import Predictor
