@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import structlog
@@ -203,11 +203,13 @@ class _Sparse:
         return sparse.probs(self.vocab, self.weight, self.bias, texts)
 
 
+_C = TypeVar("_C")
+
+
 def best_mix(
     dense: torch.Tensor, sparse_p: torch.Tensor | None, gold: torch.Tensor, grid: Sequence[float]
 ) -> tuple[float, float, float]:
-    """(encoder weight, accuracy, log-loss): the best average on validation by accuracy, ties
-    broken by log-loss."""
+    """(encoder weight, accuracy, log-loss): the best average on validation (see `pick`)."""
     if not len(gold):
         return 1.0, 0.0, 0.0
     scored = []
@@ -215,9 +217,21 @@ def best_mix(
         p = dense if sparse_p is None else w * dense + (1 - w) * sparse_p
         acc = float((p.argmax(-1) == gold).float().mean())
         nll = float(-torch.log(p[torch.arange(len(gold)), gold].clamp_min(1e-9)).mean())
-        scored.append((acc, -nll, w))
-    acc, neg_nll, w = max(scored)
-    return w, acc, -neg_nll
+        scored.append((acc, nll, w))
+    acc, nll, w = pick(scored, len(gold))
+    return w, acc, nll
+
+
+def pick(scored: Sequence[tuple[float, float, _C]], n: int) -> tuple[float, float, _C]:
+    """The (accuracy, log-loss, choice) with the lowest log-loss among those whose accuracy is
+    within one standard error of the best. Accuracy alone rewards noise: a barely trained
+    encoder at a high weight can flip two or three of a thousand validation answers while its
+    log-loss is several times worse, and then the served model is that encoder and its
+    temperature and threshold are fitted to near-uniform probabilities."""
+    best = max(a for a, _, _ in scored)
+    margin = (best * (1 - best) / max(n, 1)) ** 0.5
+    near = [s for s in scored if s[0] >= best - margin - 1e-12]
+    return min(near, key=lambda s: (s[1], -s[0]))
 
 
 def train(
@@ -515,13 +529,13 @@ def _cross_validate(
         _fit_encoder(encoder, tok, part, labels, config, kind, record, None, bar)
     bar.close()
     sp = sparse_p if config.ngrams else None
-    best: tuple[float, float, int, float] = (-1.0, 0.0, 0, 1.0)
+    scored: list[tuple[float, float, tuple[int, float]]] = []
     for e in range(min(config.schedule("scratch", m).epochs for m in sizes)):
         w, acc, nll = best_mix(dense[e], sp, gold, config.mix_grid)
         if on_epoch:
             on_epoch(e + 1, acc)
-        best = max(best, (acc, -nll, e + 1, w))
-    acc, _, epoch, w = best
+        scored.append((acc, nll, (e + 1, w)))
+    acc, _, (epoch, w) = pick(scored, len(gold))
     mixed = dense[epoch - 1] if sp is None else w * dense[epoch - 1] + (1 - w) * sp
     if outside:
         out_mixed = dense_out[epoch - 1]

@@ -10,10 +10,11 @@ import torch
 
 from core.errors import ModelDirError
 from core.nlu import artifacts
+from core.nlu.calibration import calibrate
 from core.nlu.config import TrainConfig
 from core.nlu.ngrams import NgramVocab
 from core.nlu.predictor import Predictor
-from core.nlu.train import best_mix
+from core.nlu.train import best_mix, pick
 
 
 def test_model_dir_describes_the_ensemble(fixture_model_dir: Path) -> None:
@@ -37,7 +38,8 @@ def test_forward_averages_the_two_models(fixture_model_dir: Path) -> None:
         dense = torch.softmax(net.encoder_logits(batch.input_ids, batch.attention_mask), -1)
         sparse = torch.softmax(net.sparse_logits(batch.bag), -1)
     w = float(net.mix)
-    assert torch.allclose(pred.forward(batch), w * dense + (1 - w) * sparse, atol=1e-6)
+    mixed = calibrate(w * dense + (1 - w) * sparse, loaded.temperature)
+    assert torch.allclose(pred.forward(batch), mixed, atol=1e-5)
     assert torch.allclose(pred.forward(batch).sum(-1), torch.ones(2), atol=1e-5)
 
 
@@ -69,6 +71,14 @@ def test_best_mix_prefers_accuracy_then_log_loss() -> None:
     w, acc, _ = best_mix(dense, sparse, gold, (0.25, 0.5, 0.75))
     assert acc == 1.0 and w in (0.25, 0.5)
     assert best_mix(dense, None, gold, (0.5,))[:2] == (1.0, 0.5)
+
+
+def test_a_noise_level_accuracy_gain_does_not_buy_a_much_worse_log_loss() -> None:
+    # one example in a thousand better, log-loss four times worse: not chosen
+    scored = [(0.854, 2.1, "epoch 1"), (0.851, 0.58, "epoch 30"), (0.80, 0.50, "epoch 40")]
+    assert pick(scored, 1000) == (0.851, 0.58, "epoch 30")
+    # a gain well beyond the noise still wins
+    assert pick([(0.95, 2.1, "a"), (0.85, 0.58, "b")], 1000)[2] == "a"
 
 
 def test_bag_weights_are_the_regressions_features() -> None:
