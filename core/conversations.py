@@ -98,6 +98,26 @@ class Said:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnFact:
+    """One turn as the insights and a reviewer read it: what the customer said (redacted
+    unless the team keeps raw text), what the model made of it and what the bot did. `key`
+    (the turn's last queue entry) makes writing it again harmless."""
+
+    key: str
+    at: float
+    text: str
+    intent: str | None
+    confidence: float | None
+    ranking: Sequence[tuple[str, float]]
+    outcome: str
+    flow: str | None
+    flow_end: str | None
+    latency: float | None
+    feedback: str | None = None
+    """`up` or `down`: the customer's answer to "Did that help?" after this turn."""
+
+
+@dataclass(frozen=True, slots=True)
 class TurnLog:
     """What one finished turn adds to the store (built by the recorder from the session)."""
 
@@ -112,6 +132,8 @@ class TurnLog:
     handoff_queue: str | None
     handoff_at: float | None
     meta: dict[str, str] = field(default_factory=dict)
+    turn: TurnFact | None = None
+    """The turn's own record (None: only its messages are written)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +175,10 @@ class ConversationStore(Protocol):
     async def messages(self, conversation_id: int, limit: int = 500) -> list[Message]: ...
 
     async def transitions(self, conversation_id: int) -> list[Transition]: ...
+
+    async def turns(self, conversation_id: int, limit: int = 500) -> list[TurnFact]:
+        """The conversation's recorded turns, oldest first."""
+        ...
 
     async def notes(self, conversation_id: int) -> list[Note]: ...
 

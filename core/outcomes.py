@@ -15,6 +15,9 @@ OUTCOMES: Final[tuple[Outcome, ...]] = ("answered", "clarified", "fallback", "ha
 MISSED_KEY: Final = "missed"
 """`TurnOutcome.extra` key where the flow runner says it did not understand: `clarified`
 (it offered the likely intents) or `fallback` (it said what it can do)."""
+FLOW_END_KEY: Final = "flow_end"
+"""`TurnOutcome.extra` key where the flow runner says a flow ended in the turn: a pair
+(`completed` or `abandoned`, the flow's name), or None."""
 OTHER: Final = "other"
 NONE: Final = "none"
 

@@ -40,6 +40,17 @@ class TurnRecord(BaseModel):
     intent: str | None = None
     confidence: float | None = None
     bot: list[str] = Field(default_factory=list)
+    ranking: list[tuple[str, float]] = Field(default_factory=list)
+    """The model's best intents (up to three) and their confidences: the runners-up of the
+    intent it chose, for a reviewer."""
+    outcome: str | None = None
+    """`answered`, `clarified`, `fallback` or `handoff` (`core.outcomes`)."""
+    flow: str | None = None
+    """The flow the turn ended or abandoned, or the one still waiting for an answer."""
+    flow_end: str | None = None
+    """`completed` or `abandoned` when a flow ended in this turn; None otherwise."""
+    latency: float | None = None
+    """Seconds from the message's arrival to its answer being decided."""
 
 
 class Session(BaseModel):

@@ -20,7 +20,7 @@ from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavai
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
-from core.outcomes import count_turn
+from core.outcomes import FLOW_END_KEY, count_turn, outcome_of
 from core.ports import (
     Delivery,
     Dialogue,
@@ -40,6 +40,8 @@ STALE_RETRIES = 8
 """Turns run again in a row because another worker saved the session first. Each run reads the
 fresh state, so one is normally enough; past this the store is taken to be at fault and the
 run counts as a failed attempt."""
+RANKED = 3
+"""Intents of the model's ranking kept with each turn (the chosen one and its runners-up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,8 @@ class TurnRunner:
         reply goes out: a worker that dies after this step is replayed, not run again.
         Raises `StaleSession` when another worker saved the conversation first."""
         replies = list(outcome.replies)
+        ended = outcome.extra.get(FLOW_END_KEY)
+        arrived = min((d.inbound.received_at for d in batch), default=inbound.received_at)
         session.remember(
             TurnRecord(
                 at=inbound.received_at,
@@ -266,6 +270,11 @@ class TurnRunner:
                 intent=outcome.intent or nlu.intent,
                 confidence=_confidence(outcome, nlu),
                 bot=[r.text for r in replies],
+                ranking=[(s.intent, s.confidence) for s in nlu.ranking[:RANKED]],
+                outcome=outcome_of(outcome),
+                flow=ended[1] if ended else outcome.extra.get("flow"),
+                flow_end=ended[0] if ended else None,
+                latency=max(0.0, time.time() - arrived),
             ),
             self._cfg.history_turns,
         )

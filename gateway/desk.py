@@ -38,7 +38,7 @@ class Desk:
         )
 
     def recorder(self) -> Recorder:
-        return Recorder(self.conversations, self.events)
+        return Recorder(self.conversations, self.events, raw_text=self.settings.store_raw_text)
 
     async def __aenter__(self) -> Desk:
         await self.db.__aenter__()

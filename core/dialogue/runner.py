@@ -18,7 +18,7 @@ from core.dialogue.policy import Choice, choose
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
-from core.outcomes import MISSED_KEY
+from core.outcomes import FLOW_END_KEY, MISSED_KEY
 from core.ports import Actions, Entity, HandoffTarget, NluResult, TurnOutcome
 from core.session import Frame, Session
 
@@ -125,6 +125,7 @@ class FlowRunner:
             # the text the model would have read (the extractor's `max_chars`), off the loop.
             entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
+        before = {f.flow for f in (*session.stack, *session.paused) if f.flow != RESUME}
         turn.intent, turn.confidence = choice.intent, choice.confidence
         _hear(bot, session, entities)
         angry = inbound.payload is None and frustrated(text)
@@ -141,6 +142,7 @@ class FlowRunner:
         turn.offer_resume()
         if session.stack and session.stack[-1].flow != RESUME:
             log.debug("flow.waiting", flow=session.stack[-1].flow)
+        ended = _flow_end(turn, before)
         return TurnOutcome(
             replies=turn.replies,
             intent=choice.intent,
@@ -149,6 +151,7 @@ class FlowRunner:
             extra={
                 "flow": session.stack[-1].flow if session.stack else None,
                 MISSED_KEY: turn.miss_kind,
+                FLOW_END_KEY: ended,
             },
         )
 
@@ -349,6 +352,18 @@ class FlowRunner:
         flow = bot.flows[flow_name]
         turn.start(flow, _prefill(flow, entities, _entity_slots(bot, s)))
         await turn.run()
+
+
+def _flow_end(turn: Interpreter, before: set[str]) -> tuple[str, str] | None:
+    """(`completed` or `abandoned`, the flow) when a flow ended in this turn: the last one run
+    to its end, else one that was waiting before the turn and is gone (given up, cancelled,
+    replaced by another request, handed off)."""
+    if turn.completed:
+        return "completed", turn.completed[-1]
+    s = turn.session
+    left = {f.flow for f in (*s.stack, *s.paused)}
+    gone = sorted(before - left)
+    return ("abandoned", gone[0]) if gone else None
 
 
 def _realign(bot: Bot, session: Session) -> None:

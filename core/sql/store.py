@@ -17,12 +17,21 @@ from core.conversations import (
     Note,
     Search,
     Transition,
+    TurnFact,
     TurnLog,
     TurnWritten,
 )
 from core.handoff import WITH_PEOPLE, HeldByOther, State, plan
 from core.sql.db import Database
-from core.sql.models import AgentRow, Base, ConversationRow, HandoffRow, MessageRow, NoteRow
+from core.sql.models import (
+    AgentRow,
+    Base,
+    ConversationRow,
+    HandoffRow,
+    MessageRow,
+    NoteRow,
+    TurnRow,
+)
 
 _NAME_CAP = 255
 
@@ -148,6 +157,8 @@ class SqlConversations:
                 new += await _insert_once(
                     self, s, row.id, m.key, "out", "bot", m.text, last_in, None
                 )
+            if log.turn is not None:
+                await self._insert_turn(s, row.id, row.channel, log.turn)
             moved = None
             state = State(row.state)
             if log.handoff and log.handoff_at is not None and log.handoff_at != row.handoff_at:
@@ -166,6 +177,38 @@ class SqlConversations:
             names = await self._names(s, {row.holder_id})
             conversation = _conversation(row, names)
         return TurnWritten(conversation, new, moved)
+
+    async def _insert_turn(self, s: AsyncSession, conv_id: int, channel: str, t: TurnFact) -> None:
+        await s.execute(
+            self._insert(TurnRow)
+            .values(
+                conversation_id=conv_id,
+                key=t.key[:255],
+                channel=channel,
+                at=t.at,
+                text=t.text,
+                intent=t.intent[:128] if t.intent else None,
+                confidence=t.confidence,
+                ranking=[[name[:128], float(c)] for name, c in t.ranking],
+                outcome=t.outcome,
+                flow=t.flow[:128] if t.flow else None,
+                flow_end=t.flow_end,
+                latency=t.latency,
+            )
+            .on_conflict_do_nothing(index_elements=["conversation_id", "key"])
+        )
+
+    async def turns(self, conversation_id: int, limit: int = 500) -> list[TurnFact]:
+        """The conversation's recorded turns, oldest first."""
+        stmt = (
+            select(TurnRow)
+            .where(TurnRow.conversation_id == conversation_id)
+            .order_by(TurnRow.at.desc(), TurnRow.id.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            rows = list((await s.execute(stmt)).scalars())
+        return [_turn(r) for r in reversed(rows)]
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT, in the dialect's own words."""
@@ -392,6 +435,22 @@ def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
         created_at=r.created_at,
         updated_at=r.updated_at,
         meta=dict(r.meta or {}),
+    )
+
+
+def _turn(r: TurnRow) -> TurnFact:
+    return TurnFact(
+        key=r.key,
+        at=r.at,
+        text=r.text,
+        intent=r.intent,
+        confidence=r.confidence,
+        ranking=[(str(n), float(c)) for n, c in (r.ranking or [])],
+        outcome=r.outcome,
+        flow=r.flow,
+        flow_end=r.flow_end,
+        latency=r.latency,
+        feedback=r.feedback,
     )
 
 

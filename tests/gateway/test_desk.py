@@ -114,3 +114,37 @@ async def test_outside_support_hours_says_when(
         assert told.startswith("Our support team is away now")
         assert f"their hours: {today} {minute}" in told and "from " in told
         assert time.time() - started < 10
+
+
+async def test_every_turn_is_recorded_with_its_outcome_and_redacted_text(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(), dialogue=PersonDialogue(), channels={"test": recording_channel}
+    ) as (_, services):
+        await say(services, "hi, I am ann@example.com, card 4111 1111 1111 1111")
+        await say(services, "I want a person")
+        conv = await services.desk.conversations.by_key(CONV.key)
+        assert conv is not None
+        turns = await services.desk.conversations.turns(conv.id)
+        assert [(t.text, t.intent, t.outcome) for t in turns] == [
+            ("hi, I am [email], card [card]", "greet", "answered"),
+            ("I want a person", "human", "handoff"),
+        ]
+        assert all(t.latency is not None and 0 <= t.latency < 30 for t in turns)
+
+
+async def test_raw_text_is_kept_when_the_team_says_so(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=PersonDialogue(),
+        channels={"test": recording_channel},
+        store_raw_text=True,
+    ) as (_, services):
+        await say(services, "hi, I am ann@example.com")
+        conv = await services.desk.conversations.by_key(CONV.key)
+        assert conv is not None
+        turns = await services.desk.conversations.turns(conv.id)
+        assert [t.text for t in turns] == ["hi, I am ann@example.com"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from core.conversations import Said, Search, TurnLog
+from core.conversations import Said, Search, TurnFact, TurnLog
 from core.handoff import HandoffError, HeldByOther, NotWithPeople, State
 from core.models import ConversationRef, Sender
 from core.sql.agents import AgentExists, SqlAgents
@@ -43,11 +45,11 @@ def turn(
 
 
 async def test_migrations_reach_head_and_go_back(db: Database) -> None:
-    assert await db.revision() == "0001"
+    assert await db.revision() == "0002"
     await db.downgrade("base")
     assert await db.revision() is None
     await db.upgrade()
-    assert await db.revision() == "0001"
+    assert await db.revision() == "0002"
 
 
 async def test_a_turn_written_twice_is_one_turn(db: Database) -> None:
@@ -224,3 +226,39 @@ def test_database_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert database_url(None, tmp_path).endswith("/conversations.db")
     assert database_url("postgresql://u:p@h/db", tmp_path) == "postgresql+asyncpg://u:p@h/db"
     assert database_url("postgres://h/db", tmp_path) == "postgresql+asyncpg://h/db"
+
+
+def fact(key: str, **kw: Any) -> TurnFact:
+    base: dict[str, Any] = {
+        "key": key,
+        "at": 1000.0,
+        "text": "where is [email]'s order",
+        "intent": "order_status",
+        "confidence": 0.71,
+        "ranking": [("order_status", 0.71), ("refund", 0.2), ("greet", 0.05)],
+        "outcome": "answered",
+        "flow": "order_status",
+        "flow_end": "completed",
+        "latency": 0.25,
+    }
+    return TurnFact(**{**base, **kw})
+
+
+async def test_each_turn_is_kept_once_with_what_the_bot_made_of_it(db: Database) -> None:
+    store = SqlConversations(db)
+    first = replace(turn(1), turn=fact("ev1"))
+    await store.record_turn(first)
+    await store.record_turn(first)  # the same turn replayed after a failed delivery
+    await store.record_turn(replace(turn(2), turn=fact("ev2", outcome="fallback", flow=None,
+                                                       flow_end=None, intent=None,
+                                                       confidence=None, ranking=[])))  # fmt: skip
+    await store.record_turn(turn(3))  # no turn record: only its messages
+    conv = await store.by_key(REF.key)
+    assert conv is not None
+    kept = await store.turns(conv.id)
+    assert [(t.key, t.outcome, t.flow_end) for t in kept] == [
+        ("ev1", "answered", "completed"),
+        ("ev2", "fallback", None),
+    ]
+    assert kept[0] == fact("ev1")
+    assert kept[1].ranking == [] and kept[1].intent is None
