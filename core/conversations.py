@@ -113,6 +113,8 @@ class TurnFact:
     flow: str | None
     flow_end: str | None
     latency: float | None
+    asked_feedback: bool = False
+    """The turn ended with "Did that help?"."""
     feedback: str | None = None
     """`up` or `down`: the customer's answer to "Did that help?" after this turn."""
 
@@ -134,6 +136,9 @@ class TurnLog:
     meta: dict[str, str] = field(default_factory=dict)
     turn: TurnFact | None = None
     """The turn's own record (None: only its messages are written)."""
+    feedback: tuple[str, str] | None = None
+    """(`up` or `down`, the key of the turn it is about): the customer's answer to "Did that
+    help?", kept on that turn if it is still there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +183,10 @@ class ConversationStore(Protocol):
 
     async def turns(self, conversation_id: int, limit: int = 500) -> list[TurnFact]:
         """The conversation's recorded turns, oldest first."""
+        ...
+
+    async def asked_since(self, conversation_key: str, since: float) -> bool:
+        """Was the conversation asked "Did that help?" at or after `since`?"""
         ...
 
     async def notes(self, conversation_id: int) -> list[Note]: ...

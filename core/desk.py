@@ -201,7 +201,8 @@ class Recorder:
             handoff_queue=session.handoff_queue,
             handoff_at=session.handoff_at,
             meta=meta,
-            turn=self._fact(turn, last),
+            turn=self._fact(inbounds[-1].dedupe_key, last),
+            feedback=last.feedback if last else None,
         )
         try:
             written = await self._store.record_turn(entry)
@@ -228,4 +229,5 @@ class Recorder:
             flow=last.flow,
             flow_end=last.flow_end,
             latency=last.latency,
+            asked_feedback=last.asked_feedback,
         )

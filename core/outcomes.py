@@ -18,6 +18,11 @@ MISSED_KEY: Final = "missed"
 FLOW_END_KEY: Final = "flow_end"
 """`TurnOutcome.extra` key where the flow runner says a flow ended in the turn: a pair
 (`completed` or `abandoned`, the flow's name), or None."""
+FEEDBACK_KEY: Final = "feedback"
+"""`TurnOutcome.extra` key of the customer's answer to "Did that help?": (`up` or `down`, the
+dedupe key of the turn it is about)."""
+ASKED_FEEDBACK_KEY: Final = "asked_feedback"
+"""`TurnOutcome.extra` key: True when the turn's replies end with "Did that help?"."""
 OTHER: Final = "other"
 NONE: Final = "none"
 

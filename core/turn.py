@@ -20,7 +20,13 @@ from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavai
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
-from core.outcomes import FLOW_END_KEY, count_turn, outcome_of
+from core.outcomes import (
+    ASKED_FEEDBACK_KEY,
+    FEEDBACK_KEY,
+    FLOW_END_KEY,
+    count_turn,
+    outcome_of,
+)
 from core.ports import (
     Delivery,
     Dialogue,
@@ -275,6 +281,8 @@ class TurnRunner:
                 flow=ended[1] if ended else outcome.extra.get("flow"),
                 flow_end=ended[0] if ended else None,
                 latency=max(0.0, time.time() - arrived),
+                asked_feedback=bool(outcome.extra.get(ASKED_FEEDBACK_KEY)),
+                feedback=outcome.extra.get(FEEDBACK_KEY),
             ),
             self._cfg.history_turns,
         )

@@ -132,6 +132,8 @@ class TurnRow(Base):
     flow: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flow_end: Mapped[str | None] = mapped_column(String(16), nullable=True)
     latency: Mapped[float | None] = mapped_column(Float, nullable=True)
+    asked_feedback: Mapped[bool] = mapped_column(default=False)
+    """The turn ended with "Did that help?"."""
     feedback: Mapped[str | None] = mapped_column(String(8), nullable=True)
     """`up` or `down` once the customer answered "Did that help?"."""
     feedback_at: Mapped[float | None] = mapped_column(Float, nullable=True)

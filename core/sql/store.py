@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,6 +159,8 @@ class SqlConversations:
                 )
             if log.turn is not None:
                 await self._insert_turn(s, row.id, row.channel, log.turn)
+            if log.feedback is not None:
+                await _give_feedback(s, row.id, *log.feedback, now)
             moved = None
             state = State(row.state)
             if log.handoff and log.handoff_at is not None and log.handoff_at != row.handoff_at:
@@ -194,6 +196,7 @@ class SqlConversations:
                 flow=t.flow[:128] if t.flow else None,
                 flow_end=t.flow_end,
                 latency=t.latency,
+                asked_feedback=t.asked_feedback,
             )
             .on_conflict_do_nothing(index_elements=["conversation_id", "key"])
         )
@@ -209,6 +212,20 @@ class SqlConversations:
         async with self._db.session() as s:
             rows = list((await s.execute(stmt)).scalars())
         return [_turn(r) for r in reversed(rows)]
+
+    async def asked_since(self, conversation_key: str, since: float) -> bool:
+        stmt = (
+            select(TurnRow.id)
+            .join(ConversationRow, ConversationRow.id == TurnRow.conversation_id)
+            .where(
+                ConversationRow.key == conversation_key,
+                TurnRow.asked_feedback.is_(True),
+                TurnRow.at >= since,
+            )
+            .limit(1)
+        )
+        async with self._db.session() as s:
+            return (await s.execute(stmt)).first() is not None
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT, in the dialect's own words."""
@@ -399,6 +416,21 @@ async def _insert_once(
     return int(getattr(done, "rowcount", 0) or 0)
 
 
+async def _give_feedback(
+    s: AsyncSession, conversation_id: int, value: str, key: str, now: float
+) -> None:
+    """The first answer is kept; a turn that is gone (erased, past retention) takes none."""
+    await s.execute(
+        update(TurnRow)
+        .where(
+            TurnRow.conversation_id == conversation_id,
+            TurnRow.key == key[:255],
+            TurnRow.feedback.is_(None),
+        )
+        .values(feedback=value, feedback_at=now)
+    )
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -450,6 +482,7 @@ def _turn(r: TurnRow) -> TurnFact:
         flow=r.flow,
         flow_end=r.flow_end,
         latency=r.latency,
+        asked_feedback=r.asked_feedback,
         feedback=r.feedback,
     )
 

@@ -262,3 +262,18 @@ async def test_each_turn_is_kept_once_with_what_the_bot_made_of_it(db: Database)
     ]
     assert kept[0] == fact("ev1")
     assert kept[1].ranking == [] and kept[1].intent is None
+
+
+async def test_feedback_lands_on_its_turn_once_and_a_gone_turn_takes_none(db: Database) -> None:
+    store = SqlConversations(db)
+    await store.record_turn(replace(turn(1), turn=fact("ev1", asked_feedback=True, at=5000.0)))
+    assert await store.asked_since(REF.key, 4999.0)
+    assert not await store.asked_since(REF.key, 5001.0)
+    assert not await store.asked_since("telegram:nobody", 0.0)
+    await store.record_turn(replace(turn(2), turn=fact("ev2"), feedback=("down", "ev1")))
+    await store.record_turn(replace(turn(3), turn=fact("ev3"), feedback=("up", "ev1")))
+    await store.record_turn(replace(turn(4), turn=fact("ev4"), feedback=("up", "gone")))
+    conv = await store.by_key(REF.key)
+    assert conv is not None
+    kept = {t.key: t.feedback for t in await store.turns(conv.id)}
+    assert kept == {"ev1": "down", "ev2": None, "ev3": None, "ev4": None}

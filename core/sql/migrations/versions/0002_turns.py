@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("flow", sa.String(length=128), nullable=True),
         sa.Column("flow_end", sa.String(length=16), nullable=True),
         sa.Column("latency", sa.Float(), nullable=True),
+        sa.Column("asked_feedback", sa.Boolean(), nullable=False),
         sa.Column("feedback", sa.String(length=8), nullable=True),
         sa.Column("feedback_at", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE"),
