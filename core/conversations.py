@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from core.handoff import State
+from core.insights import TurnStat
 from core.models import ConversationRef, Inbound, Sender
 from core.session import Session
 
@@ -187,6 +188,10 @@ class ConversationStore(Protocol):
 
     async def asked_since(self, conversation_key: str, since: float) -> bool:
         """Was the conversation asked "Did that help?" at or after `since`?"""
+        ...
+
+    async def turn_stats(self, since: float, until: float) -> list[TurnStat]:
+        """What the insights count of the turns recorded in [since, until)."""
         ...
 
     async def notes(self, conversation_id: int) -> list[Note]: ...

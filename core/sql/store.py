@@ -22,6 +22,7 @@ from core.conversations import (
     TurnWritten,
 )
 from core.handoff import WITH_PEOPLE, HeldByOther, State, plan
+from core.insights import TurnStat
 from core.sql.db import Database
 from core.sql.models import (
     AgentRow,
@@ -226,6 +227,20 @@ class SqlConversations:
         )
         async with self._db.session() as s:
             return (await s.execute(stmt)).first() is not None
+
+    async def turn_stats(self, since: float, until: float) -> list[TurnStat]:
+        """What the insights count of the turns recorded in [since, until)."""
+        stmt = select(
+            TurnRow.conversation_id,
+            TurnRow.channel,
+            TurnRow.at,
+            TurnRow.intent,
+            TurnRow.outcome,
+            TurnRow.latency,
+            TurnRow.feedback,
+        ).where(TurnRow.at >= since, TurnRow.at < until)
+        async with self._db.session() as s:
+            return [TurnStat(*row) for row in await s.execute(stmt)]
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT, in the dialect's own words."""

@@ -277,3 +277,14 @@ async def test_feedback_lands_on_its_turn_once_and_a_gone_turn_takes_none(db: Da
     assert conv is not None
     kept = {t.key: t.feedback for t in await store.turns(conv.id)}
     assert kept == {"ev1": "down", "ev2": None, "ev3": None, "ev4": None}
+
+
+async def test_turn_stats_read_the_range_asked_for(db: Database) -> None:
+    store = SqlConversations(db)
+    await store.record_turn(replace(turn(1), turn=fact("ev1", at=100.0)))
+    await store.record_turn(replace(turn(2), turn=fact("ev2", at=200.0, outcome="handoff")))
+    await store.record_turn(replace(turn(3), turn=fact("ev3", at=300.0)))
+    stats = await store.turn_stats(150.0, 300.0)
+    assert [(s.channel, s.at, s.outcome, s.intent, s.latency) for s in stats] == [
+        ("telegram", 200.0, "handoff", "order_status", 0.25)
+    ]
