@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     # -- learning from production: privacy, retention, the model's releases ---------------
     store_raw_text: bool = False
     """Keep customers' text as written in stored turns and review items (default: redacted)."""
+    feedback_every: float = Field(86_400.0, ge=0)
+    """Seconds between two "Did that help?" in one conversation (0: after every flow the
+    flows' `feedback:` names)."""
     retention_days: int = Field(30, ge=0)
     """Kept customer records older than this are deleted daily (0: kept until erased)."""
     gate_max_intent_drop: float = Field(0.05, ge=0, le=1)

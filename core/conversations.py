@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from core.handoff import State
+from core.insights import TurnStat
 from core.models import ConversationRef, Inbound, Sender
 from core.session import Session
 
@@ -106,6 +107,28 @@ class Said:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnFact:
+    """One turn as the insights and a reviewer read it: what the customer said (redacted
+    unless the team keeps raw text), what the model made of it and what the bot did. `key`
+    (the turn's last queue entry) makes writing it again harmless."""
+
+    key: str
+    at: float
+    text: str
+    intent: str | None
+    confidence: float | None
+    ranking: Sequence[tuple[str, float]]
+    outcome: str
+    flow: str | None
+    flow_end: str | None
+    latency: float | None
+    asked_feedback: bool = False
+    """The turn ended with "Did that help?"."""
+    feedback: str | None = None
+    """`up` or `down`: the customer's answer to "Did that help?" after this turn."""
+
+
+@dataclass(frozen=True, slots=True)
 class TurnLog:
     """What one finished turn adds to the store (built by the recorder from the session)."""
 
@@ -120,6 +143,11 @@ class TurnLog:
     handoff_queue: str | None
     handoff_at: float | None
     meta: dict[str, str] = field(default_factory=dict)
+    turn: TurnFact | None = None
+    """The turn's own record (None: only its messages are written)."""
+    feedback: tuple[str, str] | None = None
+    """(`up` or `down`, the key of the turn it is about): the customer's answer to "Did that
+    help?", kept on that turn if it is still there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +193,18 @@ class ConversationStore(Protocol):
     async def messages(self, conversation_id: int, limit: int = 500) -> list[Message]: ...
 
     async def transitions(self, conversation_id: int) -> list[Transition]: ...
+
+    async def turns(self, conversation_id: int, limit: int = 500) -> list[TurnFact]:
+        """The conversation's recorded turns, oldest first."""
+        ...
+
+    async def asked_since(self, conversation_key: str, since: float) -> bool:
+        """Was the conversation asked "Did that help?" at or after `since`?"""
+        ...
+
+    async def turn_stats(self, since: float, until: float) -> list[TurnStat]:
+        """What the insights count of the turns recorded in [since, until)."""
+        ...
 
     async def notes(self, conversation_id: int) -> list[Note]: ...
 

@@ -13,14 +13,15 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.conversations import ConversationStore, Said, TurnLog
+from core.conversations import ConversationStore, Said, TurnFact, TurnLog
 from core.errors import StoreUnavailable
 from core.events import DeskEvents
 from core.handoff import State
 from core.hours import SupportHours
 from core.models import Inbound, Outbound
 from core.ports import Dialogue, NluResult, TurnOutcome
-from core.session import Session
+from core.redact import redact
+from core.session import Session, TurnRecord
 
 log = structlog.get_logger(__name__)
 
@@ -176,11 +177,13 @@ def _said(inbound: Inbound) -> str:
 class Recorder:
     """The engine's `TurnRecorder`: writes a finished turn to the store and tells the console.
     A store that fails makes the turn wait (`StoreUnavailable`), so no customer message is
-    lost; writing the same turn again changes nothing."""
+    lost; writing the same turn again changes nothing. The turn's own record keeps the
+    customer's text redacted (`core.redact`) unless `raw_text`."""
 
-    def __init__(self, store: ConversationStore, events: DeskEvents):
+    def __init__(self, store: ConversationStore, events: DeskEvents, *, raw_text: bool = False):
         self._store = store
         self._events = events
+        self._raw_text = raw_text
 
     async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None:
         if not inbounds:
@@ -204,6 +207,8 @@ class Recorder:
             handoff_queue=session.handoff_queue,
             handoff_at=session.handoff_at,
             meta=meta,
+            turn=self._fact(inbounds[-1].dedupe_key, last),
+            feedback=last.feedback if last else None,
         )
         try:
             written = await self._store.record_turn(entry)
@@ -214,3 +219,21 @@ class Recorder:
             await self._events.publish("queue", conversation=conv.id, state=conv.state.value)
         if written.new_messages:
             await self._events.publish("message", conversation=conv.id, state=conv.state.value)
+
+    def _fact(self, key: str, last: TurnRecord | None) -> TurnFact | None:
+        if last is None or last.outcome is None:
+            return None  # a session saved before turns carried their outcome
+        text = last.user or (f"[pressed {last.payload}]" if last.payload else "")
+        return TurnFact(
+            key=key,
+            at=last.at,
+            text=text if self._raw_text else redact(text),
+            intent=last.intent,
+            confidence=last.confidence,
+            ranking=list(last.ranking),
+            outcome=last.outcome,
+            flow=last.flow,
+            flow_end=last.flow_end,
+            latency=last.latency,
+            asked_feedback=last.asked_feedback,
+        )

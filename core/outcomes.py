@@ -15,6 +15,14 @@ OUTCOMES: Final[tuple[Outcome, ...]] = ("answered", "clarified", "fallback", "ha
 MISSED_KEY: Final = "missed"
 """`TurnOutcome.extra` key where the flow runner says it did not understand: `clarified`
 (it offered the likely intents) or `fallback` (it said what it can do)."""
+FLOW_END_KEY: Final = "flow_end"
+"""`TurnOutcome.extra` key where the flow runner says a flow ended in the turn: a pair
+(`completed` or `abandoned`, the flow's name), or None."""
+FEEDBACK_KEY: Final = "feedback"
+"""`TurnOutcome.extra` key of the customer's answer to "Did that help?": (`up` or `down`, the
+dedupe key of the turn it is about)."""
+ASKED_FEEDBACK_KEY: Final = "asked_feedback"
+"""`TurnOutcome.extra` key: True when the turn's replies end with "Did that help?"."""
 OTHER: Final = "other"
 NONE: Final = "none"
 

@@ -100,6 +100,13 @@ class EditRule(Protocol):
     def edits(self) -> EditPolicy: ...
 
 
+class FeedbackLog(Protocol):
+    """Remembers which conversations were asked "Did that help?" beyond a session's life.
+    Implemented by `core.sql.store.SqlConversations`; the flow runner asks it."""
+
+    async def asked_since(self, conversation_key: str, since: float) -> bool: ...
+
+
 class Actions(Protocol):
     """The actions a flow's `call:` steps run by name. Implemented by
     `integrations.registry.ActionRegistry`; the flow interpreter calls it."""

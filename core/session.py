@@ -43,6 +43,21 @@ class TurnRecord(BaseModel):
     bot: list[str] = Field(default_factory=list)
     kind: InboundKind = "message"
     target: str | None = None
+    ranking: list[tuple[str, float]] = Field(default_factory=list)
+    """The model's best intents (up to three) and their confidences: the runners-up of the
+    intent it chose, for a reviewer."""
+    outcome: str | None = None
+    """`answered`, `clarified`, `fallback` or `handoff` (`core.outcomes`)."""
+    flow: str | None = None
+    """The flow the turn ended or abandoned, or the one still waiting for an answer."""
+    flow_end: str | None = None
+    """`completed` or `abandoned` when a flow ended in this turn; None otherwise."""
+    latency: float | None = None
+    """Seconds from the message's arrival to its answer being decided."""
+    asked_feedback: bool = False
+    """The turn ended with "Did that help?"."""
+    feedback: tuple[str, str] | None = None
+    """(`up` or `down`, the turn it is about) when this turn was the customer's answer."""
 
 
 class Session(BaseModel):
@@ -75,6 +90,11 @@ class Session(BaseModel):
     locale: str | None = None
     told_waiting: bool = False
     """The customer has been told, since the handoff, that a person will answer."""
+    feedback_asked_at: float = 0.0
+    """When the customer was last asked "Did that help?" (asked at most every FEEDBACK_EVERY)."""
+    feedback_turn: str | None = None
+    """The turn (its event's dedupe key) the open "Did that help?" is about; None: no question
+    open, and a late press is ignored."""
     offered: list[Button] = Field(default_factory=list)
     """The buttons of the bot's last message, so "2" or a button's label maps back to its payload
     on channels without native buttons."""

@@ -20,7 +20,13 @@ from core.errors import QueueUnavailable, SendRefused, StaleSession, StoreUnavai
 from core.metrics import Metrics
 from core.models import Inbound, Outbound
 from core.outbox import Outbox
-from core.outcomes import count_turn
+from core.outcomes import (
+    ASKED_FEEDBACK_KEY,
+    FEEDBACK_KEY,
+    FLOW_END_KEY,
+    count_turn,
+    outcome_of,
+)
 from core.ports import (
     Delivery,
     Dialogue,
@@ -41,6 +47,8 @@ STALE_RETRIES = 8
 """Turns run again in a row because another worker saved the session first. Each run reads the
 fresh state, so one is normally enough; past this the store is taken to be at fault and the
 run counts as a failed attempt."""
+RANKED = 3
+"""Intents of the model's ranking kept with each turn (the chosen one and its runners-up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +344,8 @@ class TurnRunner:
         the batch's edits and deletes (`settle`), kept in the history before the turn."""
         replies = list(outcome.replies)
         self._remember_changes(session, changes)
+        ended = outcome.extra.get(FLOW_END_KEY)
+        arrived = min((d.inbound.received_at for d in batch), default=inbound.received_at)
         session.remember(
             TurnRecord(
                 at=inbound.received_at,
@@ -344,6 +354,13 @@ class TurnRunner:
                 intent=outcome.intent or nlu.intent,
                 confidence=_confidence(outcome, nlu),
                 bot=[r.text for r in replies],
+                ranking=[(s.intent, s.confidence) for s in nlu.ranking[:RANKED]],
+                outcome=outcome_of(outcome),
+                flow=ended[1] if ended else outcome.extra.get("flow"),
+                flow_end=ended[0] if ended else None,
+                latency=max(0.0, time.time() - arrived),
+                asked_feedback=bool(outcome.extra.get(ASKED_FEEDBACK_KEY)),
+                feedback=outcome.extra.get(FEEDBACK_KEY),
             ),
             self._cfg.history_turns,
         )

@@ -28,6 +28,9 @@ class Desk:
     hours: SupportHours
 
     def dialogue(self, inner: Dialogue) -> DeskDialogue:
+        use_log = getattr(inner, "use_feedback_log", None)
+        if callable(use_log):  # "Did that help?" remembered past a session's end
+            use_log(self.conversations)
         return DeskDialogue(
             inner,
             self.conversations,
@@ -38,7 +41,7 @@ class Desk:
         )
 
     def recorder(self) -> Recorder:
-        return Recorder(self.conversations, self.events)
+        return Recorder(self.conversations, self.events, raw_text=self.settings.store_raw_text)
 
     async def __aenter__(self) -> Desk:
         await self.db.__aenter__()

@@ -186,6 +186,7 @@ def load_dialogue(
         threshold=chosen if chosen is not None else threshold,
         margin=settings.ambiguity_margin,
         handoff_after=settings.handoff_after,
+        feedback_every=settings.feedback_every,
     )
     return DialogueBundle(
         dialogue=runner,

@@ -65,6 +65,8 @@ class Interpreter:
         """The turn did not move the conversation on (a miss, a wrong answer)."""
         self.miss_kind: str | None = None
         """`clarified` or `fallback` when the message was not understood (for the metrics)."""
+        self.completed: list[str] = []
+        """Flows that ran to their end (or their own `end:`) in this turn, in order."""
         self._calls = 0
 
     # -- replies -------------------------------------------------------------------------
@@ -117,6 +119,8 @@ class Interpreter:
             flow = self.bot.flows.get(frame.flow)
             if flow is None or frame.step >= len(flow.program):
                 self.session.stack.pop()
+                if flow is not None:
+                    self.completed.append(flow.name)
                 continue
             if await self._op(flow, frame):
                 return
@@ -160,6 +164,7 @@ class Interpreter:
         elif isinstance(op, Handoff):
             await self.handoff(op.queue)
         elif isinstance(op, End):
+            self.completed.append(flow.name)  # ended where its author said it ends
             self.end(op.scope)
         return False
 

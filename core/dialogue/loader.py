@@ -207,7 +207,7 @@ def _check_refs(
     for intent, src in refs.intents + sections.policy_intents:
         if intent not in known_intents:
             issues.append(FlowIssue(src.file, src.line, f"undefined intent {intent!r}"))
-    for flow, src in refs.flows:
+    for flow, src in refs.flows + sections.policy_flows:
         if flow not in flows:
             issues.append(FlowIssue(src.file, src.line, f"undefined flow {flow!r}"))
     if actions is None:

@@ -231,6 +231,20 @@ class Policy:
     """Said before handling two requests of one message in turn."""
     edits: EditPolicy = "replace_unanswered"
     """What an edited message does (`core.backlog.EditPolicy`); deletes are never answered."""
+    feedback: Feedback | None = None
+    """"Did that help?" after the flows it names; None: never asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The policy's `feedback:`: after one of the `after` flows completes, the customer is asked
+    `ask` with two buttons (numbered where the channel has none); `thanks` answers the press."""
+
+    after: frozenset[str]
+    ask: tuple[Template, ...] = (Template.compile("Did that help?"),)
+    up: str = "👍 Yes"
+    down: str = "👎 No"
+    thanks: tuple[Template, ...] = (Template.compile("Thanks for telling us!"),)
 
 
 @dataclass(frozen=True, slots=True)

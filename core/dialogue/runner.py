@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,13 +20,15 @@ from core.dialogue.policy import Choice, choose
 from core.entities import EntityExtractor, extract_off_loop
 from core.entities.offloop import BUDGET
 from core.models import Button, Inbound
-from core.outcomes import MISSED_KEY
-from core.ports import Actions, Entity, HandoffTarget, NluResult, TurnOutcome
+from core.outcomes import ASKED_FEEDBACK_KEY, FEEDBACK_KEY, FLOW_END_KEY, MISSED_KEY
+from core.ports import Actions, Entity, FeedbackLog, HandoffTarget, NluResult, TurnOutcome
 from core.session import Frame, Session
 
 log = structlog.get_logger(__name__)
 
 HANDBACK = "/bot"
+FEEDBACK = {"/feedback:up": "up", "/feedback:down": "down"}
+"""The payloads of the "Did that help?" buttons."""
 _MISSING = object()
 HEARD_ALWAYS = ("email", "phone")
 """Entity types kept for a person (the handoff record) even when no flow asks for them."""
@@ -48,7 +51,9 @@ a bare "yes" is too short for the model to be sure, and it is the answer asked f
 class FlowRunner:
     """Runs the loaded flows. `threshold`, `margin` and `handoff_after` override the flow
     files' policy when given (None: the policy's value); `replace` swaps in reloaded flows.
-    `extract_budget`: seconds a turn waits for the entities it extracts itself."""
+    `extract_budget`: seconds a turn waits for the entities it extracts itself.
+    `feedback_every`: seconds between two "Did that help?" in one conversation (the policy's
+    `feedback:` says after which flows; None: never asked)."""
 
     def __init__(
         self,
@@ -61,6 +66,7 @@ class FlowRunner:
         handoff_after: int | None = None,
         rng: random.Random | None = None,
         extract_budget: float = BUDGET,
+        feedback_every: float | None = 86_400.0,
     ):
         self._bot = bot
         self._actions = actions
@@ -74,6 +80,13 @@ class FlowRunner:
         self._parse: Parse | None = None
         self._detect: Detect | None = None
         self._detect_for: tuple[str, ...] = ()
+        self._feedback_every = feedback_every
+        self._feedback_log: FeedbackLog | None = None
+
+    def use_feedback_log(self, log: FeedbackLog | None) -> None:
+        """Where "Did that help?" questions are remembered past a session's end (the
+        conversation store), so a customer back the next hour is not asked again."""
+        self._feedback_log = log
 
     def use_parser(self, parse: Parse | None) -> None:
         """The intent model, to read each part of a message that holds two requests."""
@@ -110,6 +123,8 @@ class FlowRunner:
             session.handoff, session.handoff_queue, session.fallbacks = False, None, 0
             turn.say(bot.policy.handback)
             return TurnOutcome(replies=turn.replies, intent="handback", confidence=1.0)
+        if inbound.payload in FEEDBACK:
+            return self._feedback_given(turn, FEEDBACK[inbound.payload])
         if session.handoff:
             # Every message is answered: once after the handoff the customer is told a
             # person will reply; after that the conversation is the person's.
@@ -131,6 +146,7 @@ class FlowRunner:
             # the text the model would have read (the extractor's `max_chars`), off the loop.
             entities = await extract_off_loop(self._extractor.extract, text, self._extract_budget)
         choice = choose(bot, nlu, intent, confidence, self._limits(bot))
+        before = {f.flow for f in (*session.stack, *session.paused) if f.flow != RESUME}
         turn.intent, turn.confidence = choice.intent, choice.confidence
         _hear(bot, session, entities)
         angry = inbound.payload is None and frustrated(text)
@@ -147,6 +163,8 @@ class FlowRunner:
         turn.offer_resume()
         if session.stack and session.stack[-1].flow != RESUME:
             log.debug("flow.waiting", flow=session.stack[-1].flow)
+        ended = _flow_end(turn, before)
+        asked = await self._ask_feedback(turn, ended)
         return TurnOutcome(
             replies=turn.replies,
             intent=choice.intent,
@@ -155,8 +173,46 @@ class FlowRunner:
             extra={
                 "flow": session.stack[-1].flow if session.stack else None,
                 MISSED_KEY: turn.miss_kind,
+                FLOW_END_KEY: ended,
+                ASKED_FEEDBACK_KEY: asked,
             },
         )
+
+    def _feedback_given(self, turn: Interpreter, value: str) -> TurnOutcome:
+        """A 👍 or 👎: kept against the turn that asked, once. A press for a question no
+        longer open (answered already, or its session ended) is thanked and not kept."""
+        s, fb = turn.session, turn.bot.policy.feedback
+        about, s.feedback_turn = s.feedback_turn, None
+        if fb is not None:
+            turn.say(fb.thanks)
+        extra = {FEEDBACK_KEY: (value, about)} if about is not None else {}
+        return TurnOutcome(replies=turn.replies, intent="feedback", confidence=1.0, extra=extra)
+
+    async def _ask_feedback(self, turn: Interpreter, ended: tuple[str, str] | None) -> bool:
+        """ "Did that help?" after a flow the policy names completed, when nothing else is
+        pending and the conversation was not asked within `feedback_every`."""
+        s, fb = turn.session, turn.bot.policy.feedback
+        if fb is None or self._feedback_every is None or ended is None:
+            return False
+        if ended != ("completed", ended[1]) or ended[1] not in fb.after:
+            return False
+        if turn.handed_off or s.stack or turn.missed:
+            return False
+        now = time.time()
+        if now - s.feedback_asked_at < self._feedback_every:
+            return False
+        if self._feedback_log is not None and self._feedback_every > 0:
+            try:
+                if await self._feedback_log.asked_since(s.key, now - self._feedback_every):
+                    return False
+            except Exception as exc:  # noqa: BLE001 - not asking is the safe side
+                log.warning("feedback.log_unavailable", error=repr(exc))
+                return False
+        up = Button(label=fb.up, payload="/feedback:up")
+        down = Button(label=fb.down, payload="/feedback:down")
+        turn.say(fb.ask, None, (up, down))
+        s.feedback_asked_at, s.feedback_turn = now, turn.inbound.dedupe_key
+        return True
 
     async def _foreign(self, turn: Interpreter, choice: Choice, text: str) -> bool:
         """A message in a language the bot does not speak: say so in that language and offer
@@ -355,6 +411,18 @@ class FlowRunner:
         flow = bot.flows[flow_name]
         turn.start(flow, _prefill(flow, entities, _entity_slots(bot, s)))
         await turn.run()
+
+
+def _flow_end(turn: Interpreter, before: set[str]) -> tuple[str, str] | None:
+    """(`completed` or `abandoned`, the flow) when a flow ended in this turn: the last one run
+    to its end, else one that was waiting before the turn and is gone (given up, cancelled,
+    replaced by another request, handed off)."""
+    if turn.completed:
+        return "completed", turn.completed[-1]
+    s = turn.session
+    left = {f.flow for f in (*s.stack, *s.paused)}
+    gone = sorted(before - left)
+    return ("abandoned", gone[0]) if gone else None
 
 
 def _realign(bot: Bot, session: Session) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.backlog import EDIT_POLICIES
-from core.dialogue.model import EntitySpec, HttpActionSpec, Policy, Src
+from core.dialogue.model import EntitySpec, Feedback, HttpActionSpec, Policy, Src
 from core.dialogue.templates import Template
 from core.dialogue.yamlsrc import LDict, LList
 from core.errors import FlowIssue, TemplateError
@@ -48,6 +48,8 @@ class Sections:
     policy_args: dict[str, Any] = field(default_factory=dict)
     policy_intents: list[tuple[str, Src]] = field(default_factory=list)
     policy_src: Src | None = None
+    policy_flows: list[tuple[str, Src]] = field(default_factory=list)
+    """Flows the policy names (`feedback.after`), checked once every flow is read."""
 
     def policy(self) -> Policy:
         return Policy(**self.policy_args)
@@ -161,6 +163,8 @@ def read_policy(file: str, doc: LDict, sections: Sections, issues: list[FlowIssu
             args[key] = tuple(str(i).lower() for i in value or ())
         elif key == "other_language":
             read_languages(file, value, line, args, issues)
+        elif key == "feedback":
+            read_feedback(file, value, line, sections, issues)
         elif key == "titles":
             args[key] = {str(k): str(v) for k, v in (value or {}).items()}
             sections.policy_intents += [(str(i), Src(file, line)) for i in value or ()]
@@ -195,3 +199,29 @@ def read_languages(
             labels[str(code).lower()] = str(spec["button"])
     args["other_language"] = texts
     args["other_language_button"] = labels
+
+
+FEEDBACK_KEYS = {"after", "ask", "up", "down", "thanks"}
+
+
+def read_feedback(
+    file: str, value: Any, line: int, sections: Sections, issues: list[FlowIssue]
+) -> None:
+    """`feedback: {after: [flow, ...], ask, up, down, thanks}`."""
+    if not isinstance(value, LDict) or not isinstance(value.get("after"), LList):
+        issues.append(FlowIssue(file, line, "feedback: expected {after: [flow, ...], ask: ...}"))
+        return
+    for key in value:
+        if key not in FEEDBACK_KEYS:
+            issues.append(FlowIssue(file, value.line_of(key), f"unknown feedback key {key!r}"))
+    after = [str(f) for f in value["after"]]
+    sections.policy_flows += [(f, Src(file, value.line_of("after"))) for f in after]
+    args: dict[str, Any] = {"after": frozenset(after)}
+    for key in ("ask", "thanks"):
+        if key in value:
+            items = value[key] if isinstance(value[key], list) else [value[key]]
+            args[key] = tuple(_tmpl(file, v, value.line_of(key), issues) for v in items)
+    for key in ("up", "down"):
+        if key in value:
+            args[key] = str(value[key])
+    sections.policy_args["feedback"] = Feedback(**args)

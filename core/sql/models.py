@@ -114,6 +114,39 @@ class HandoffRow(Base):
     at: Mapped[float] = mapped_column(Float)
 
 
+class TurnRow(Base):
+    """One turn of the bot: what the customer said (redacted unless `STORE_RAW_TEXT`), the
+    intent, its runners-up, what the bot did and how fast; the 👍/👎 the customer gave it."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "key", name="uq_turns_key"),
+        Index("ix_turns_channel_at", "channel", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ranking: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """[[intent, confidence], ...]: the model's best three."""
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    flow: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    flow_end: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    latency: Mapped[float | None] = mapped_column(Float, nullable=True)
+    asked_feedback: Mapped[bool] = mapped_column(default=False)
+    """The turn ended with "Did that help?"."""
+    feedback: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    """`up` or `down` once the customer answered "Did that help?"."""
+    feedback_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class NoteRow(Base):
     """The `notes` table: agents' internal notes."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,13 +17,23 @@ from core.conversations import (
     Note,
     Search,
     Transition,
+    TurnFact,
     TurnLog,
     TurnWritten,
 )
 from core.errors import HeldByOther
 from core.handoff import WITH_PEOPLE, State, plan
+from core.insights import TurnStat
 from core.sql.db import Database
-from core.sql.models import AgentRow, Base, ConversationRow, HandoffRow, MessageRow, NoteRow
+from core.sql.models import (
+    AgentRow,
+    Base,
+    ConversationRow,
+    HandoffRow,
+    MessageRow,
+    NoteRow,
+    TurnRow,
+)
 
 _NAME_CAP = 255
 
@@ -149,6 +159,10 @@ class SqlConversations:
                 new += await _insert_once(
                     self, s, row.id, m.key, "out", "bot", m.text, last_in, None
                 )
+            if log.turn is not None:
+                await self._insert_turn(s, row.id, row.channel, log.turn)
+            if log.feedback is not None:
+                await _give_feedback(s, row.id, *log.feedback, now)
             moved = None
             state = State(row.state)
             if log.handoff and log.handoff_at is not None and log.handoff_at != row.handoff_at:
@@ -167,6 +181,67 @@ class SqlConversations:
             names = await self._names(s, {row.holder_id})
             conversation = _conversation(row, names)
         return TurnWritten(conversation, new, moved)
+
+    async def _insert_turn(self, s: AsyncSession, conv_id: int, channel: str, t: TurnFact) -> None:
+        await s.execute(
+            self._insert(TurnRow)
+            .values(
+                conversation_id=conv_id,
+                key=t.key[:255],
+                channel=channel,
+                at=t.at,
+                text=t.text,
+                intent=t.intent[:128] if t.intent else None,
+                confidence=t.confidence,
+                ranking=[[name[:128], float(c)] for name, c in t.ranking],
+                outcome=t.outcome,
+                flow=t.flow[:128] if t.flow else None,
+                flow_end=t.flow_end,
+                latency=t.latency,
+                asked_feedback=t.asked_feedback,
+            )
+            .on_conflict_do_nothing(index_elements=["conversation_id", "key"])
+        )
+
+    async def turns(self, conversation_id: int, limit: int = 500) -> list[TurnFact]:
+        """The conversation's recorded turns, oldest first."""
+        stmt = (
+            select(TurnRow)
+            .where(TurnRow.conversation_id == conversation_id)
+            .order_by(TurnRow.at.desc(), TurnRow.id.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            rows = list((await s.execute(stmt)).scalars())
+        return [_turn(r) for r in reversed(rows)]
+
+    async def asked_since(self, conversation_key: str, since: float) -> bool:
+        stmt = (
+            select(TurnRow.id)
+            .join(ConversationRow, ConversationRow.id == TurnRow.conversation_id)
+            .where(
+                ConversationRow.key == conversation_key,
+                TurnRow.asked_feedback.is_(True),
+                TurnRow.at >= since,
+            )
+            .limit(1)
+        )
+        async with self._db.session() as s:
+            return (await s.execute(stmt)).first() is not None
+
+    async def turn_stats(self, since: float, until: float) -> list[TurnStat]:
+        """What the insights count of the turns recorded in [since, until)."""
+        stmt = select(
+            TurnRow.conversation_id,
+            TurnRow.channel,
+            TurnRow.at,
+            TurnRow.intent,
+            TurnRow.outcome,
+            TurnRow.latency,
+            TurnRow.feedback,
+        ).where(TurnRow.at >= since, TurnRow.at < until)
+        async with self._db.session() as s:
+            return [TurnStat(*row) for row in await s.execute(stmt)]
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT, in the dialect's own words."""
@@ -357,6 +432,21 @@ async def _insert_once(
     return int(getattr(done, "rowcount", 0) or 0)
 
 
+async def _give_feedback(
+    s: AsyncSession, conversation_id: int, value: str, key: str, now: float
+) -> None:
+    """The first answer is kept; a turn that is gone (erased, past retention) takes none."""
+    await s.execute(
+        update(TurnRow)
+        .where(
+            TurnRow.conversation_id == conversation_id,
+            TurnRow.key == key[:255],
+            TurnRow.feedback.is_(None),
+        )
+        .values(feedback=value, feedback_at=now)
+    )
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -393,6 +483,23 @@ def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
         created_at=r.created_at,
         updated_at=r.updated_at,
         meta=dict(r.meta or {}),
+    )
+
+
+def _turn(r: TurnRow) -> TurnFact:
+    return TurnFact(
+        key=r.key,
+        at=r.at,
+        text=r.text,
+        intent=r.intent,
+        confidence=r.confidence,
+        ranking=[(str(n), float(c)) for n, c in (r.ranking or [])],
+        outcome=r.outcome,
+        flow=r.flow,
+        flow_end=r.flow_end,
+        latency=r.latency,
+        asked_feedback=r.asked_feedback,
+        feedback=r.feedback,
     )
 
 

@@ -16,9 +16,10 @@ from core.conversations import Conversation, Message, Note, Search, Transition
 from core.desk import EMAIL_THREAD
 from core.errors import ChannelSendError, HandoffError, HeldByOther, NotWithPeople, QueueUnavailable
 from core.handoff import WITH_PEOPLE, State
+from core.insights import summarise
 from core.models import Inbound, Outbound, Sender
 from gateway.console.auth import Caller, desk_of, error, needs, sign_in, sign_out
-from gateway.console.roles import ASSIGN, READ, REPLY, TAKE_OVER, allowed
+from gateway.console.roles import ASSIGN, INSIGHTS, READ, REPLY, TAKE_OVER, allowed
 from gateway.services import SERVICES
 
 log = structlog.get_logger(__name__)
@@ -326,6 +327,27 @@ async def agents(request: web.Request, who: Caller) -> web.Response:
     )
 
 
+INSIGHTS_DAYS = 7
+"""Days the insights cover when `since` is not given."""
+INSIGHTS_MAX_DAYS = 92
+"""The longest range one call may ask for (its turns are read into memory)."""
+
+
+@needs(INSIGHTS)
+async def insights(request: web.Request, who: Caller) -> web.Response:
+    q = request.query
+    until = _when(q.get("until"), "until") or time.time()
+    since = _when(q.get("since"), "since")
+    if since is None:
+        since = until - INSIGHTS_DAYS * 86_400
+    if since >= until:
+        raise error(400, "`since` must be before `until`")
+    if until - since > INSIGHTS_MAX_DAYS * 86_400:
+        raise error(400, f"at most {INSIGHTS_MAX_DAYS} days at a time")
+    turns = await desk_of(request).conversations.turn_stats(since, until)
+    return web.json_response({"since": since, "until": until, "days": summarise(turns)})
+
+
 @web.middleware
 async def _store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -344,6 +366,7 @@ def register(app: web.Application) -> None:
     r.add_post("/api/signout", sign_out)
     r.add_get("/api/me", me)
     r.add_get("/api/agents", agents)
+    r.add_get("/api/insights", insights)
     r.add_get("/api/conversations", list_conversations)
     r.add_get("/api/conversations/{id}", read)
     r.add_post("/api/conversations/{id}/reply", reply)

@@ -8,11 +8,12 @@ REPLY = "reply"
 ASSIGN = "assign"
 TAKE_OVER = "take_over"
 MANAGE = "manage_agents"
+INSIGHTS = "insights"
 
 _AGENT = frozenset({READ, REPLY})
 ROLES: dict[str, frozenset[str]] = {
     "agent": _AGENT,
-    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE},
+    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS},
 }
 
 

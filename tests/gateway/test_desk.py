@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from core.handoff import State
 from core.models import ConversationRef, Inbound, Sender
+from core.ports import IntentScore, NluResult
 from gateway.services import Services
+from tests.core.dialogue.helpers import make_runner
 from tests.support.doubles import KeywordNlu, RecordingChannel
 from tests.support.handoff import PersonDialogue
 
@@ -114,3 +117,86 @@ async def test_outside_support_hours_says_when(
         assert told.startswith("Our support team is away now")
         assert f"their hours: {today} {minute}" in told and "from " in told
         assert time.time() - started < 10
+
+
+async def test_every_turn_is_recorded_with_its_outcome_and_redacted_text(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(), dialogue=PersonDialogue(), channels={"test": recording_channel}
+    ) as (_, services):
+        await say(services, "hi, I am ann@example.com, card 4111 1111 1111 1111")
+        await say(services, "I want a person")
+        conv = await services.desk.conversations.by_key(CONV.key)
+        assert conv is not None
+        turns = await services.desk.conversations.turns(conv.id)
+        assert [(t.text, t.intent, t.outcome) for t in turns] == [
+            ("hi, I am [email], card [card]", "greet", "answered"),
+            ("I want a person", "human", "handoff"),
+        ]
+        assert all(t.latency is not None and 0 <= t.latency < 30 for t in turns)
+
+
+async def test_raw_text_is_kept_when_the_team_says_so(
+    gateway_factory: Any, recording_channel: RecordingChannel
+) -> None:
+    async with gateway_factory(
+        nlu=KeywordNlu(),
+        dialogue=PersonDialogue(),
+        channels={"test": recording_channel},
+        store_raw_text=True,
+    ) as (_, services):
+        await say(services, "hi, I am ann@example.com")
+        conv = await services.desk.conversations.by_key(CONV.key)
+        assert conv is not None
+        turns = await services.desk.conversations.turns(conv.id)
+        assert [t.text for t in turns] == ["hi, I am ann@example.com"]
+
+
+class OrderNlu:
+    """'order' in the text: order_status, surely; anything else: nothing."""
+
+    async def parse(self, text: str) -> NluResult:
+        if "order" in text:
+            return NluResult(text, "order_status", 0.95, (IntentScore("order_status", 0.95),))
+        return NluResult.empty(text)
+
+    def ready(self) -> bool:
+        return True
+
+
+async def test_feedback_by_number_is_kept_against_the_turn_that_asked(
+    gateway_factory: Any, recording_channel: RecordingChannel, tmp_path: Path
+) -> None:
+    runner, _, _ = make_runner(tmp_path, FEEDBACK_BOT)
+    async with gateway_factory(
+        nlu=OrderNlu(), dialogue=runner, channels={"test": recording_channel}
+    ) as (_, services):
+        await say(services, "where is my order")
+        assert recording_channel.texts()[-1] == "Did that help?"
+        await say(services, "2")  # a channel without buttons numbers them: 2 is 👎
+        assert recording_channel.texts()[-1] == "Thanks!"
+        await say(services, "where is my order")  # asked once a day at most
+        assert recording_channel.texts()[-1] == "Your order is on its way."
+        conv = await services.desk.conversations.by_key(CONV.key)
+        assert conv is not None
+        turns = await services.desk.conversations.turns(conv.id)
+        assert [(t.outcome, t.flow_end, t.asked_feedback, t.feedback) for t in turns] == [
+            ("answered", "completed", True, "down"),
+            ("answered", None, False, None),
+            ("answered", "completed", False, None),
+        ]
+        assert turns[1].text == "2"  # what the customer typed
+
+
+FEEDBACK_BOT = """\
+policy:
+  feedback:
+    after: [orders]
+    thanks: "Thanks!"
+flows:
+  orders:
+    when: {intent: order_status}
+    steps:
+      - say: "Your order is on its way."
+"""

@@ -12,7 +12,7 @@ from core.dialogue import FlowRunner, load_bot
 from core.entities import EntityExtractor, RegexEntity
 from core.errors import ActionError
 from core.models import ConversationRef, Inbound, Outbound, Sender
-from core.ports import HandoffRecord, IntentScore, NluResult
+from core.ports import HandoffRecord, IntentScore, NluResult, TurnOutcome
 from core.session import Session
 
 INTENTS = """\
@@ -79,6 +79,8 @@ class Chat:
         self.runner = runner
         self.session = Session.new(ConversationRef(channel="test", chat_id="c1"))
         self.n = 0
+        self.last: TurnOutcome | None = None
+        """The outcome of the last turn (its `extra`: what the metrics and the store read)."""
 
     async def say(
         self,
@@ -101,6 +103,7 @@ class Chat:
         )
         nlu = NluResult(text, intent, confidence if intent else 0.0, scores)
         outcome = await self.runner.step(self.session, inbound, nlu)
+        self.last = outcome
         # what the engine does with the outcome: the session must survive a JSON round trip
         self.session = Session.model_validate_json(self.session.model_dump_json())
         return list(outcome.replies)

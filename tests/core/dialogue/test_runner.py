@@ -215,3 +215,39 @@ async def test_an_extraction_over_budget_leaves_the_turn_without_entities(
         assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["entities.over_budget"]
     finally:
         release.set()
+
+
+ENDINGS = """\
+flows:
+  orders:
+    when: {intent: order_status}
+    slots:
+      order_id: {}
+    steps:
+      - ask: "Order number?"
+        slot: order_id
+      - say: "Order {{ slots.order_id }} is on its way."
+  human:
+    when: {intent: human}
+    steps:
+      - handoff: support
+  greet:
+    when: {intent: greet}
+    steps:
+      - say: "Hi!"
+      - end: conversation
+"""
+
+
+async def test_the_outcome_says_which_flow_completed_or_was_abandoned(tmp_path: Path) -> None:
+    runner, _, _ = make_runner(tmp_path, ENDINGS)
+    chat = Chat(runner)
+    await chat.say("where is my order", "order_status")
+    assert chat.last is not None and chat.last.extra["flow_end"] is None  # still asking
+    await chat.say("A1B2C3", "order_status", 0.3)
+    assert chat.last is not None and chat.last.extra["flow_end"] == ("completed", "orders")
+    await chat.say("hi", "greet")  # its own `end:` is where it was meant to end
+    assert chat.last is not None and chat.last.extra["flow_end"] == ("completed", "greet")
+    await chat.say("where is my order", "order_status")
+    await chat.say("a person please", "human")
+    assert chat.last is not None and chat.last.extra["flow_end"] == ("abandoned", "orders")

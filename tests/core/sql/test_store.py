@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from core.conversations import Said, Search, TurnLog
+from core.conversations import Said, Search, TurnFact, TurnLog
 from core.errors import AgentExists, HandoffError, HeldByOther, NotWithPeople
 from core.handoff import State
 from core.models import ConversationRef, Sender
@@ -44,11 +46,11 @@ def turn(
 
 
 async def test_migrations_reach_head_and_go_back(db: Database) -> None:
-    assert await db.revision() == "0001"
+    assert await db.revision() == "0002"
     await db.downgrade("base")
     assert await db.revision() is None
     await db.upgrade()
-    assert await db.revision() == "0001"
+    assert await db.revision() == "0002"
 
 
 async def test_a_turn_written_twice_is_one_turn(db: Database) -> None:
@@ -225,3 +227,65 @@ def test_database_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert database_url(None, tmp_path).endswith("/conversations.db")
     assert database_url("postgresql://u:p@h/db", tmp_path) == "postgresql+asyncpg://u:p@h/db"
     assert database_url("postgres://h/db", tmp_path) == "postgresql+asyncpg://h/db"
+
+
+def fact(key: str, **kw: Any) -> TurnFact:
+    base: dict[str, Any] = {
+        "key": key,
+        "at": 1000.0,
+        "text": "where is [email]'s order",
+        "intent": "order_status",
+        "confidence": 0.71,
+        "ranking": [("order_status", 0.71), ("refund", 0.2), ("greet", 0.05)],
+        "outcome": "answered",
+        "flow": "order_status",
+        "flow_end": "completed",
+        "latency": 0.25,
+    }
+    return TurnFact(**{**base, **kw})
+
+
+async def test_each_turn_is_kept_once_with_what_the_bot_made_of_it(db: Database) -> None:
+    store = SqlConversations(db)
+    first = replace(turn(1), turn=fact("ev1"))
+    await store.record_turn(first)
+    await store.record_turn(first)  # the same turn replayed after a failed delivery
+    await store.record_turn(replace(turn(2), turn=fact("ev2", outcome="fallback", flow=None,
+                                                       flow_end=None, intent=None,
+                                                       confidence=None, ranking=[])))  # fmt: skip
+    await store.record_turn(turn(3))  # no turn record: only its messages
+    conv = await store.by_key(REF.key)
+    assert conv is not None
+    kept = await store.turns(conv.id)
+    assert [(t.key, t.outcome, t.flow_end) for t in kept] == [
+        ("ev1", "answered", "completed"),
+        ("ev2", "fallback", None),
+    ]
+    assert kept[0] == fact("ev1")
+    assert kept[1].ranking == [] and kept[1].intent is None
+
+
+async def test_feedback_lands_on_its_turn_once_and_a_gone_turn_takes_none(db: Database) -> None:
+    store = SqlConversations(db)
+    await store.record_turn(replace(turn(1), turn=fact("ev1", asked_feedback=True, at=5000.0)))
+    assert await store.asked_since(REF.key, 4999.0)
+    assert not await store.asked_since(REF.key, 5001.0)
+    assert not await store.asked_since("telegram:nobody", 0.0)
+    await store.record_turn(replace(turn(2), turn=fact("ev2"), feedback=("down", "ev1")))
+    await store.record_turn(replace(turn(3), turn=fact("ev3"), feedback=("up", "ev1")))
+    await store.record_turn(replace(turn(4), turn=fact("ev4"), feedback=("up", "gone")))
+    conv = await store.by_key(REF.key)
+    assert conv is not None
+    kept = {t.key: t.feedback for t in await store.turns(conv.id)}
+    assert kept == {"ev1": "down", "ev2": None, "ev3": None, "ev4": None}
+
+
+async def test_turn_stats_read_the_range_asked_for(db: Database) -> None:
+    store = SqlConversations(db)
+    await store.record_turn(replace(turn(1), turn=fact("ev1", at=100.0)))
+    await store.record_turn(replace(turn(2), turn=fact("ev2", at=200.0, outcome="handoff")))
+    await store.record_turn(replace(turn(3), turn=fact("ev3", at=300.0)))
+    stats = await store.turn_stats(150.0, 300.0)
+    assert [(s.channel, s.at, s.outcome, s.intent, s.latency) for s in stats] == [
+        ("telegram", 200.0, "handoff", "order_status", 0.25)
+    ]
