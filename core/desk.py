@@ -19,6 +19,7 @@ from core.events import DeskEvents
 from core.handoff import State
 from core.hours import SupportHours
 from core.models import Inbound, Outbound
+from core.notice import WaitingNotice
 from core.ports import Dialogue, NluResult, TurnOutcome
 from core.session import Session
 
@@ -170,11 +171,18 @@ def _said(inbound: Inbound) -> str:
 class Recorder:
     """The engine's `TurnRecorder`: writes a finished turn to the store and tells the console.
     A store that fails makes the turn wait (`StoreUnavailable`), so no customer message is
-    lost; writing the same turn again changes nothing."""
+    lost; writing the same turn again changes nothing. With a `notice`, the team is told
+    when a customer starts waiting."""
 
-    def __init__(self, store: ConversationStore, events: DeskEvents):
+    def __init__(
+        self,
+        store: ConversationStore,
+        events: DeskEvents,
+        notice: WaitingNotice | None = None,
+    ):
         self._store = store
         self._events = events
+        self._notice = notice
 
     async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None:
         if not inbounds:
@@ -206,5 +214,8 @@ class Recorder:
         conv = written.conversation
         if written.moved is not None:
             await self._events.publish("queue", conversation=conv.id, state=conv.state.value)
+            if self._notice is not None and written.moved.to_state == State.WAITING:
+                words = entry.said[-1].text if entry.said else ""
+                await self._notice.tell(conv, written.moved, words)
         if written.new_messages:
             await self._events.publish("message", conversation=conv.id, state=conv.state.value)

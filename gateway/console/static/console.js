@@ -58,7 +58,15 @@
     await loadAgents();
     await loadList();
     connect();
+    linked();
   }
+
+  // A link to one conversation (as in the team's Slack notice): /console#conversation-12.
+  function linked() {
+    const m = /^#conversation-(\d+)$/.exec(location.hash);
+    if (m) open(Number(m[1]));
+  }
+  window.addEventListener("hashchange", () => { if (me) linked(); });
 
   async function loadAgents() {
     const r = await api("GET", "/api/agents");
