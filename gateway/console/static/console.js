@@ -131,6 +131,7 @@
   }
 
   async function open(id) {
+    if (id !== current) $("send-template").hidden = true;
     current = id;
     const r = await api("GET", "/api/conversations/" + id);
     if (!r.ok) return;
@@ -225,6 +226,12 @@
     if (!text.trim() || current === null) return;
     const r = await act("/api/conversations/" + current + "/reply", { text }, "reply-error");
     if (r.ok) $("reply-text").value = "";
+    // Past the channel's reply window (WhatsApp: 24 h) only the approved template may go.
+    $("send-template").hidden = !(r.data && r.data.template);
+  });
+  $("send-template").addEventListener("click", async () => {
+    const r = await act("/api/conversations/" + current + "/template", undefined, "reply-error");
+    if (r.ok) $("send-template").hidden = true;
   });
   $("reply-text").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("reply").requestSubmit(); }
