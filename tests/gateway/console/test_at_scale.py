@@ -22,9 +22,7 @@ __all__ = ["postgres", "postgres_url"]
 
 
 @pytest.fixture
-async def cluster(
-    redis_url: str, postgres_url: str, tmp_path: Path
-) -> AsyncIterator[Cluster]:
+async def cluster(redis_url: str, postgres_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
     recorder = Recorder()
     await recorder.start()
     c = Cluster(redis_url, recorder, tmp_path, env={"DATABASE_URL": postgres_url}, brain="person")

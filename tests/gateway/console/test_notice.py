@@ -46,7 +46,9 @@ async def test_the_team_is_told_once_per_handoff(
         [conv] = await services.desk.conversations.queue()
         [text] = _notices(fake_slack)
         first, link = text.split("\n")
-        assert first.startswith("A customer is waiting: test, human, “I want a person &lt;now&gt;, my")
+        # The customer's words as text: Slack's markup characters escaped.
+        head = "A customer is waiting: test, human, “I want a person &lt;now&gt;, my"
+        assert first.startswith(head)
         assert first.endswith("…”") and len(first) < 200
         assert link == f"https://desk.example.com/console#conversation-{conv.id}"
         # Waiting on: the customer's next words tell nobody again.
