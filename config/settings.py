@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     console_session_ttl: float = Field(43_200.0, gt=0)
     console_presence_window: float = Field(120.0, gt=0)
     """An agent seen in the console this recently counts as online."""
+    console_notify_slack_channel: str | None = None
+    """A Slack channel id (`C0123…`) told each time a customer starts waiting, through the
+    Slack channel's bot token; unset: no notice."""
+    console_url: str | None = None
+    """The console's address as agents reach it (`https://desk.example.com/console`), for
+    links in notices; unset: PUBLIC_BASE_URL + /console."""
+    whatsapp_reengage_template: str | None = None
+    """A Twilio Content SID (`HX…`) of an approved template an agent may send to a WhatsApp
+    customer silent for more than 24 hours; unset: such a reply is refused with the reason."""
 
     # -- abuse limits: the web chat, actions and handoffs (README: Security) ---------------
     webchat_secret: SecretStr | None = None

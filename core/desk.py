@@ -19,6 +19,7 @@ from core.events import DeskEvents
 from core.handoff import State
 from core.hours import SupportHours
 from core.models import Inbound, Outbound
+from core.notice import WaitingNotice
 from core.ports import Dialogue, NluResult, TurnOutcome
 from core.redact import redact
 from core.session import Session, TurnRecord
@@ -178,11 +179,20 @@ class Recorder:
     """The engine's `TurnRecorder`: writes a finished turn to the store and tells the console.
     A store that fails makes the turn wait (`StoreUnavailable`), so no customer message is
     lost; writing the same turn again changes nothing. The turn's own record keeps the
-    customer's text redacted (`core.redact`) unless `raw_text`."""
+    customer's text redacted (`core.redact`) unless `raw_text`. With a `notice`, the team is
+    told when a customer starts waiting."""
 
-    def __init__(self, store: ConversationStore, events: DeskEvents, *, raw_text: bool = False):
+    def __init__(
+        self,
+        store: ConversationStore,
+        events: DeskEvents,
+        notice: WaitingNotice | None = None,
+        *,
+        raw_text: bool = False,
+    ):
         self._store = store
         self._events = events
+        self._notice = notice
         self._raw_text = raw_text
 
     async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None:
@@ -217,6 +227,9 @@ class Recorder:
         conv = written.conversation
         if written.moved is not None:
             await self._events.publish("queue", conversation=conv.id, state=conv.state.value)
+            if self._notice is not None and written.moved.to_state == State.WAITING:
+                words = entry.said[-1].text if entry.said else ""
+                await self._notice.tell(conv, written.moved, words)
         if written.new_messages:
             await self._events.publish("message", conversation=conv.id, state=conv.state.value)
 

@@ -326,6 +326,9 @@ class Capabilities(Frozen):
     threads: bool = False
     per_chat_interval: float = 0.0
     """Least seconds between two messages to one chat (Telegram: about one a second)."""
+    reply_window: float | None = None
+    """Seconds after the customer's last message in which free text may be sent to them
+    (WhatsApp: 24 hours; after that only an approved template); None: no such limit."""
 
 
 def invalid_fields(exc: ValidationError) -> str:

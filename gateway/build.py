@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from aiohttp import web
 
 from adapters.webchat import WebChatChannel
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from core.engine import Engine, EngineSettings
 from core.metrics import Metrics
 from core.outbox import Outbox
@@ -207,6 +207,11 @@ def build_gateway(
     chat = live.get(WebChatChannel.name)
     if isinstance(chat, WebChatChannel):
         chat.transcript = stored.transcript
+    if desk is not None and settings.console_notify_slack_channel and "slack" not in live:
+        raise SettingsError(
+            "CONSOLE_NOTIFY_SLACK_CHANNEL needs the Slack channel on (SLACK_BOT_TOKEN and "
+            "SLACK_SIGNING_SECRET)"
+        )
     outbox = Outbox(live, stored.sent, stored.limiter, metrics, attempts=settings.send_attempts)
     if role != "serve":
         with_worker = True
@@ -229,7 +234,7 @@ def build_gateway(
             # A sender over the limit is told once to slow down and the rest of the flood goes
             # unanswered; not in the terminal chat, where stdin may be a long script.
             senders=stored.senders if role != "chat" else None,
-            recorder=desk.recorder() if desk is not None else None,
+            recorder=desk.recorder(outbox.deliver) if desk is not None else None,
         )
         if with_worker
         else None

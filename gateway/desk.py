@@ -11,6 +11,8 @@ from config.settings import Settings, SettingsError
 from core.desk import DeskDialogue, Recorder
 from core.events import DeskEvents
 from core.hours import SupportHours
+from core.models import ConversationRef
+from core.notice import Deliver, WaitingNotice
 from core.ports import Dialogue
 from core.sql.agents import SqlAgents
 from core.sql.db import Database, database_url
@@ -40,8 +42,22 @@ class Desk:
             presence_window=self.settings.console_presence_window,
         )
 
-    def recorder(self) -> Recorder:
-        return Recorder(self.conversations, self.events, raw_text=self.settings.store_raw_text)
+    def recorder(self, deliver: Deliver | None = None) -> Recorder:
+        """The turn's recorder; `deliver` (the outbox's) posts the team's notices."""
+        return Recorder(
+            self.conversations,
+            self.events,
+            self.notice(deliver),
+            raw_text=self.settings.store_raw_text,
+        )
+
+    def notice(self, deliver: Deliver | None) -> WaitingNotice | None:
+        to = self.settings.console_notify_slack_channel
+        if deliver is None or not to:
+            return None
+        return WaitingNotice(
+            deliver, ConversationRef(channel="slack", chat_id=to), console_url(self.settings)
+        )
 
     async def __aenter__(self) -> Desk:
         await self.db.__aenter__()
@@ -64,6 +80,14 @@ class Desk:
 
     async def close(self) -> None:
         await self.__aexit__(None, None, None)
+
+
+def console_url(settings: Settings) -> str | None:
+    if settings.console_url:
+        return settings.console_url
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + "/console"
+    return None
 
 
 def build_desk(settings: Settings, *, migrate: bool = True) -> Desk:

@@ -66,6 +66,7 @@ class WhatsAppChannel(BaseChannel):
         max_button_label=200,
         attachments=True,
         threads=False,
+        reply_window=24 * 3600.0,  # WhatsApp's customer-service window
     )
 
     def __init__(

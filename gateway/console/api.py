@@ -14,7 +14,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.conversations import Conversation, Message, Note, Search, Transition
 from core.desk import EMAIL_THREAD
-from core.errors import ChannelSendError, HandoffError, HeldByOther, NotWithPeople, QueueUnavailable
+from core.errors import (
+    ChannelSendError,
+    HandoffError,
+    HeldByOther,
+    NotWithPeople,
+    QueueUnavailable,
+    SendRefused,
+)
 from core.handoff import WITH_PEOPLE, State
 from core.insights import summarise
 from core.models import Inbound, Outbound, Sender
@@ -266,16 +273,41 @@ async def add_note(request: web.Request, who: Caller) -> web.Response:
     return web.json_response({"note": note_json(note)}, status=201)
 
 
-@needs(REPLY)
-async def reply(request: web.Request, who: Caller) -> web.Response:
-    text = _text(await _body(request))
-    conv = await _conversation(request)
-    desk = desk_of(request)
-    services = request.app[SERVICES]
+def _window(request: web.Request, conv: Conversation) -> float | None:
+    """The channel's reply window (WhatsApp: 24 h after the customer's last message)."""
+    try:
+        channel = request.app[SERVICES].outbox.channel(conv.channel)
+    except SendRefused:
+        return None
+    return channel.capabilities.reply_window
+
+
+async def _outside_window(request: web.Request, conv: Conversation) -> float | None:
+    """Hours since the customer last wrote when that is past the channel's reply window."""
+    window = _window(request, conv)
+    if window is None:
+        return None
+    said = await desk_of(request).conversations.messages(conv.id)
+    last = max((m.at for m in said if m.direction == "in"), default=None)
+    if last is None or time.time() - last <= window:
+        return None
+    return (time.time() - last) / 3600
+
+
+def _may_answer(conv: Conversation, who: Caller) -> None:
     if conv.state == State.AGENT and conv.holder != who.agent.name:
         raise error(409, f"{conv.holder} has this conversation", holder=conv.holder)
     if conv.state not in WITH_PEOPLE:
         raise error(409, str(NotWithPeople()))
+
+
+async def _send(
+    request: web.Request, who: Caller, conv: Conversation, text: str, meta: dict[str, str]
+) -> web.Response:
+    """The agent's message on the customer's channel through the outbox; kept either way,
+    with the channel's reason when it refused."""
+    desk = desk_of(request)
+    services = request.app[SERVICES]
     if conv.state == State.WAITING:
         await _move(request, who, State.AGENT, holder_id=who.agent.id, reason="answered")
     msg = await desk.conversations.add_message(
@@ -297,7 +329,7 @@ async def reply(request: web.Request, who: Caller) -> web.Response:
             meta=thread,
         )
         await services.outbox.before_turn(last)
-    outbound = Outbound(conversation=conv.ref, text=text)
+    outbound = Outbound(conversation=conv.ref, text=text, meta=meta)
     try:
         await services.outbox.deliver(f"agent:{msg.id}", outbound)
     except ChannelSendError as exc:
@@ -311,6 +343,40 @@ async def reply(request: web.Request, who: Caller) -> web.Response:
     await desk.conversations.set_status(msg.id, "sent")
     await desk.events.publish("message", conversation=conv.id)
     return web.json_response({"message": message_json(msg) | {"status": "sent"}}, status=201)
+
+
+@needs(REPLY)
+async def reply(request: web.Request, who: Caller) -> web.Response:
+    text = _text(await _body(request))
+    conv = await _conversation(request)
+    _may_answer(conv, who)
+    hours = await _outside_window(request, conv)
+    if hours is not None:
+        # The platform would refuse free text now; say why before anything is stored or sent.
+        template = request.app[SERVICES].settings.whatsapp_reengage_template
+        offer = " Send the approved template to ask them to write back." if template else ""
+        raise error(
+            409,
+            f"{conv.channel} accepts free text only within 24 hours of the customer's last "
+            f"message; theirs was {hours:.0f} hours ago.{offer}",
+            reason="outside_reply_window",
+            template=bool(template),
+        )
+    return await _send(request, who, conv, text, {})
+
+
+@needs(REPLY)
+async def send_template(request: web.Request, who: Caller) -> web.Response:
+    """The approved re-engagement template (WHATSAPP_REENGAGE_TEMPLATE), for a customer past
+    the channel's reply window."""
+    conv = await _conversation(request)
+    sid = request.app[SERVICES].settings.whatsapp_reengage_template
+    if _window(request, conv) is None:
+        raise error(400, f"{conv.channel} takes free text at any time: no template needed")
+    if not sid:
+        raise error(400, "no template is configured (WHATSAPP_REENGAGE_TEMPLATE)")
+    _may_answer(conv, who)
+    return await _send(request, who, conv, f"[approved template {sid}]", {"content_sid": sid})
 
 
 @needs(READ)
@@ -370,6 +436,7 @@ def register(app: web.Application) -> None:
     r.add_get("/api/conversations", list_conversations)
     r.add_get("/api/conversations/{id}", read)
     r.add_post("/api/conversations/{id}/reply", reply)
+    r.add_post("/api/conversations/{id}/template", send_template)
     r.add_post("/api/conversations/{id}/claim", claim)
     r.add_post("/api/conversations/{id}/assign", assign)
     r.add_post("/api/conversations/{id}/handback", hand_back)

@@ -58,7 +58,15 @@
     await loadAgents();
     await loadList();
     connect();
+    linked();
   }
+
+  // A link to one conversation (as in the team's Slack notice): /console#conversation-12.
+  function linked() {
+    const m = /^#conversation-(\d+)$/.exec(location.hash);
+    if (m) open(Number(m[1]));
+  }
+  window.addEventListener("hashchange", () => { if (me) linked(); });
 
   async function loadAgents() {
     const r = await api("GET", "/api/agents");
@@ -123,6 +131,7 @@
   }
 
   async function open(id) {
+    if (id !== current) $("send-template").hidden = true;
     current = id;
     const r = await api("GET", "/api/conversations/" + id);
     if (!r.ok) return;
@@ -217,6 +226,12 @@
     if (!text.trim() || current === null) return;
     const r = await act("/api/conversations/" + current + "/reply", { text }, "reply-error");
     if (r.ok) $("reply-text").value = "";
+    // Past the channel's reply window (WhatsApp: 24 h) only the approved template may go.
+    $("send-template").hidden = !(r.data && r.data.template);
+  });
+  $("send-template").addEventListener("click", async () => {
+    const r = await act("/api/conversations/" + current + "/template", undefined, "reply-error");
+    if (r.ok) $("send-template").hidden = true;
   });
   $("reply-text").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("reply").requestSubmit(); }

@@ -1,10 +1,11 @@
 """A gateway process for the multi-process tests and the e2e bench: the real services, queue,
 engine and web app, built by `build_gateway` with the product's model and flows (`--brain real`)
-or the test doubles (`--brain double`), plus a signed test channel `probe` whose sends are POSTed
+or the test doubles (`--brain double`; `--brain person` hands off on "person", as the flows do),
+plus a signed test channel `probe` whose sends are POSTed
 to a recorder that stands in for a platform's API.
 
-    python -m tests.core.redis.harness serve  [--worker] [--brain double|real]
-    python -m tests.core.redis.harness worker [--brain double|real]
+    python -m tests.core.redis.harness serve  [--worker] [--brain double|person|real]
+    python -m tests.core.redis.harness worker [--brain double|person|real]
 
 Environment: the gateway's own settings (REDIS_URL, PORT, REDIS_PREFIX, CLAIM_IDLE_MS,
 MAX_ATTEMPTS, ...) and RECORD_URL (where sends go), TURN_DELAY (seconds the double dialogue
@@ -115,6 +116,10 @@ def brain(kind: str, settings: Settings) -> dict[str, Any]:
         # Loaded before the port opens, as the measurements expect.
         loaded = load_model_and_flows(settings, progress=False)
         return {"model_and_flows": loaded, "model_in_background": False}
+    if kind == "person":
+        from tests.support.handoff import PersonDialogue
+
+        return {"nlu": KeywordNlu(), "dialogue": PersonDialogue()}
     delay = float(os.environ.get("TURN_DELAY", "0"))
     return {"nlu": KeywordNlu(), "dialogue": EchoDialogue(delay=delay)}
 
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.core.redis.harness")
     p.add_argument("role", choices=["serve", "worker"])
     p.add_argument("--worker", action="store_true", help="serve: run the engine in-process too")
-    p.add_argument("--brain", choices=["double", "real"], default="double")
+    p.add_argument("--brain", choices=["double", "person", "real"], default="double")
     args = p.parse_args(argv)
     settings = settings_from(args)
     channels = {
