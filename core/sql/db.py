@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 
@@ -93,11 +97,27 @@ class Database:
         await self.engine.dispose()
 
     async def upgrade(self, revision: str = "head") -> None:
-        async with self.engine.begin() as conn:
+        async with self._sqlite_migration_lock(), self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             await conn.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
         log.info("conversations.migrated", dialect=self.dialect, revision=revision)
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_migration_lock(self) -> AsyncIterator[None]:
+        """Processes sharing one SQLite file (several `serve` and `worker` on one machine)
+        migrate one at a time: a lock file beside the database, as PostgreSQL's advisory lock
+        does for a server."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        lock = await asyncio.to_thread(Path(f"{database}.migrate-lock").open, "a")
+        try:
+            await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            lock.close()  # closing releases the lock
 
     async def downgrade(self, revision: str) -> None:
         async with self.engine.begin() as conn:

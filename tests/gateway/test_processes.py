@@ -150,7 +150,8 @@ async def test_serve_answers_and_sigterm_keeps_the_queue(
             async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
                 metrics = await r.text()
         assert 'gateway_messages_in_total{channel="webchat"} 1.0' in metrics
-        assert 'gateway_messages_out_total{channel="webchat"} 2.0' in metrics
+        # The two answers, and "Did that help?" after the order status flow completed
+        assert 'gateway_messages_out_total{channel="webchat"} 3.0' in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     assert not (tmp_path / "queue-spill.jsonl").exists()
