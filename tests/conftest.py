@@ -3,6 +3,11 @@
 They are written in `tests/support/`, one module per concern, and imported where used."""
 
 import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -29,3 +34,13 @@ __all__ = [
     "smtp_sink",
     "trained_model_dir",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs a command in this process (`main([... "--log-level", "error"])`)
+    configures structlog for the whole process; put it back, so that a later test's
+    `capture_logs` sees warnings whatever ran before it."""
+    before: dict[str, Any] = structlog.get_config()
+    yield
+    structlog.configure(**before)
