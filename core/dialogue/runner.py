@@ -31,6 +31,8 @@ FEEDBACK = {"/feedback:up": "up", "/feedback:down": "down"}
 """The payloads of the "Did that help?" buttons."""
 _MISSING = object()
 HEARD_ALWAYS = ("email", "phone")
+READ_CHARS = 2000
+"""Characters of a message the dialogue's own heuristics read (the model reads fewer)."""
 """Entity types kept for a person (the handoff record) even when no flow asks for them."""
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _SPLIT = re.compile(
@@ -118,7 +120,7 @@ class FlowRunner:
     async def step(self, session: Session, inbound: Inbound, nlu: NluResult) -> TurnOutcome:
         bot = self._bot
         turn = Interpreter(bot, session, inbound, self._actions, self._handoff, self._rng)
-        text = inbound.text.strip()
+        text = _head(inbound.text).strip()
         if inbound.payload == HANDBACK or text.lower() == HANDBACK:
             session.handoff, session.handoff_queue, session.fallbacks = False, None, 0
             turn.say(bot.policy.handback)
@@ -348,7 +350,11 @@ class FlowRunner:
             turn.session.fallbacks = 0
             await turn.run()
             return True
-        if value is _MISSING and not frustrated(turn.inbound.text) and _gives_up(turn, choice):
+        if (
+            value is _MISSING
+            and not frustrated(_head(turn.inbound.text))
+            and _gives_up(turn, choice)
+        ):
             turn.end("flow")
             turn.say(turn.bot.policy.resume_declined)
             return True
@@ -369,7 +375,7 @@ class FlowRunner:
         if intent in turn.bot.policy.global_intents:
             # A free-text answer ("changed my mind" as a return reason) may read like cancel:
             # only a sure reading interrupts it.
-            return not free_text or sure or len(_LETTERS.findall(turn.inbound.text)) <= 1
+            return not free_text or sure or len(_LETTERS.findall(_head(turn.inbound.text))) <= 1
         if intent not in turn.bot.triggers:
             return False
         return not free_text or sure
@@ -392,7 +398,7 @@ class FlowRunner:
                 turn.miss_kind = "clarified"
             else:
                 turn.miss_kind = "fallback"
-                turn.missed = _worded(turn.inbound.text)
+                turn.missed = _worded(_head(turn.inbound.text))
                 s.fallbacks += turn.missed
                 if s.fallbacks >= (self._handoff_after or bot.policy.handoff_after):
                     await turn.handoff("fallback")
@@ -529,6 +535,12 @@ def _entity_flow(bot: Bot, choice: Choice, entities: tuple[Entity, ...]) -> str 
 def _gives_up(turn: Interpreter, choice: Choice) -> bool:
     """ "nah forget it", "never mind" at a question: the cancel intent, or a no."""
     return choice.intent in ("cancel", "deny") and choice.confidence >= 0.5
+
+
+def _head(text: str) -> str:
+    """What the dialogue's own reading (mood, several requests, a worded miss) looks at: the
+    start of a long message, as the intent model does, so a huge message costs no more."""
+    return text[:READ_CHARS]
 
 
 def _worded(text: str) -> bool:
