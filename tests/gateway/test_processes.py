@@ -147,6 +147,9 @@ async def test_serve_answers_and_sigterm_keeps_the_queue(
                 await ws.send_json({"text": "A1B2C3"})
                 [answer] = await frames(ws, 1)
                 assert "A1B2C3" in answer["text"] and "shipped" in answer["text"]
+                # The flow completed: "Did that help?" follows, once the turn has sent it
+                [asked] = await frames(ws, 1)
+                assert "help" in asked["text"].lower()
             async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
                 metrics = await r.text()
         assert 'gateway_messages_in_total{channel="webchat"} 1.0' in metrics
