@@ -16,6 +16,8 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from core.sqlite.wal import enable_wal
+
 log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -71,7 +73,7 @@ class Database:
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             # WAL: the console reads while the worker writes; foreign keys are off by default.
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            enable_wal(cur.execute)
             cur.execute("PRAGMA foreign_keys=ON")
             # WAL with NORMAL: no fsync per commit on the turn's path, and never corrupt.
             cur.execute("PRAGMA synchronous=NORMAL")

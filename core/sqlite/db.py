@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from core.errors import StoreUnavailable
+from core.sqlite.wal import enable_wal_async
 
 
 class Database:
@@ -38,7 +39,7 @@ class Database:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
                 try:
-                    await db.execute("PRAGMA journal_mode=WAL")
+                    await enable_wal_async(db.execute)
                     await db.execute("PRAGMA synchronous=NORMAL")
                     await db.executescript(self._schema)
                 except BaseException:

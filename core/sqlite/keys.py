@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from core.errors import StoreUnavailable
+from core.sqlite.wal import enable_wal
 
 T = TypeVar("T")
 
@@ -61,7 +62,7 @@ class SqliteKeys:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            enable_wal(db.execute)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             self._db = db
