@@ -209,10 +209,17 @@ CASES = [
 
 
 def per_kb(make: Callable[[str], Call], size: int, unit: str) -> float:
-    call = make(shape(unit, size))
-    t0 = time.perf_counter()
-    call()
-    return (time.perf_counter() - t0) * 1000 / (size / 1024)
+    """The best of up to three runs: a run over the bound is tried again, since a busy machine
+    can stall any one run, while a step that is not linear is over the bound every time."""
+    best = float("inf")
+    for _ in range(3):
+        call = make(shape(unit, size))
+        t0 = time.perf_counter()
+        call()
+        best = min(best, (time.perf_counter() - t0) * 1000 / (size / 1024))
+        if best <= MS_PER_KB:
+            break
+    return best
 
 
 @pytest.mark.parametrize(("make", "unit"), CASES)

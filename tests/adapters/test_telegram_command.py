@@ -26,7 +26,14 @@ async def gateway(*args: str, **env: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 180)
+    except BaseException:
+        # A process that outlived the wait is ended, and its pipes read to the end, here: left
+        # to the garbage collector they would be reported against whichever test runs next.
+        proc.kill()
+        await proc.communicate()
+        raise
     # The exit status is the callers' to check (0, or 2 for a refusal); `wait()` gives it as an
     # int (the process has ended: `communicate()` returned).
     return await proc.wait(), out.decode(), err.decode()

@@ -135,9 +135,12 @@ def test_the_default_total_leaves_descriptors_for_everything_else() -> None:
 @pytest.mark.slow
 async def test_healthz_stays_fast_while_slow_clients_hold_connections(tmp_path: Path) -> None:
     """300 connections trickling webhook bodies (100 from one address, the rest refused, and
-    100 each from two more): /healthz from another address answers each time within 50 ms."""
+    100 each from two more): /healthz from another address answers about as fast as on an idle
+    listener (the same run's baseline, so a busy machine does not decide it), and never waits
+    anywhere near the 30 s a request queued behind the slow bodies would."""
     limit = ConnectionLimit(per_client=100, total=10_000)
     async with guarded(tmp_path, limit, body_read_timeout=30.0) as port:
+        idle = [(await healthz(port, "127.0.0.2"))[1] for _ in range(40)]
         held: list[Any] = []
         for source in ("127.0.0.1", "127.0.0.3", "127.0.0.4"):
             held += await slow_clients(port, 100, source)
@@ -166,8 +169,9 @@ async def test_healthz_stays_fast_while_slow_clients_hold_connections(tmp_path: 
             await trickler
         for _, w in held + extra:
             w.close()
-        assert statistics.median(times) < 0.01, times
-        assert max(times) < 0.05, f"slowest /healthz {max(times) * 1000:.1f} ms"
+        base = statistics.median(idle)
+        assert statistics.median(times) < 3 * base + 0.01, (base, times)
+        assert max(times) < 1.0, f"slowest /healthz {max(times) * 1000:.1f} ms"
 
 
 async def test_an_aiohttp_client_reads_the_refusal(tmp_path: Path) -> None:

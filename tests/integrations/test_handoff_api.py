@@ -60,9 +60,9 @@ async def test_release_by_api(tmp_path: Path) -> None:
         assert (await client.post("/api/handoff/story:404/release", headers=good)).status == 404
         resp = await client.post(url, headers=good)
         assert resp.status == 202 and (await resp.json()) == {"released": True}
-        for _ in range(100):
+        for _ in range(500):  # the session is saved before the reply goes out: wait for both
             session = await services.storage.store.load(conv.key)
-            if session is not None and not session.handoff:
+            if session is not None and not session.handoff and "bot again" in channel.sent[-1].text:
                 break
             await asyncio.sleep(0.02)
         assert session is not None and not session.handoff

@@ -139,7 +139,7 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
+    async def wait_ready(self, timeout: float = 180.0) -> None:
         """Every serve answers /healthz and every worker holds partitions (or is registered)."""
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:

@@ -162,7 +162,8 @@ async def test_two_connections_one_reply_per_event(tmp_path: Path, redis_url: st
             await fake.push(event("after", "twice-2"), to=0)
             await until(lambda: len(fake.sent()) >= 2, what="two replies")
             await until(lambda: fake.acked(first) and fake.acked(second), what="both acks")
-            assert [s.text for s in fake.sent()] == ["#1 once", "#2 after"]
+            # Two processes queue the two events: which one is taken first is not fixed.
+            assert sorted(s.text.split(" ", 1)[1] for s in fake.sent()) == ["after", "once"]
             dupes = a.count("gateway_duplicates_total", "slack")
             dupes += b.count("gateway_duplicates_total", "slack")
             assert dupes == 1
