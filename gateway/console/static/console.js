@@ -55,6 +55,7 @@
     $("app").hidden = false;
     $("signout").hidden = false;
     $("who").textContent = me.name + " (" + me.role + ")";
+    $("nav-insights").hidden = !(me.permissions || []).includes("insights");
     await loadAgents();
     await loadList();
     connect();
