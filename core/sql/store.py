@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -300,16 +300,19 @@ class SqlConversations:
     ) -> AsyncIterator[tuple[int, str, TurnFact]]:
         """The turns recorded in [since, until) as stored (text redacted unless the team
         keeps it raw), oldest first, read in batches so an export of months holds little."""
+        # Columns, not ORM objects: nothing kept in the session's identity map, and several
+        # times faster to read.
         stmt = (
-            select(TurnRow)
+            select(*TurnRow.__table__.columns)
             .where(*_turns_in(since, until, channel))
             .order_by(TurnRow.at.asc(), TurnRow.id.asc())
             .execution_options(yield_per=_EXPORT_BATCH)
         )
         async with self._db.session() as s:
-            rows = await s.stream_scalars(stmt)
-            async for r in rows:
-                yield r.conversation_id, r.channel, _turn(r)
+            result = await s.stream(stmt)
+            async for batch in result.partitions():
+                for r in batch:
+                    yield r.conversation_id, r.channel, _turn(r)
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT, in the dialect's own words."""
@@ -561,7 +564,7 @@ def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
     )
 
 
-def _turn(r: TurnRow) -> TurnFact:
+def _turn(r: TurnRow | Row[Any]) -> TurnFact:
     return TurnFact(
         key=r.key,
         at=r.at,
