@@ -1,6 +1,7 @@
 """`/api/insights` and `/api/insights/export`: admins only (checked on each call, the page's
-too), figures computed from a known set of recorded turns per day or week and channel, the
-turns exported as CSV and JSON Lines with the text as stored (redacted), bad ranges refused."""
+too), figures computed from a known set of recorded turns per day or week and channel (on
+SQLite and a real PostgreSQL), the turns exported as CSV and JSON Lines with the text as
+stored (redacted), bad ranges refused."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from tests.gateway.console.test_api import sign_in
 from tests.gateway.test_desk import say
 from tests.support.doubles import KeywordNlu, RecordingChannel
 from tests.support.handoff import PersonDialogue
+from tests.support.postgres_server import database_url, postgres, postgres_url
+
+__all__ = ["database_url", "postgres", "postgres_url"]
 
 DAY = 1_764_979_200.0  # 2025-12-06 00:00 UTC, a Saturday
 TWO_DAYS = {"since": "2025-12-06", "until": "2025-12-08"}
@@ -79,10 +83,13 @@ async def record_known(services: Services) -> None:
 
 
 async def test_figures_of_known_turns_for_admins_only(
-    gateway_factory: Any, recording_channel: RecordingChannel
+    gateway_factory: Any, recording_channel: RecordingChannel, database_url: str
 ) -> None:
     async with gateway_factory(
-        nlu=KeywordNlu(), dialogue=PersonDialogue(), channels={"test": recording_channel}
+        nlu=KeywordNlu(),
+        dialogue=PersonDialogue(),
+        channels={"test": recording_channel},
+        database_url=database_url,
     ) as (client, services):
         await record_known(services)
         assert (await client.get("/api/insights", params=TWO_DAYS)).status == 401
