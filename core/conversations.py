@@ -4,7 +4,7 @@ recorder use these; a later reader (insights, a review inbox) adds methods, not 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -211,7 +211,7 @@ class ConversationStore(Protocol):
 
     def turn_records(
         self, since: float, until: float, channel: str | None = None
-    ) -> AsyncIterator[tuple[int, str, TurnFact]]:
+    ) -> AsyncGenerator[tuple[int, str, TurnFact], None]:
         """(conversation id, channel, turn) of the turns recorded in [since, until), oldest
         first, as stored: for an export, streamed."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select, update
@@ -297,7 +297,7 @@ class SqlConversations:
 
     async def turn_records(
         self, since: float, until: float, channel: str | None = None
-    ) -> AsyncIterator[tuple[int, str, TurnFact]]:
+    ) -> AsyncGenerator[tuple[int, str, TurnFact], None]:
         """The turns recorded in [since, until) as stored (text redacted unless the team
         keeps it raw), oldest first, read in batches so an export of months holds little."""
         # Columns, not ORM objects: nothing kept in the session's identity map, and several

@@ -4,6 +4,7 @@ every request, the page's own too."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import get_args
@@ -90,13 +91,14 @@ async def export(request: web.Request, who: Caller) -> web.StreamResponse:
     )
     await resp.prepare(request)
     chunk = csv_header() if fmt_ == "csv" else ""
-    async for conv_id, chan, fact in desk_of(request).conversations.turn_records(
-        since, until, channel
-    ):
-        chunk += line(record(conv_id, chan, fact), fmt_)
-        if len(chunk) >= FLUSH_AT:
-            await resp.write(chunk.encode())
-            chunk = ""
+    records = desk_of(request).conversations.turn_records(since, until, channel)
+    # Closed at once if the client goes away: the store's cursor is not left to the collector.
+    async with contextlib.aclosing(records):
+        async for conv_id, chan, fact in records:
+            chunk += line(record(conv_id, chan, fact), fmt_)
+            if len(chunk) >= FLUSH_AT:
+                await resp.write(chunk.encode())
+                chunk = ""
     await resp.write(chunk.encode())
     await resp.write_eof()
     return resp

@@ -42,6 +42,7 @@
   function showSignIn() {
     $("app").hidden = true;
     $("signout").hidden = true;
+    $("nav-insights").hidden = true;
     $("signin").hidden = false;
     $("who").textContent = "";
     if (socket) { socket.close(); socket = null; }
