@@ -4,7 +4,7 @@ recorder use these; a later reader (insights, a review inbox) adds methods, not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -202,8 +202,18 @@ class ConversationStore(Protocol):
         """Was the conversation asked "Did that help?" at or after `since`?"""
         ...
 
-    async def turn_stats(self, since: float, until: float) -> list[TurnStat]:
-        """What the insights count of the turns recorded in [since, until)."""
+    async def turn_stats(
+        self, since: float, until: float, channel: str | None = None
+    ) -> list[TurnStat]:
+        """What the insights count of the turns recorded in [since, until), of one channel
+        or all."""
+        ...
+
+    def turn_records(
+        self, since: float, until: float, channel: str | None = None
+    ) -> AsyncGenerator[tuple[int, str, TurnFact], None]:
+        """(conversation id, channel, turn) of the turns recorded in [since, until), oldest
+        first, as stored: for an export, streamed."""
         ...
 
     async def notes(self, conversation_id: int) -> list[Note]: ...

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from core.conversations import (
     Author,
@@ -36,6 +38,7 @@ from core.sql.models import (
 )
 
 _NAME_CAP = 255
+_EXPORT_BATCH = 500
 
 
 def _cap(value: str | None, n: int = _NAME_CAP) -> str | None:
@@ -229,8 +232,39 @@ class SqlConversations:
         async with self._db.session() as s:
             return (await s.execute(stmt)).first() is not None
 
-    async def turn_stats(self, since: float, until: float) -> list[TurnStat]:
-        """What the insights count of the turns recorded in [since, until)."""
+    async def turn_stats(
+        self, since: float, until: float, channel: str | None = None
+    ) -> list[TurnStat]:
+        """What the insights count of the turns recorded in [since, until), of one channel
+        or all. Of a handoff turn also: the queue of the transition it caused (the reason),
+        and the outcome of the conversation's turn before it (a handoff too: the customer
+        was already waiting for a person)."""
+        handoff = TurnRow.outcome == "handoff"
+        reason = (
+            select(HandoffRow.reason)
+            .where(
+                HandoffRow.conversation_id == TurnRow.conversation_id,
+                HandoffRow.to_state == State.WAITING.value,
+                HandoffRow.actor == "bot",
+                HandoffRow.at >= TurnRow.at,
+            )
+            .order_by(HandoffRow.at.asc())
+            .limit(1)
+            .correlate(TurnRow)
+            .scalar_subquery()
+        )
+        before = aliased(TurnRow)
+        previous = (
+            select(before.outcome)
+            .where(
+                before.conversation_id == TurnRow.conversation_id,
+                or_(before.at < TurnRow.at, and_(before.at == TurnRow.at, before.id < TurnRow.id)),
+            )
+            .order_by(before.at.desc(), before.id.desc())
+            .limit(1)
+            .correlate(TurnRow)
+            .scalar_subquery()
+        )
         stmt = select(
             TurnRow.conversation_id,
             TurnRow.channel,
@@ -239,9 +273,46 @@ class SqlConversations:
             TurnRow.outcome,
             TurnRow.latency,
             TurnRow.feedback,
-        ).where(TurnRow.at >= since, TurnRow.at < until)
+            TurnRow.confidence,
+            case((handoff, reason), else_=None).label("why"),
+            case((handoff, previous), else_=None).label("before"),
+        ).where(*_turns_in(since, until, channel))
         async with self._db.session() as s:
-            return [TurnStat(*row) for row in await s.execute(stmt)]
+            rows = list(await s.execute(stmt))
+        return [
+            TurnStat(
+                r.conversation_id,
+                r.channel,
+                r.at,
+                r.intent,
+                r.outcome,
+                r.latency,
+                r.feedback,
+                r.confidence,
+                reason=None if r.before == "handoff" else r.why,
+                waiting=r.before == "handoff",
+            )
+            for r in rows
+        ]
+
+    async def turn_records(
+        self, since: float, until: float, channel: str | None = None
+    ) -> AsyncGenerator[tuple[int, str, TurnFact], None]:
+        """The turns recorded in [since, until) as stored (text redacted unless the team
+        keeps it raw), oldest first, read in batches so an export of months holds little."""
+        # Columns, not ORM objects: nothing kept in the session's identity map, and several
+        # times faster to read.
+        stmt = (
+            select(*TurnRow.__table__.columns)
+            .where(*_turns_in(since, until, channel))
+            .order_by(TurnRow.at.asc(), TurnRow.id.asc())
+            .execution_options(yield_per=_EXPORT_BATCH)
+        )
+        async with self._db.session() as s:
+            result = await s.stream(stmt)
+            async for batch in result.partitions():
+                for r in batch:
+                    yield r.conversation_id, r.channel, _turn(r)
 
     def _insert(self, table: type[Base]) -> Any:
         """INSERT with ON CONFLICT, in the dialect's own words."""
@@ -447,6 +518,13 @@ async def _give_feedback(
     )
 
 
+def _turns_in(since: float, until: float, channel: str | None) -> list[ColumnElement[bool]]:
+    found = [TurnRow.at >= since, TurnRow.at < until]
+    if channel is not None:
+        found.append(TurnRow.channel == channel)
+    return found
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -486,7 +564,7 @@ def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
     )
 
 
-def _turn(r: TurnRow) -> TurnFact:
+def _turn(r: TurnRow | Row[Any]) -> TurnFact:
     return TurnFact(
         key=r.key,
         at=r.at,

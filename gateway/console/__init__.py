@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.console import api, pages
+from gateway.console import api, insights_api, pages
 from gateway.console.auth import SIGNIN
 
 
@@ -13,3 +13,4 @@ def add_console(app: web.Application) -> None:
     app[SIGNIN] = {}
     api.register(app)
     pages.register(app)
+    insights_api.register(app)

@@ -23,10 +23,9 @@ from core.errors import (
     SendRefused,
 )
 from core.handoff import WITH_PEOPLE, State
-from core.insights import summarise
 from core.models import Inbound, Outbound, Sender
 from gateway.console.auth import Caller, desk_of, error, needs, sign_in, sign_out
-from gateway.console.roles import ASSIGN, INSIGHTS, READ, REPLY, TAKE_OVER, allowed
+from gateway.console.roles import ASSIGN, READ, REPLY, ROLES, TAKE_OVER, allowed
 from gateway.services import SERVICES
 
 log = structlog.get_logger(__name__)
@@ -132,7 +131,14 @@ def _when(value: str | None, name: str) -> float | None:
 
 @needs(READ)
 async def me(request: web.Request, who: Caller) -> web.Response:
-    return web.json_response({"name": who.agent.name, "role": who.agent.role, "csrf": who.csrf})
+    return web.json_response(
+        {
+            "name": who.agent.name,
+            "role": who.agent.role,
+            "csrf": who.csrf,
+            "permissions": sorted(ROLES.get(who.agent.role, ())),
+        }
+    )
 
 
 @needs(READ)
@@ -393,27 +399,6 @@ async def agents(request: web.Request, who: Caller) -> web.Response:
     )
 
 
-INSIGHTS_DAYS = 7
-"""Days the insights cover when `since` is not given."""
-INSIGHTS_MAX_DAYS = 92
-"""The longest range one call may ask for (its turns are read into memory)."""
-
-
-@needs(INSIGHTS)
-async def insights(request: web.Request, who: Caller) -> web.Response:
-    q = request.query
-    until = _when(q.get("until"), "until") or time.time()
-    since = _when(q.get("since"), "since")
-    if since is None:
-        since = until - INSIGHTS_DAYS * 86_400
-    if since >= until:
-        raise error(400, "`since` must be before `until`")
-    if until - since > INSIGHTS_MAX_DAYS * 86_400:
-        raise error(400, f"at most {INSIGHTS_MAX_DAYS} days at a time")
-    turns = await desk_of(request).conversations.turn_stats(since, until)
-    return web.json_response({"since": since, "until": until, "days": summarise(turns)})
-
-
 @web.middleware
 async def _store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -432,7 +417,6 @@ def register(app: web.Application) -> None:
     r.add_post("/api/signout", sign_out)
     r.add_get("/api/me", me)
     r.add_get("/api/agents", agents)
-    r.add_get("/api/insights", insights)
     r.add_get("/api/conversations", list_conversations)
     r.add_get("/api/conversations/{id}", read)
     r.add_post("/api/conversations/{id}/reply", reply)

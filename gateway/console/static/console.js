@@ -42,6 +42,7 @@
   function showSignIn() {
     $("app").hidden = true;
     $("signout").hidden = true;
+    $("nav-insights").hidden = true;
     $("signin").hidden = false;
     $("who").textContent = "";
     if (socket) { socket.close(); socket = null; }
@@ -55,6 +56,7 @@
     $("app").hidden = false;
     $("signout").hidden = false;
     $("who").textContent = me.name + " (" + me.role + ")";
+    $("nav-insights").hidden = !(me.permissions || []).includes("insights");
     await loadAgents();
     await loadList();
     connect();
