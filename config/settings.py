@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     imap_username: str | None = None
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
+    imap_move_to: str | None = None
+    """A folder each message is moved to once queued (made if missing); unset: it is marked
+    seen where it is."""
     imap_tls: bool = True
     """IMAP over TLS (port 993); off: plain IMAP, for a server on this machine or a test."""
     imap_poll_interval: float = Field(60.0, ge=1)
