@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,10 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)
     """Every acknowledgement received, in order."""
     sent_envelopes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    opens: list[float] = field(default_factory=list)
+    """When each `apps.connections.open` came (monotonic), refused ones included."""
+    refuse_opens: int = 0
+    """The next this many `apps.connections.open` fail as an outage does (503)."""
     _transports: dict[int, asyncio.BaseTransport] = field(default_factory=dict)
 
     def acked(self, envelope_id: str) -> bool:
@@ -117,6 +122,10 @@ async def api_method(request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error": "invalid_auth"})
     method = request.match_info["method"]
     if method == "apps.connections.open":
+        fake.opens.append(time.monotonic())
+        if fake.refuse_opens > 0:
+            fake.refuse_opens -= 1
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         return _connections_open(request, fake)
     if method != "chat.postMessage":
         return web.json_response({"ok": False, "error": "unknown_method"})
