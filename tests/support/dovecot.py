@@ -145,6 +145,16 @@ service anvil {{
         finally:
             m.logout()
 
+    def count(self, criterion: str, folder: str = "INBOX") -> int:
+        """Messages of `folder` that match a SEARCH `criterion` (`SEEN`, `UNSEEN`...)."""
+        m = self.client()
+        try:
+            m.select(folder, readonly=True)
+            _, data = m.search(None, criterion)
+        finally:
+            m.logout()
+        return len(data[0].split()) if data and data[0] else 0
+
     def flags(self, folder: str = "INBOX") -> dict[str, str]:
         """Message-ID → the message's flags."""
         m = self.client()
@@ -162,8 +172,9 @@ service anvil {{
         return out
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
+@contextlib.contextmanager
+def running_dovecot() -> Iterator[Dovecot]:
+    """dovecot started for the block (skipping the test when it is not installed)."""
     if not Path(DOVECOT).exists():
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
     # Not under pytest's tmp_path: as root, dovecot's own users must reach the files, and
@@ -177,3 +188,9 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as server:
+        yield server
