@@ -71,6 +71,8 @@ class ImapIngress:
         self.connections = 0
         self.idle: bool | None = None
         """Whether the server has IDLE (known once connected)."""
+        self.can_move: bool | None = None
+        """Whether it has MOVE (RFC 6851), likewise."""
 
     async def __aenter__(self) -> ImapIngress:
         self._task = asyncio.create_task(self._run(), name="imap-ingress")
@@ -137,6 +139,7 @@ class ImapIngress:
         if self._move_to:
             await _ensure_folder(imap, self._move_to)
         self.idle = imap.has_capability("IDLE")
+        self.can_move = imap.has_capability("MOVE")
         self.connections += 1
         self.connected.set()
         log.info("imap.connected", host=self._host, folder=self._folder, idle=self.idle)
@@ -218,7 +221,7 @@ class ImapIngress:
         if not self._move_to:
             return
         folder = quoted(self._move_to)
-        if imap.has_capability("MOVE"):  # RFC 6851: one atomic step
+        if self.can_move:  # RFC 6851: one atomic step
             _ok(await imap.uid("move", uid, folder), f"move to {self._move_to}")
             return
         # Without MOVE: copy, then delete the original. UID EXPUNGE (UIDPLUS) removes only
