@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_typing_status: str = Field("is typing…", max_length=100)
+    """The thread status shown while the bot works (`assistant.threads.setStatus`); empty: off."""
     slack_mode: Literal["webhook", "socket"] = "webhook"
     """`socket`: events come over Slack's Socket Mode WebSocket (no public URL needed)."""
     slack_app_token: SecretStr | None = None
@@ -175,6 +177,10 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_messaging_url: str = "https://messaging.twilio.com"
+    """Twilio's Messaging API, where the typing indicator is posted."""
+    whatsapp_typing: bool = True
+    """Show "typing…" (and the message read) while the bot works on a WhatsApp message."""
 
     # -- e-mail ----------------------------------------------------------------------------
     smtp_host: str | None = None
@@ -195,6 +201,9 @@ class Settings(BaseSettings):
     imap_username: str | None = None
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
+    imap_move_to: str | None = None
+    """A folder each message is moved to once queued (made if missing); unset: it is marked
+    seen where it is."""
     imap_tls: bool = True
     """IMAP over TLS (port 993); off: plain IMAP, for a server on this machine or a test."""
     imap_poll_interval: float = Field(60.0, ge=1)
@@ -213,7 +222,13 @@ class Settings(BaseSettings):
     model_watch_interval: float = Field(2.0, gt=0)
     """Seconds between looks at the deployed model's pointer (Redis announces sooner)."""
 
-    @field_validator("slack_api_url", "telegram_api_url", "twilio_api_url", "public_base_url")
+    @field_validator(
+        "slack_api_url",
+        "telegram_api_url",
+        "twilio_api_url",
+        "twilio_messaging_url",
+        "public_base_url",
+    )
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("http://", "https://")):

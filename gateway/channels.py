@@ -39,6 +39,7 @@ def _slack(s: Settings) -> Channel | None:
         else _unused_secret(),
         bot_token=s.slack_bot_token.get_secret_value(),
         api_url=s.slack_api_url,
+        typing_status=s.slack_typing_status,
     )
 
 
@@ -70,6 +71,8 @@ def _whatsapp(s: Settings) -> Channel | None:
         auth_token=s.twilio_auth_token.get_secret_value(),
         from_number=s.twilio_whatsapp_from,
         api_url=s.twilio_api_url,
+        messaging_url=s.twilio_messaging_url,
+        typing=s.whatsapp_typing,
     )
 
 

@@ -16,9 +16,10 @@ from adapters.slack import signing
 from adapters.slack.blocks import blocks_for, escape
 from adapters.slack.events import parse_events
 from adapters.slack.interactions import parse_interaction
+from adapters.slack.status import ThreadStatus
 from core.channel import BaseChannel, SentMessage, Step, WebhookReply, WebhookRequest, send_steps
 from core.errors import ChannelSendError, ChannelUnreachable, RetryAfter, SendRefused
-from core.models import Capabilities, ConversationRef, Outbound
+from core.models import Capabilities, ConversationRef, Inbound, Outbound
 from core.render import PayloadKeys, fit_buttons, split_text, with_options
 
 _TRANSIENT_ERRORS = frozenset(
@@ -44,6 +45,7 @@ class SlackChannel(BaseChannel):
         signing_secret: str,
         bot_token: str,
         api_url: str,
+        typing_status: str = "is typing…",
         clock: Callable[[], float] = time.time,
     ):
         self._clock = clock
@@ -53,6 +55,7 @@ class SlackChannel(BaseChannel):
         self._session: aiohttp.ClientSession | None = None
         self._client = AsyncWebClient(token=bot_token, base_url=api_url)
         self._keys = PayloadKeys()
+        self._status = ThreadStatus(typing_status)
 
     async def start(self) -> None:
         """One pooled HTTP session for all sends instead of one per call."""
@@ -81,7 +84,16 @@ class SlackChannel(BaseChannel):
 
     # -- outbound --------------------------------------------------------------------------
 
+    async def before_turn(self, inbound: Inbound) -> None:
+        await self._status.show(self._client, inbound)
+
     async def send(self, msg: Outbound) -> SentMessage:
+        try:
+            return await self._send(msg)
+        finally:
+            await self._status.clear(self._client, msg.conversation)
+
+    async def _send(self, msg: Outbound) -> SentMessage:
         if not msg.text.strip() and not msg.buttons and not msg.attachments:
             return SentMessage()
         caps = self.capabilities

@@ -35,7 +35,7 @@ from core.errors import (
     SendRefused,
     VerificationError,
 )
-from core.models import Attachment, Capabilities, Outbound
+from core.models import Attachment, Capabilities, Inbound, Outbound
 from core.render import numbered_options, split_text, with_options
 
 log = structlog.get_logger(__name__)
@@ -76,6 +76,8 @@ class WhatsAppChannel(BaseChannel):
         auth_token: str,
         from_number: str,
         api_url: str = "https://api.twilio.com",
+        messaging_url: str = "https://messaging.twilio.com",
+        typing: bool = True,
         timeout: float = 10.0,
         max_media_bytes: int = 16 * 1024 * 1024,
     ) -> None:
@@ -83,6 +85,8 @@ class WhatsAppChannel(BaseChannel):
         self._token = auth_token
         self._from = wire.PREFIX + wire.address(from_number)
         self._api_url = api_url.rstrip("/")
+        self._messaging_url = messaging_url.rstrip("/")
+        self._typing = typing
         self._timeout = timeout
         self._max_media = max_media_bytes
         self._validator = RequestValidator(auth_token)
@@ -151,8 +155,23 @@ class WhatsAppChannel(BaseChannel):
             )
             client = Client(self._sid, self._token, http_client=self._http, environment=_NO_ENV)
             client.api.base_url = self._api_url
+            client.messaging.base_url = self._messaging_url
             self._client = client
         return self._client
+
+    async def before_turn(self, inbound: Inbound) -> None:
+        """WhatsApp shows "typing…" under the customer's message (and marks it read) until the
+        reply is delivered, or for 25 s: Twilio's typing indicator names the message answered,
+        by its SID (the event id)."""
+        if not self._typing or inbound.kind != "message" or not wire.is_sid(inbound.event_id):
+            return
+        client = self._ensure_client()
+        try:
+            await client.messaging.v2.typing_indicator.create_async(
+                channel="whatsapp", message_id=inbound.event_id
+            )
+        except (TwilioException, TimeoutError, aiohttp.ClientError) as exc:
+            log.info("whatsapp.typing_failed", error=str(exc)[:200])  # a courtesy only
 
     async def send(self, msg: Outbound) -> SentMessage:
         to = wire.PREFIX + msg.conversation.chat_id

@@ -21,6 +21,10 @@ digits. It is the dedupe key, so a form whose id is anything else is refused."""
 _KINDS: dict[str, AttachmentKind] = {"image": "image", "audio": "audio", "video": "video"}
 
 
+def is_sid(value: str) -> bool:
+    return _MESSAGE_SID.fullmatch(value) is not None
+
+
 def form(body: bytes) -> dict[str, str]:
     """The urlencoded form Twilio posts. Twilio sends each key once; a repeated key keeps its
     last value, as the signature check sees it."""
@@ -87,7 +91,7 @@ def message(params: Mapping[str, str], channel: str) -> Inbound | None:
     sid, sender = params.get("MessageSid"), params.get("From")
     if not sid or not sender:
         raise PayloadError("form lacks MessageSid or From")
-    if not _MESSAGE_SID.fullmatch(sid):
+    if not is_sid(sid):
         raise PayloadError("MessageSid is not SM or MM and 32 hex digits")
     number = address(sender)
     attachments = _media(params)

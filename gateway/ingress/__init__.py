@@ -98,6 +98,7 @@ def imap(services: Services, s: Settings) -> ImapIngress:
         username=s.imap_username,
         password=s.imap_password.get_secret_value(),
         folder=s.imap_folder,
+        move_to=s.imap_move_to or None,
         tls=s.imap_tls,
         poll_interval=s.imap_poll_interval,
     )

@@ -1,10 +1,10 @@
 """E-mail from a mailbox (IMAP_HOST...): no public URL and no MX needed. Each unseen message of
 IMAP_FOLDER goes through the e-mail adapter's own reading and RFC 3834 rules (as over SMTP and
-the webhook) into the queue, deduplicated on its Message-ID, and is marked seen only once it is
-queued (or deliberately not answered). New mail is waited for with IDLE where the server has it,
-by looking again every IMAP_POLL_INTERVAL seconds otherwise. A message that cannot be read is
-left unseen and logged once, not tried again and again; a dropped connection is made again
-with back-off."""
+the webhook) into the queue, deduplicated on its Message-ID, and is marked seen (and moved to
+IMAP_MOVE_TO when set) only once it is queued or deliberately not answered. New mail is waited
+for with IDLE where the server has it, by looking again every IMAP_POLL_INTERVAL seconds
+otherwise. A message that cannot be read is left unseen and logged once, not tried again and
+again; a dropped connection is made again with back-off."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
+from aioimaplib.aioimaplib import quoted
 
 from adapters.email import EmailChannel
 from core.channel import PayloadError
@@ -48,6 +49,7 @@ class ImapIngress:
         username: str,
         password: str,
         folder: str = "INBOX",
+        move_to: str | None = None,
         tls: bool = True,
         poll_interval: float = 60.0,
         timeout: float = 30.0,
@@ -57,6 +59,7 @@ class ImapIngress:
         self._host, self._port, self._tls = host, port, tls
         self._username, self._password = username, password
         self._folder = folder
+        self._move_to = move_to
         self._poll_interval = poll_interval
         self._timeout = timeout
         self._stopping = asyncio.Event()
@@ -68,6 +71,8 @@ class ImapIngress:
         self.connections = 0
         self.idle: bool | None = None
         """Whether the server has IDLE (known once connected)."""
+        self.can_move: bool | None = None
+        """Whether it has MOVE (RFC 6851), likewise."""
 
     async def __aenter__(self) -> ImapIngress:
         self._task = asyncio.create_task(self._run(), name="imap-ingress")
@@ -130,8 +135,11 @@ class ImapIngress:
             imap = IMAP4(self._host, self._port, timeout=self._timeout, conn_lost_cb=on_lost)
         await imap.wait_hello_from_server()
         _ok(await imap.login(self._username, self._password), "login")
-        _ok(await imap.select(self._folder), f"select {self._folder}")
+        _ok(await imap.select(quoted(self._folder)), f"select {self._folder}")
+        if self._move_to:
+            await _ensure_folder(imap, self._move_to)
         self.idle = imap.has_capability("IDLE")
+        self.can_move = imap.has_capability("MOVE")
         self.connections += 1
         self.connected.set()
         log.info("imap.connected", host=self._host, folder=self._folder, idle=self.idle)
@@ -204,7 +212,26 @@ class ImapIngress:
             if raw is None:
                 continue  # expunged meanwhile
             if await self._take(uid, raw):
-                _ok(await imap.uid("store", uid, "+FLAGS.SILENT", r"(\Seen)"), "store")
+                await self._done(imap, uid)
+
+    async def _done(self, imap: IMAP4, uid: str) -> None:
+        """Out of the way of the next sweep: seen, and moved when IMAP_MOVE_TO says so (seen
+        first, so that it reads as handled in the other folder too)."""
+        _ok(await imap.uid("store", uid, "+FLAGS.SILENT", r"(\Seen)"), "store")
+        if not self._move_to:
+            return
+        folder = quoted(self._move_to)
+        if self.can_move:  # RFC 6851: one atomic step
+            _ok(await imap.uid("move", uid, folder), f"move to {self._move_to}")
+            return
+        # Without MOVE: copy, then delete the original. UID EXPUNGE (UIDPLUS) removes only
+        # this one; a plain EXPUNGE would also remove what others marked deleted.
+        _ok(await imap.uid("copy", uid, folder), f"copy to {self._move_to}")
+        _ok(await imap.uid("store", uid, "+FLAGS.SILENT", r"(\Deleted)"), "store")
+        if imap.has_capability("UIDPLUS"):
+            _ok(await imap.uid("expunge", uid), "expunge")
+        else:
+            _ok(await imap.expunge(), "expunge")
 
     async def _take(self, uid: str, raw: bytes) -> bool:
         parse = self._channel.parse_mail
@@ -219,6 +246,13 @@ class ImapIngress:
             # Left unseen: the next sweep (or the next connection) takes it again.
             raise MailboxError(f"queue unavailable: {exc}") from None
         return True
+
+
+async def _ensure_folder(imap: IMAP4, folder: str) -> None:
+    """`folder` made when missing. CREATE of one that exists is refused, which is fine; the
+    STATUS after it tells whether the folder is there."""
+    await imap.create(quoted(folder))
+    _ok(await imap.status(quoted(folder), "(MESSAGES)"), f"folder {folder} (IMAP_MOVE_TO)")
 
 
 def _ok(resp: object, what: str) -> None:

@@ -3,11 +3,11 @@ client. Each envelope's payload is the body the webhook would have had (an Event
 an interaction), read by the adapter's own parse and put into the same queue with the same
 dedupe; the envelope is acknowledged as soon as that is done, as the webhook answers 200.
 
-slack_sdk opens the connection (`apps.connections.open` with the app-level token), answers
-Slack's `disconnect` by opening a new one before the old closes, and reconnects when pings go
-unanswered. Several `serve` processes each hold a connection; Slack spreads envelopes over
-them, and sends one again to another when it was not acknowledged: the queue's dedupe keeps
-one reply per event."""
+slack_sdk speaks the protocol (`apps.connections.open` with the app-level token, the WebSocket,
+pings) and answers Slack's `disconnect` by opening a new connection before the old closes;
+`socket_link.LinkKeeper` makes every other connection, with a growing back-off. Several `serve`
+processes each hold a connection; Slack spreads envelopes over them, and sends one again to
+another when it was not acknowledged: the queue's dedupe keeps one reply per event."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
+from core.tasks import cancel_and_wait
 from gateway.ingress.intake import Intake, platform_request
+from gateway.ingress.socket_link import LinkKeeper
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +46,7 @@ def _not_json_failure(record: logging.LogRecord) -> bool:
 class SocketModeIngress:
     """`async with SocketModeIngress(...)`: connected from enter to exit (the first connection
     is made in the background, so a Slack that is unreachable at start-up does not stop the
-    gateway: slack_sdk keeps trying)."""
+    gateway: the keeper goes on trying, less and less often)."""
 
     def __init__(
         self,
@@ -63,17 +65,22 @@ class SocketModeIngress:
             app_token=app_token,
             web_client=AsyncWebClient(base_url=api_url),
             logger=sdk_log,
-            auto_reconnect_enabled=True,
+            # Its own reconnecting retries at a fixed pace for ever: the keeper does it instead.
+            auto_reconnect_enabled=False,
             ping_interval=ping_interval,
         )
         self.client.message_listeners.append(self._on_message)
         self.client.on_message_listeners.append(self._on_text)
-        self._connecting: asyncio.Task[None] | None = None
+        self.client.on_close_listeners.append(self._on_gone)
+        self.client.on_error_listeners.append(self._on_gone)
+        self._stopping = asyncio.Event()
+        self.keeper = LinkKeeper(self.client, self._stopping, check_every=ping_interval)
+        self._keeping: asyncio.Task[None] | None = None
         self.hellos = 0
         """`hello`s received: one per connection made."""
 
     async def __aenter__(self) -> SocketModeIngress:
-        self._connecting = asyncio.create_task(self.client.connect(), name="slack-socket-connect")
+        self._keeping = asyncio.create_task(self.keeper.run(), name="slack-socket-link")
         return self
 
     async def __aexit__(
@@ -82,23 +89,30 @@ class SocketModeIngress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._connecting is not None and not self._connecting.done():
-            self._connecting.cancel()
+        self._stopping.set()
+        await cancel_and_wait(self._keeping)
         await self.client.close()
         log.info("slack.socket_closed")
 
+    async def _on_gone(self, message: WSMessage) -> None:
+        self.keeper.lost()
+
     async def _on_text(self, message: WSMessage) -> None:
         """Every text frame, before slack_sdk reads it: one that is not JSON never reaches
-        `_on_message`, so it is logged (and acknowledged, when its id can be seen) here."""
+        `_on_message`, so it is logged (and acknowledged, when its id can be seen) here; nor
+        does a `disconnect` (slack_sdk answers it itself), logged here too."""
         if message.type != WSMsgType.TEXT:
             return
         try:
-            json.loads(message.data)
+            frame = json.loads(message.data)
         except ValueError:
             found = _ENVELOPE_ID.search(message.data)
             log.warning("slack.socket_unreadable", reason="not JSON", acked=found is not None)
             if found:
                 await self._ack(found.group(1))
+            return
+        if isinstance(frame, dict) and frame.get("type") == "disconnect":
+            log.info("slack.socket_disconnect", reason=frame.get("reason"))
 
     async def _on_message(
         self, client: AsyncBaseSocketModeClient, message: dict[str, Any], raw: str | None
@@ -107,15 +121,13 @@ class SocketModeIngress:
         envelope_id = message.get("envelope_id")
         if kind == "hello":
             self.hellos += 1
+            self.keeper.hello()
             info = message.get("connection_info")
             log.info(
                 "slack.socket_connected",
                 connections=message.get("num_connections"),
                 app_id=info.get("app_id") if isinstance(info, dict) else None,
             )
-            return
-        if kind == "disconnect":  # slack_sdk has opened a new connection already
-            log.info("slack.socket_disconnect", reason=message.get("reason"))
             return
         if not message:
             return  # not JSON: logged by `_on_text`

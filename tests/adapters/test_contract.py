@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.adapters.contract import (
     Gateway,
     Golden,
     Request,
+    Sent,
     build_channel,
     build_settings,
     check_golden,
@@ -28,6 +30,7 @@ from tests.adapters.contract import (
     wait_sent,
     webhook_request,
 )
+from tests.adapters.ways import Link, ways_of
 from tests.support.doubles import EchoDialogue, KeywordNlu
 
 CASES = load_cases()
@@ -167,21 +170,79 @@ def test_every_recorded_payload_is_checked(case: ChannelCase) -> None:
     assert sorted(g.name for g in case.goldens()) == sorted(recorded)
 
 
-async def test_duplicate_delivery_answered_once(
-    case: ChannelCase, fake: FakePlatform, gateway: Gateway
-):
+ROUTES = [(c, w) for c in CASES for w in ways_of(c)]
+
+
+@dataclass
+class Routed:
+    """A gateway taking one channel's payloads one way (see ways.py)."""
+
+    case: ChannelCase
+    fake: FakePlatform
+    gw: Gateway
+    link: Link
+    dialogue: EchoDialogue
+
+    async def deliver(self, req: Request) -> None:
+        await self.link.deliver(self.gw, req)
+
+    async def sentinel(self, event: str) -> list[Sent]:
+        return await sentinel(self.gw, self.case, self.fake, event=event, deliver=self.deliver)
+
+
+@pytest.fixture(params=ROUTES, ids=[f"{c.name}-{w.name}" for c, w in ROUTES])
+async def routed(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Routed]:
+    case, way = request.param
+    async with case.fake() as fake, way.open(case, fake) as link:
+        settings = build_settings(case, fake, tmp_path, **link.settings(fake))
+        dialogue = EchoDialogue()
+        async with running_gateway(settings, nlu=KeywordNlu(), dialogue=dialogue) as gw:
+            yield Routed(case, fake, gw, link, dialogue)
+
+
+async def test_duplicate_delivery_answered_once(routed: Routed):
+    """The same event twice (a platform's retry, a redelivery after a lost acknowledgement):
+    queued once, one reply at the platform (a valid message after it is answered as turn 2)."""
+    case, gw = routed.case, routed.gw
     msg = case.message("hello there", chat=case.chat, event="dup-1")
-    first, _ = await gateway.post(case, case.sign(msg))
-    again, _ = await gateway.post(case, case.sign(msg))  # the platform's retry
-    assert 200 <= first < 300 and 200 <= again < 300
-    assert gateway.queued(case.name) == 1
-    assert gateway.duplicates(case.name) == 1
-    await wait_sent(fake, 1)
-    # Posted once the first reply is out, so that it cannot join the first turn: had the retry
-    # been answered too, its reply would come before this one (or be turn 2).
-    sent = await sentinel(gateway, case, fake, event="dup-2")
+    await routed.deliver(msg)
+    await routed.deliver(msg)
+    assert gw.queued(case.name) == 1
+    assert gw.duplicates(case.name) == 1
+    await wait_sent(routed.fake, 1)
+    # Delivered once the first reply is out, so that it cannot join the first turn: had the
+    # retry been answered too, its reply would come before this one (or be turn 2).
+    sent = await routed.sentinel("dup-2")
     assert len(sent) == 2, sent
     assert "#1 hello there" in sent[0].text and f"#2 {SENTINEL}" in sent[1].text
+
+
+async def test_malformed_payload_not_queued(routed: Routed):
+    """A payload the adapter refuses, whichever way it came: nothing queued or answered (the
+    webhook answers 400; the other ways acknowledge it, or leave the mail unseen)."""
+    await routed.link.deliver_malformed(routed.gw)
+    sent = await routed.sentinel("malformed-way")
+    assert len(sent) == 1 and f"#1 {SENTINEL}" in sent[0].text, sent
+    assert routed.gw.queued(routed.case.name) == 1
+
+
+async def test_same_event_as_the_webhook(routed: Routed):
+    """A message that came another way reaches the bot as the webhook's parse reads it: the
+    same conversation, text and event id, answered in the same chat."""
+    case, gw = routed.case, routed.gw
+    msg = case.message("same words", chat=case.chat, event="same-1")
+    channel = gw.services.channels[case.name]
+    [expected] = channel.parse(webhook_request(case, case.sign(msg))).events
+    await routed.deliver(msg)
+    [reply] = await wait_sent(routed.fake, 1)
+    [(session_key, text, payload)] = routed.dialogue.seen
+    assert (text, payload) == (expected.text, expected.payload)
+    assert expected.conversation.key in session_key, (session_key, expected.conversation)
+    assert (reply.chat_id, reply.thread_id) == (
+        expected.conversation.chat_id,
+        expected.conversation.thread_id if case.name != "email" else reply.thread_id,
+    )
+    assert gw.queued(case.name) == 1 and gw.duplicates(case.name) == 0
 
 
 async def test_capabilities_honoured(case: ChannelCase, fake: FakePlatform, tmp_path: Path):

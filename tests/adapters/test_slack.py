@@ -3,6 +3,7 @@ escaping, errors and Retry-After, long payloads, and the webhook answers through
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from tests.adapters.cases.slack import (
 )
 from tests.adapters.contract import (
     SENTINEL,
+    Request,
     build_settings,
     running_gateway,
     sentinel,
@@ -333,7 +335,8 @@ async def test_a_429_is_waited_out_and_the_reply_arrives_once(
         # Once: a later message of the chat is answered next, and nothing else was sent.
         sent = await sentinel(gw, CASE, fake_slack, event="rl-2")
         assert [s.text for s in sent] == ["#1 hello", f"#2 {SENTINEL}"]
-        assert fake_slack.requests == 3, "the 429, the retry, the sentinel's reply"
+        replies = fake_slack.requests - fake_slack.status_calls
+        assert replies == 3, "the 429, the retry, the sentinel's reply"
 
 
 def parsed(body: bytes) -> Any:
@@ -553,3 +556,53 @@ async def test_a_late_edit_and_a_delete_are_queued_once_and_not_answered(
 
 def _json(body: bytes) -> Any:
     return type(CASE.message("x", chat="D1", event="e"))(body, {"Content-Type": "application/json"})
+
+
+# -- typing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("thread", [None, "1700000000.000001"], ids=["top level", "in a thread"])
+async def test_the_thread_status_shows_while_the_bot_works(tmp_path: Path, thread: str | None):
+    """`assistant.threads.setStatus` under the customer's message when the turn begins; the
+    reply in that thread takes it away (Slack does), a reply at the top level clears it."""
+    extra = {"thread_ts": thread} if thread else {}
+    event = message_event("where is my order", chat=CASE.chat, event="status-1", **extra)
+    body = event_body(event, "EvStatus1")
+    async with CASE.fake() as fake:
+        settings = build_settings(CASE, fake, tmp_path)
+        async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+            req = CASE.sign(Request(body, {"Content-Type": "application/json"}))
+            status, _ = await gw.post(CASE, req)
+            assert status == 200
+            await wait_sent(fake, 1)
+            cleared = [] if thread else [("status", "")]
+            expected = [("status", "is typing…"), ("message", "#1 where is my order"), *cleared]
+            await wait_for_order(fake, len(expected))
+    under = thread or event["ts"]
+    first = {"channel_id": CASE.chat, "thread_ts": under, "status": "is typing…"}
+    assert fake.statuses[0] == first
+    assert fake.order == expected
+
+
+async def wait_for_order(fake: FakeSlack, count: int) -> None:
+    """Until the fake has had `count` calls (the clearing status follows the reply)."""
+    for _ in range(500):
+        if len(fake.order) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the fake has {fake.order}")
+
+
+async def test_a_workspace_that_refuses_the_status_is_asked_once(tmp_path: Path):
+    """A token without the scope: one warning, no more calls; replies go out as before."""
+    async with CASE.fake() as fake:
+        fake.refuse_status = "missing_scope"
+        settings = build_settings(CASE, fake, tmp_path)
+        with capture_logs() as logs:
+            async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+                for i in range(2):
+                    req = CASE.sign(CASE.message(f"m{i}", chat=f"D{i}", event=f"refuse-{i}"))
+                    assert (await gw.post(CASE, req))[0] == 200
+                    await wait_sent(fake, i + 1)
+    assert fake.status_calls == 1 and not fake.statuses
+    assert [e["event"] for e in logs].count("slack.typing_unavailable") == 1

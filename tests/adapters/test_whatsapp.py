@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from structlog.testing import capture_logs
@@ -420,3 +420,28 @@ def test_a_post_without_a_signature_is_refused_before_its_body() -> None:
     )
     with pytest.raises(VerificationError, match="missing"):
         channel().precheck(bare)
+
+
+# -- typing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["typing", "WHATSAPP_TYPING=false"])
+async def test_typing_is_shown_when_the_turn_begins_and_the_reply_follows(
+    tmp_path: Path, on: bool
+) -> None:
+    """Twilio's typing indicator (Messaging API `Indicators/Typing`, the message's SID) goes
+    out as the bot takes the message up, before the reply, which ends it on the phone."""
+    from tests.adapters.cases.whatsapp import CASE
+    from tests.adapters.contract import build_settings, running_gateway, wait_sent
+    from tests.support.doubles import EchoDialogue, KeywordNlu
+
+    async with CASE.fake() as fake:
+        settings = build_settings(CASE, fake, tmp_path, whatsapp_typing=on)
+        async with running_gateway(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+            req = CASE.message("where is my order", chat=CASE.chat, event="typing-1")
+            status, _ = await gw.post(CASE, CASE.sign(req))
+            assert status == 200
+            await wait_sent(fake, 1)
+    [sid] = parse_qs(req.body.decode())["MessageSid"]
+    expected = [("typing", sid)] if on else []
+    assert fake.events == [*expected, ("message", "#1 where is my order")]

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,17 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)
     """Every acknowledgement received, in order."""
     sent_envelopes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    """Accepted assistant.threads.setStatus bodies, in order."""
+    refuse_status: str = ""
+    """An error every assistant.threads.setStatus is answered with (`missing_scope`...)."""
+    status_calls: int = 0
+    order: list[tuple[str, str]] = field(default_factory=list)
+    """("status", text) and ("message", text) as they came."""
+    opens: list[float] = field(default_factory=list)
+    """When each `apps.connections.open` came (monotonic), refused ones included."""
+    refuse_opens: int = 0
+    """The next this many `apps.connections.open` fail as an outage does (503)."""
     _transports: dict[int, asyncio.BaseTransport] = field(default_factory=dict)
 
     def acked(self, envelope_id: str) -> bool:
@@ -117,21 +129,50 @@ async def api_method(request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error": "invalid_auth"})
     method = request.match_info["method"]
     if method == "apps.connections.open":
+        fake.opens.append(time.monotonic())
+        if fake.refuse_opens > 0:
+            fake.refuse_opens -= 1
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         return _connections_open(request, fake)
+    if method == "assistant.threads.setStatus":
+        return await _set_status(request, fake)
     if method != "chat.postMessage":
         return web.json_response({"ok": False, "error": "unknown_method"})
     if fake.failures:
         status, body, headers = fake.failures.pop(0)
         return web.json_response(body, status=status, headers=headers)
-    if request.content_type == "application/json":
-        data = await request.json()
-    else:
-        data = dict(await request.post())
+    data = await _body(request)
     if not data.get("channel") or not (data.get("text") or data.get("blocks")):
         return web.json_response({"ok": False, "error": "no_text"})
     fake.calls.append(data)
+    fake.order.append(("message", str(data.get("text", ""))))
     ts = f"1700000000.{next(fake._ts):06d}"
     return web.json_response({"ok": True, "channel": data["channel"], "ts": ts})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """A Web API call's arguments, sent as JSON or as a form (Slack takes both)."""
+    if request.content_type == "application/json":
+        return dict(await request.json())
+    return dict(await request.post())
+
+
+async def _set_status(request: web.Request, fake: FakeSlack) -> web.Response:
+    """`assistant.threads.setStatus` as documented: `channel_id`, `thread_ts` and `status`
+    required (an empty status clears it)."""
+    fake.status_calls += 1
+    if fake.refuse_status:
+        return web.json_response({"ok": False, "error": fake.refuse_status})
+    data = await _body(request)
+    if not data.get("channel_id"):
+        return web.json_response({"ok": False, "error": "channel_not_found"})
+    if not isinstance(data.get("thread_ts"), str) or "." not in data["thread_ts"]:
+        return web.json_response({"ok": False, "error": "invalid_thread_ts"})
+    if not isinstance(data.get("status"), str):
+        return web.json_response({"ok": False, "error": "invalid_arguments"})
+    fake.statuses.append(data)
+    fake.order.append(("status", data["status"]))
+    return web.json_response({"ok": True})
 
 
 def _connections_open(request: web.Request, fake: FakeSlack) -> web.Response:

@@ -60,6 +60,12 @@ class FakeTelegram:
         return int(update["update_id"])
 
     @property
+    def polls(self) -> int:
+        """getUpdates calls begun: one begun after a batch was handed out means the poller
+        had taken that batch."""
+        return self._poll_generation
+
+    @property
     def bot_id(self) -> int:
         return int(self.token.split(":", 1)[0])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ class FakeTwilio:
     failures: list[Failure] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     requests: int = 0
+    typing: list[dict[str, str]] = field(default_factory=list)
+    """Accepted typing indicators (`messageId`, `channel`), in order."""
+    events: list[tuple[str, str]] = field(default_factory=list)
+    """("typing", message id) and ("message", body) in the order they came."""
     api_url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -107,6 +112,7 @@ async def create_message(request: web.Request) -> web.Response:
         return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
     sid = f"SM{next(fake._ids):032x}"
     fake.messages.append(data)
+    fake.events.append(("message", data.get("Body", "")))
     resource: dict[str, Any] = {
         "sid": sid,
         "account_sid": fake.account_sid,
@@ -134,11 +140,29 @@ async def get_media(request: web.Request) -> web.Response:
     return web.Response(body=found[0], content_type=found[1])
 
 
+async def typing_indicator(request: web.Request) -> web.Response:
+    """Messaging API v2 `Indicators/Typing` (public beta): a form naming the message answered
+    (`messageId`, SM/MM and 32 hex digits, of a message this account received) and
+    `channel=whatsapp`; answers `{"success": true}`."""
+    fake = request.app[TWILIO_KEY]
+    if not fake.authorised(request):
+        return _error(401, 20003, "Authenticate")
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    if form.get("channel") != "whatsapp":
+        return _error(400, 21211, "channel must be whatsapp")
+    if not re.fullmatch(r"(?:SM|MM)[0-9a-fA-F]{32}", form.get("messageId", "")):
+        return _error(400, 21211, "messageId must be a Message SID")
+    fake.typing.append(form)
+    fake.events.append(("typing", form["messageId"]))
+    return web.json_response({"success": True})
+
+
 def create_app(fake: FakeTwilio) -> web.Application:
     app = web.Application()
     app[TWILIO_KEY] = fake
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", create_message)
     app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{name}", get_media)
+    app.router.add_post("/v2/Indicators/Typing.json", typing_indicator)
     return app
 
 

@@ -34,8 +34,10 @@ PASSWORD = "imap-test-password"
 
 
 class Dovecot:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra: str = "") -> None:
         self.dir = workdir
+        self.extra = extra
+        """More configuration lines (e.g. an `imap_capability` without MOVE)."""
         self.port = free_port()
         self.host = "127.0.0.1"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -91,6 +93,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+{self.extra}
 """
         )
         return conf
@@ -145,6 +148,16 @@ service anvil {{
         finally:
             m.logout()
 
+    def count(self, criterion: str, folder: str = "INBOX") -> int:
+        """Messages of `folder` that match a SEARCH `criterion` (`SEEN`, `UNSEEN`...)."""
+        m = self.client()
+        try:
+            m.select(folder, readonly=True)
+            _, data = m.search(None, criterion)
+        finally:
+            m.logout()
+        return len(data[0].split()) if data and data[0] else 0
+
     def flags(self, folder: str = "INBOX") -> dict[str, str]:
         """Message-ID → the message's flags."""
         m = self.client()
@@ -162,18 +175,26 @@ service anvil {{
         return out
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
+@contextlib.contextmanager
+def running_dovecot(extra: str = "") -> Iterator[Dovecot]:
+    """dovecot started for the block (skipping the test when it is not installed), with the
+    `extra` configuration lines."""
     if not Path(DOVECOT).exists():
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
     # Not under pytest's tmp_path: as root, dovecot's own users must reach the files, and
     # pytest keeps its directories to their owner.
     workdir = Path(tempfile.mkdtemp(prefix="dovecot-test-"))
     workdir.chmod(0o755)
-    server = Dovecot(workdir)
+    server = Dovecot(workdir, extra)
     try:
         server.start()
         yield server
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as server:
+        yield server

@@ -45,6 +45,7 @@ class WhatsAppCase:
             "twilio_auth_token": AUTH_TOKEN,
             "twilio_whatsapp_from": FROM,
             "twilio_api_url": fake.api_url,
+            "twilio_messaging_url": fake.api_url,
         }
 
     def message(self, text: str, *, chat: str, event: str) -> Request:

@@ -40,6 +40,7 @@ def _twilio(server: TwilioServer, **more: Any) -> dict[str, Any]:
         "twilio_auth_token": TWILIO_TOKEN,
         "twilio_whatsapp_from": TWILIO_FROM,
         "twilio_api_url": server.url,
+        "twilio_messaging_url": server.url,
         **more,
     }
 

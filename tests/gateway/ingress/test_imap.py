@@ -11,16 +11,19 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from config.settings import Settings
 from gateway.ingress.imap import ImapIngress
 from tests.gateway.ingress.conftest import Served, serving, until
 from tests.support.doubles import EchoDialogue, KeywordNlu
-from tests.support.dovecot import PASSWORD, USER, Dovecot
+from tests.support.dovecot import PASSWORD, USER, Dovecot, running_dovecot
 from tests.support.fakes_twilio_email import SmtpSink
 
 SHOP = "help@shop.example"
+HANDLED = '"Handled by bot"'
+"""The folder as imaplib names it (quoted: it has spaces)."""
 
 
 def mail(text: str, *, subject: str = "Order", **headers: str) -> EmailMessage:
@@ -151,3 +154,40 @@ async def test_an_unreadable_message_is_left_unseen_and_logged_once(
     unreadable = [e for e in logs if e["event"] == "imap.unreadable"]
     assert len(unreadable) == 1, unreadable
     assert sum("\\Seen" not in f for f in flags.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "capability",
+    ["", "imap_capability = IMAP4rev1 IDLE UIDPLUS"],
+    ids=["MOVE", "copy and UID EXPUNGE (no MOVE)"],
+)
+async def test_with_imap_move_to_a_queued_message_is_moved_and_an_unreadable_one_stays(
+    tmp_path: Path, smtp_sink: SmtpSink, capability: str
+):
+    """IMAP_MOVE_TO: each message goes to that folder (made at start) once queued, seen; one
+    that cannot be read stays where it was, unseen. With MOVE, or without it."""
+    broken = b"To: help@shop.example\r\nSubject: nobody sent this\r\n\r\nno sender\r\n"
+    with running_dovecot(capability) as dovecot:
+        await _moved_and_left(tmp_path, dovecot, smtp_sink, broken, moves=not capability)
+
+
+async def _moved_and_left(
+    tmp_path: Path, dovecot: Dovecot, smtp_sink: SmtpSink, broken: bytes, *, moves: bool
+) -> None:
+    settings = imap_settings(tmp_path, dovecot, smtp_sink, imap_move_to="Handled by bot")
+    async with serving(settings, nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw:
+        await asyncio.wait_for(reader(gw).connected.wait(), 15)
+        assert reader(gw).can_move is moves
+        await asyncio.to_thread(dovecot.deliver, broken)
+        first, second = mail("where is my order"), mail("and a refund", subject="Other")
+        await deliver(dovecot, first)
+        await deliver(dovecot, second)
+        await smtp_sink.wait_for(2)
+        moved = await until(
+            lambda: len(got := dovecot.flags(HANDLED)) == 2 and got, what="both moved"
+        )
+        assert sorted(moved) == sorted([first["Message-ID"], second["Message-ID"]])
+        assert all("\\Seen" in f for f in moved.values())
+        left = dovecot.flags()
+        assert len(left) == 1 and "\\Seen" not in next(iter(left.values())), left
+        assert gw.count("gateway_messages_in_total", "email") == 2

@@ -4,7 +4,9 @@ met with a new connection and nothing lost or doubled; bad envelopes acknowledge
 
 from __future__ import annotations
 
+import itertools
 import json
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,11 @@ def socket_settings(fake: FakeSlack, tmp_path: Path, **extra: Any) -> Settings:
         slack_socket_ping_interval=0.2,
         **extra,
     )
+
+
+def echoing(fake: FakeSlack, tmp_path: Path) -> AbstractAsyncContextManager[Served]:
+    """A gateway on Socket Mode whose bot echoes (`#<turn> <text>`)."""
+    return serving(socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue())
 
 
 def event(text: str, name: str, chat: str = CHAT) -> dict[str, Any]:
@@ -73,7 +80,7 @@ async def test_conversation_with_a_disconnect_in_the_middle(tmp_path: Path, real
 async def test_a_lost_connection_is_made_again(tmp_path: Path):
     async with (
         running_fake_slack(BOT_TOKEN) as fake,
-        serving(socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw,
+        echoing(fake, tmp_path) as gw,
     ):
         await connected(fake, gw)
         await fake.push(event("one", "lost-1"))
@@ -84,6 +91,51 @@ async def test_a_lost_connection_is_made_again(tmp_path: Path):
         await until(lambda: len(fake.sent()) >= 2, what="the second reply")
         assert fake.acked(second)
         assert [s.text for s in fake.sent()] == ["#1 one", "#2 two"]
+
+
+async def test_reconnects_wait_longer_after_each_failure(tmp_path: Path):
+    """Slack unreachable after a lost connection (`apps.connections.open` failing): each try
+    waits about twice as long as the one before, one log line for the streak; once Slack is
+    back the connection is made and the next message answered."""
+    async with running_fake_slack(BOT_TOKEN) as fake:
+        with capture_logs() as logs:
+            async with echoing(fake, tmp_path) as gw:
+                await connected(fake, gw)
+                fake.refuse_opens = 4
+                fake.drop()
+                await until(lambda: fake.opened >= 2 and fake.sockets, timeout=30, what="back")
+                await connected(fake, gw, 2)
+                await fake.push(event("still there?", "backoff-1"))
+                await until(lambda: fake.sent(), what="the reply after the outage")
+        assert [s.text for s in fake.sent()] == ["#1 still there?"]
+        tries = fake.opens[1:]  # the first is the start's
+        assert len(tries) == 5, tries
+        gaps = [b - a for a, b in itertools.pairwise(tries)]
+        # 1 s, 2 s, 4 s, 8 s (after 0.5 s before the first), each with up to a quarter more
+        for gap, least in zip(gaps, (1.0, 2.0, 4.0, 8.0), strict=True):
+            assert least * 0.95 <= gap <= least * 1.25 + 1.0, gaps
+        events = [e["event"] for e in logs]
+        assert events.count("slack.socket_refused") == 1
+        assert "slack.socket_reconnected" in events
+
+
+async def test_a_disconnect_while_slack_is_unreachable_is_retried_with_back_off(tmp_path: Path):
+    """slack_sdk answers `disconnect` at once; when that try fails (Slack unreachable), the
+    keeper goes on with its back-off and nothing is lost."""
+    async with running_fake_slack(BOT_TOKEN) as fake:
+        async with echoing(fake, tmp_path) as gw:
+            await connected(fake, gw)
+            fake.refuse_opens = 2
+            await fake.disconnect("warning")
+            await until(lambda: len(fake.opens) >= 2, what="slack_sdk's own try")
+            fake.drop()  # Slack closes the old connection, as it said it would
+            await until(lambda: fake.opened >= 2 and fake.sockets, timeout=30, what="back")
+            await connected(fake, gw, 2)
+            envelope = await fake.push(event("hello again", "disc-1"))
+            await until(lambda: fake.sent(), what="the reply")
+            assert fake.acked(envelope)
+        assert [s.text for s in fake.sent()] == ["#1 hello again"]
+        assert len(fake.opens) == 4, fake.opens  # start, slack_sdk's, the keeper's two
 
 
 async def test_a_button_press_arrives_as_an_interactive_envelope(tmp_path: Path):
@@ -105,7 +157,7 @@ async def test_a_button_press_arrives_as_an_interactive_envelope(tmp_path: Path)
     }
     async with (
         running_fake_slack(BOT_TOKEN) as fake,
-        serving(socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()) as gw,
+        echoing(fake, tmp_path) as gw,
     ):
         await connected(fake, gw)
         envelope = await fake.push(action, "interactive")
@@ -117,9 +169,7 @@ async def test_a_button_press_arrives_as_an_interactive_envelope(tmp_path: Path)
 async def test_bad_envelopes_are_acknowledged_logged_and_not_queued(tmp_path: Path):
     async with running_fake_slack(BOT_TOKEN) as fake:
         with capture_logs() as logs:
-            async with serving(
-                socket_settings(fake, tmp_path), nlu=KeywordNlu(), dialogue=EchoDialogue()
-            ) as gw:
+            async with echoing(fake, tmp_path) as gw:
                 await connected(fake, gw)
                 await fake.push_raw("this is not JSON")
                 await fake.push_raw('{"envelope_id": "bad-1", "type": "events_api", "payl')
