@@ -16,11 +16,13 @@ from core.nlu.predictor import Predictor
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """One model on the held-out examples: in-scope accuracy (argmax) and recall per intent."""
+    """One model on the held-out examples: in-scope accuracy (argmax), recall per intent, and
+    precision per intent (of the examples it gave that intent, the share that were)."""
 
     accuracy: float
     recall: dict[str, float]
     n: int
+    precision: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,8 +52,10 @@ def evaluate(model_dir: Path, examples: Sequence[Example]) -> Evaluation:
     total = Counter(e.intent for e in scoped)
     right = Counter(e.intent for e, g in zip(scoped, guessed, strict=True) if e.intent == g)
     recall = {intent: right[intent] / n for intent, n in total.items()}
+    given = Counter(guessed)
+    precision = {intent: right[intent] / n for intent, n in given.items()}
     accuracy = sum(right.values()) / len(scoped) if scoped else 0.0
-    return Evaluation(accuracy, recall, len(scoped))
+    return Evaluation(accuracy, recall, len(scoped), precision)
 
 
 def judge(candidate: Evaluation, live: Evaluation | None, max_drop: float) -> Verdict:
