@@ -49,10 +49,15 @@ def evaluate(model_dir: Path, examples: Sequence[Example]) -> Evaluation:
     scoped = [e for e in examples if e.intent != OUT_OF_SCOPE]
     probs = predictor.predict([e.text for e in scoped])
     guessed = [predictor.labels[int(i)] for i in probs.argmax(dim=-1)] if scoped else []
+    return score(scoped, guessed)
+
+
+def score(scoped: Sequence[Example], guessed: Sequence[str | None]) -> Evaluation:
+    """The figures of `guessed` (an intent per in-scope example, None: none) against them."""
     total = Counter(e.intent for e in scoped)
     right = Counter(e.intent for e, g in zip(scoped, guessed, strict=True) if e.intent == g)
     recall = {intent: right[intent] / n for intent, n in total.items()}
-    given = Counter(guessed)
+    given = Counter(g for g in guessed if g is not None)
     precision = {intent: right[intent] / n for intent, n in given.items()}
     accuracy = sum(right.values()) / len(scoped) if scoped else 0.0
     return Evaluation(accuracy, recall, len(scoped), precision)

@@ -6,7 +6,7 @@
     low_confidence: "low confidence", clarified: "clarified", fallback: "fallback",
     thumbs_down: "👎", handoff: "handed off",
   };
-  const DONE = { right: "Marked right", relabel: "Relabelled as", example: "New example for", ignore: "Ignored" };
+  const DONE = { right: "Marked right:", relabel: "Relabelled as", example: "New example for", ignore: "Ignored" };
   let csrf = "";
   let intents = [];
 
