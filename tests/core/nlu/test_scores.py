@@ -16,7 +16,9 @@ def test_figures_written_and_read_back(tmp_path: Path) -> None:
     assert figures.recall == {"x": 0.5, "y": 0.5}
     assert figures.precision == {"x": 1.0, "y": 0.5}
     scores.write(tmp_path, figures)
-    assert scores.read(tmp_path) == figures
+    assert scores.read(tmp_path) == scores.Figures(
+        0.5, 4, {"x": 1.0, "y": 0.5}, {"x": 0.5, "y": 0.5}
+    )
     assert scores.read(tmp_path / "nowhere") is None
     (tmp_path / scores.FILE).write_text('{"accuracy": "high"}')
     assert scores.read(tmp_path) is None
