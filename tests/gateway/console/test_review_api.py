@@ -48,14 +48,17 @@ async def test_review_labels_files_and_precision(
         await agents.add("root", "admin", "root-password")
 
         assert (await client.get("/api/review")).status == 401
+        signed_out = await client.get("/console/review", allow_redirects=False)
+        assert signed_out.status == 302 and signed_out.headers["Location"] == "/console"
         ann = await sign_in(client, "ann", "ann-password")
         assert (await client.get("/api/review")).status == 403
         assert (await client.get("/api/review/precision")).status == 403
-        assert (await client.get("/console/review")).status == 200  # the page asks the API
+        assert (await client.get("/console/review")).status == 403
         refused = await client.post("/api/review/1/label", json={"label": "right"}, headers=ann)
         assert refused.status == 403 and "may not review" in (await refused.json())["error"]
 
         rey = await sign_in(client, "rey", "rey-password")
+        assert (await client.get("/console/review")).status == 200
         r = await client.get("/api/review")
         assert r.status == 200, await r.text()
         items = (await r.json())["items"]
