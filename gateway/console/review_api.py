@@ -22,10 +22,9 @@ from core.review.examples import MAX_TEXT
 from core.review.inbox import LABELS, REASONS, InboxItem, InboxQuery, Label, live_precision
 from core.sql.reviews import SqlReviews
 from gateway.console.api import _body, _when
-from gateway.console.auth import Caller, caller, desk_of, error, needs
-from gateway.console.pages import HEADERS, STATIC
+from gateway.console.auth import Caller, desk_of, error, needs
+from gateway.console.pages import role_page
 from gateway.console.roles import REVIEW
-from gateway.security import BROWSER_HEADERS
 from gateway.services import SERVICES
 
 log = structlog.get_logger(__name__)
@@ -244,16 +243,7 @@ async def precision(request: web.Request, who: Caller) -> web.Response:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    try:
-        await caller(request, REVIEW)
-    except web.HTTPUnauthorized:
-        # Signed out: the console's own page signs in.
-        raise web.HTTPFound("/console", headers=BROWSER_HEADERS) from None
-    except web.HTTPForbidden:
-        raise web.HTTPForbidden(
-            text="Your role may not review turns.", headers=BROWSER_HEADERS
-        ) from None
-    return web.FileResponse(STATIC / "review.html", headers=HEADERS)
+    return await role_page(request, REVIEW, "review.html", "Your role may not review turns.")
 
 
 def register(app: web.Application) -> None:

@@ -3,7 +3,6 @@ when broken, read by the training data loader and checked by the flow loader."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,13 @@ from core.nlu.data import Example, load_flows_dir
 from core.review import trainfile
 from core.review.trainfile import Entry
 
-FLOWS = Path(__file__).resolve().parents[3] / "flows"
-
-
-@pytest.fixture
-def flows(tmp_path: Path) -> Path:
-    out = tmp_path / "flows"
-    shutil.copytree(FLOWS, out)
-    (out / trainfile.FILE_NAME).unlink(missing_ok=True)
-    return out
-
 
 def entry(turn: int, intent: str, text: str, label: str = "relabel") -> Entry:
     return Entry(intent, text, label, "ann", "2026-12-06T23:10:00Z", turn, "greet")
 
 
-def test_written_read_back_and_replaced_per_turn(flows: Path, tmp_path: Path) -> None:
-    path, lock = flows / trainfile.FILE_NAME, tmp_path / "lock"
+def test_written_read_back_and_replaced_per_turn(flows_copy: Path, tmp_path: Path) -> None:
+    path, lock = flows_copy / trainfile.FILE_NAME, tmp_path / "lock"
     trainfile.save(path, lock, entry(1, "order_status", "where's my parcel: it's late"))
     trainfile.save(path, lock, entry(2, "human", "get me someone #now"))
     trainfile.save(path, lock, entry(1, "refund", "where's my parcel: it's late"))
@@ -45,14 +34,14 @@ def test_written_read_back_and_replaced_per_turn(flows: Path, tmp_path: Path) ->
     assert [e.turn for e in trainfile.read(path)] == [1]
 
     # Training reads it with the other flow files; the flow loader accepts it.
-    examples = load_flows_dir(flows)
+    examples = load_flows_dir(flows_copy)
     assert Example("where's my parcel: it's late", "refund") in examples
-    bot = load_bot(flows)
+    bot = load_bot(flows_copy)
     assert str(path) in bot.files and "refund" in bot.intents
 
 
-def test_a_hand_added_plain_example_is_kept(flows: Path, tmp_path: Path) -> None:
-    path = flows / trainfile.FILE_NAME
+def test_a_hand_added_plain_example_is_kept(flows_copy: Path, tmp_path: Path) -> None:
+    path = flows_copy / trainfile.FILE_NAME
     path.write_text("intents:\n  greet:\n    examples:\n      - howdy partner\n")
     trainfile.save(path, tmp_path / "lock", entry(3, "greet", "yo yo"))
     assert trainfile.read(path) == [Entry("greet", "howdy partner"), entry(3, "greet", "yo yo")]
@@ -73,13 +62,13 @@ intents:
 """
 
 
-def test_a_broken_label_is_refused_with_file_and_line(flows: Path, tmp_path: Path) -> None:
-    path = flows / trainfile.FILE_NAME
+def test_a_broken_label_is_refused_with_file_and_line(flows_copy: Path, tmp_path: Path) -> None:
+    path = flows_copy / trainfile.FILE_NAME
     path.write_text(BROKEN)
     with pytest.raises(NluDataError, match=rf"{path}:9: `label:` must be one of"):
-        load_flows_dir(flows)
+        load_flows_dir(flows_copy)
     with pytest.raises(FlowError) as caught:
-        load_bot(flows)
+        load_bot(flows_copy)
     assert f"{path}:9" in str(caught.value) and "label" in str(caught.value)
     with pytest.raises(NluDataError, match=rf"{path}:9"):
         trainfile.save(path, tmp_path / "lock", entry(1, "greet", "hi"))
@@ -87,11 +76,11 @@ def test_a_broken_label_is_refused_with_file_and_line(flows: Path, tmp_path: Pat
 
     path.write_text(BROKEN.replace("guess", "right").replace("by: ann\n        at", "at", 1))
     with pytest.raises(NluDataError, match=rf"{path}:4: `by:` must name who"):
-        load_flows_dir(flows)
+        load_flows_dir(flows_copy)
 
 
-def test_labels_never_define_an_intent(flows: Path, tmp_path: Path) -> None:
-    path = flows / trainfile.FILE_NAME
+def test_labels_never_define_an_intent(flows_copy: Path, tmp_path: Path) -> None:
+    path = flows_copy / trainfile.FILE_NAME
     trainfile.save(path, tmp_path / "lock", entry(1, "no_such_intent", "hello"))
     with pytest.raises(FlowError, match="undefined intent 'no_such_intent'"):
-        load_bot(flows)
+        load_bot(flows_copy)

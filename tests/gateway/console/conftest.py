@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pytest
-
 from core.conversations import Said, TurnFact, TurnLog
 from core.models import ConversationRef, Sender
-from core.review import trainfile
 from core.sql.store import SqlConversations
+from tests.support.flows_copy import flows_copy
 
-FLOWS = Path(__file__).resolve().parents[3] / "flows"
-
-
-@pytest.fixture
-def flows_copy(tmp_path: Path) -> Path:
-    """The bot's flows in a folder of the test's own (labels are written into it)."""
-    out = tmp_path / "flows"
-    shutil.copytree(FLOWS, out)
-    (out / trainfile.FILE_NAME).unlink(missing_ok=True)
-    return out
+__all__ = ["flows_copy", "record"]
 
 
 async def record(
