@@ -217,6 +217,8 @@ class Settings(BaseSettings):
     flows' `feedback:` names)."""
     retention_days: int = Field(30, ge=0)
     """Kept customer records older than this are deleted daily (0: kept until erased)."""
+    review_below: float = Field(0.7, ge=0, le=1)
+    """Turns the bot answered with less confidence than this are listed in the review inbox."""
     gate_max_intent_drop: float = Field(0.05, ge=0, le=1)
     """A retrained model is refused when any intent's held-out recall falls by more."""
     model_watch_interval: float = Field(2.0, gt=0)

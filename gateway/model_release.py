@@ -12,7 +12,7 @@ import structlog
 
 from config.settings import Settings
 from core.errors import StartupError
-from core.nlu import artifacts
+from core.nlu import artifacts, scores
 from core.nlu.config import TrainConfig
 from core.nlu.data import Example, NluDataError, load_data
 from core.nlu.gate import Evaluation, Verdict, evaluate, judge
@@ -65,6 +65,7 @@ def retrain(
     except artifacts.ModelDirError as exc:
         failed = Verdict(False, Evaluation(0.0, {}, 0), None, [f"candidate failed to load: {exc}"])
         return Outcome(out, trained, failed, deployed=False)
+    scores.write(out, candidate)
     verdict = judge(candidate, _live(rel, examples), settings.gate_max_intent_drop)
     if verdict.deploy:
         before = rel.deploy(out)

@@ -204,7 +204,7 @@ def _check_refs(
     issues: list[FlowIssue],
 ) -> None:
     known_intents = set(sections.intents) | {"out_of_scope"}
-    for intent, src in refs.intents + sections.policy_intents:
+    for intent, src in refs.intents + sections.policy_intents + sections.labelled:
         if intent not in known_intents:
             issues.append(FlowIssue(src.file, src.line, f"undefined intent {intent!r}"))
     for flow, src in refs.flows + sections.policy_flows:

@@ -12,6 +12,7 @@ from core.dialogue.model import EntitySpec, Feedback, HttpActionSpec, Policy, Sr
 from core.dialogue.templates import Template
 from core.dialogue.yamlsrc import LDict, LList
 from core.errors import FlowIssue, TemplateError
+from core.review.examples import problems
 
 POLICY_TEXTS = (
     "fallback",
@@ -50,6 +51,8 @@ class Sections:
     policy_src: Src | None = None
     policy_flows: list[tuple[str, Src]] = field(default_factory=list)
     """Flows the policy names (`feedback.after`), checked once every flow is read."""
+    labelled: list[tuple[str, Src]] = field(default_factory=list)
+    """Intents only reviewed examples name (`core.review.trainfile`): defined elsewhere."""
 
     def policy(self) -> Policy:
         return Policy(**self.policy_args)
@@ -76,8 +79,20 @@ def _tmpl(file: str, raw: Any, line: int, issues: list[FlowIssue]) -> Template:
 def read_intents(file: str, doc: LDict, sections: Sections, issues: list[FlowIssue]) -> None:
     raw = _mapping(file, doc, "intents", issues)
     for name in raw or ():
-        if name != "out_of_scope":
-            sections.intents.setdefault(name, Src(file, raw.line_of(name)) if raw else Src(file, 0))
+        if name == "out_of_scope":
+            continue
+        src = Src(file, raw.line_of(name)) if raw else Src(file, 0)
+        body = raw[name] if raw else None
+        examples = body.get("examples") if isinstance(body, LDict) else None
+        examples = examples if isinstance(examples, LList) else LList()
+        labelled = [e for e in examples if isinstance(e, LDict)]
+        for example in labelled:
+            issues.extend(FlowIssue(file, line, why) for line, why in problems(example))
+        if labelled and len(labelled) == len(examples):
+            # Labels from the review inbox name an intent defined elsewhere, never a new one.
+            sections.labelled.append((name, src))
+            continue
+        sections.intents.setdefault(name, src)
 
 
 def read_entities(file: str, doc: LDict, sections: Sections, issues: list[FlowIssue]) -> None:

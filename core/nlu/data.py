@@ -13,7 +13,9 @@ from typing import Any
 
 import yaml
 
-from core.errors import NluDataError
+from core.dialogue.yamlsrc import load_text
+from core.errors import NluDataError, YamlSyntaxError
+from core.review.examples import labelled_text
 
 OUT_OF_SCOPE = "out_of_scope"
 """Reserved intent: examples that belong to no intent. Never a class; they tune the threshold."""
@@ -47,6 +49,8 @@ def parse_intents(doc: Any, where: str) -> list[Example]:
         if not isinstance(examples, list):
             raise NluDataError(f"{where}: intent {name!r} needs `examples:` as a list of strings")
         for ex in examples:
+            if isinstance(ex, dict):  # a labelled example (see `core.review.trainfile`)
+                ex = labelled_text(ex, where, str(name))
             if not isinstance(ex, str | int | float):
                 raise NluDataError(f"{where}: intent {name!r} has a non-text example {ex!r}")
             text = strip_markup(str(ex)).strip()
@@ -57,12 +61,15 @@ def parse_intents(doc: Any, where: str) -> list[Example]:
 
 def load_file(path: Path) -> list[Example]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # Kept with line numbers, so a broken labelled example is reported as file:line.
+        doc = load_text(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise NluDataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise NluDataError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
+    except YamlSyntaxError as exc:
+        raise NluDataError(f"{path}:{exc.line}: not valid YAML ({exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -16,11 +16,13 @@ from core.nlu.predictor import Predictor
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """One model on the held-out examples: in-scope accuracy (argmax) and recall per intent."""
+    """One model on the held-out examples: in-scope accuracy (argmax), recall per intent, and
+    precision per intent (of the examples it gave that intent, the share that were)."""
 
     accuracy: float
     recall: dict[str, float]
     n: int
+    precision: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -47,11 +49,18 @@ def evaluate(model_dir: Path, examples: Sequence[Example]) -> Evaluation:
     scoped = [e for e in examples if e.intent != OUT_OF_SCOPE]
     probs = predictor.predict([e.text for e in scoped])
     guessed = [predictor.labels[int(i)] for i in probs.argmax(dim=-1)] if scoped else []
+    return score(scoped, guessed)
+
+
+def score(scoped: Sequence[Example], guessed: Sequence[str | None]) -> Evaluation:
+    """The figures of `guessed` (an intent per in-scope example, None: none) against them."""
     total = Counter(e.intent for e in scoped)
     right = Counter(e.intent for e, g in zip(scoped, guessed, strict=True) if e.intent == g)
     recall = {intent: right[intent] / n for intent, n in total.items()}
+    given = Counter(g for g in guessed if g is not None)
+    precision = {intent: right[intent] / n for intent, n in given.items()}
     accuracy = sum(right.values()) / len(scoped) if scoped else 0.0
-    return Evaluation(accuracy, recall, len(scoped))
+    return Evaluation(accuracy, recall, len(scoped), precision)
 
 
 def judge(candidate: Evaluation, live: Evaluation | None, max_drop: float) -> Verdict:

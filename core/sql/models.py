@@ -159,3 +159,24 @@ class NoteRow(Base):
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[float] = mapped_column(Float)
+
+
+class ReviewRow(Base):
+    """A reviewer's label on one recorded turn (one per turn: a later label replaces it), with
+    the intent the model gave it, so the live precision stays what it was when labelled."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), unique=True)
+    label: Mapped[str] = mapped_column(String(16), index=True)
+    """`right`, `relabel`, `example` or `ignore`."""
+    intent: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """The intent the turn (or the new example) belongs to; None when ignored."""
+    example: Mapped[str | None] = mapped_column(Text, nullable=True)
+    predicted: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    reviewer: Mapped[str] = mapped_column(String(64))
+    reviewer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    at: Mapped[float] = mapped_column(Float, index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.console import api, insights_api, pages
+from gateway.console import api, insights_api, pages, review_api
 from gateway.console.auth import SIGNIN
 
 
@@ -14,3 +14,4 @@ def add_console(app: web.Application) -> None:
     api.register(app)
     pages.register(app)
     insights_api.register(app)
+    review_api.register(app)

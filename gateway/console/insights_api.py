@@ -14,8 +14,8 @@ from aiohttp import web
 from core.insights import PERIODS, Period, report
 from core.turn_export import FORMATS, Format, csv_header, line, record
 from gateway.console.api import _when as when
-from gateway.console.auth import Caller, caller, desk_of, error, needs
-from gateway.console.pages import HEADERS, STATIC
+from gateway.console.auth import Caller, desk_of, error, needs
+from gateway.console.pages import STATIC, role_page
 from gateway.console.roles import INSIGHTS
 from gateway.security import BROWSER_HEADERS
 
@@ -105,16 +105,9 @@ async def export(request: web.Request, who: Caller) -> web.StreamResponse:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    try:
-        await caller(request, INSIGHTS)
-    except web.HTTPUnauthorized:
-        # Signed out: the console's own page signs in.
-        raise web.HTTPFound("/console", headers=BROWSER_HEADERS) from None
-    except web.HTTPForbidden:
-        raise web.HTTPForbidden(
-            text="Your role may not see the insights.", headers=BROWSER_HEADERS
-        ) from None
-    return web.FileResponse(STATIC / "insights.html", headers=HEADERS)
+    return await role_page(
+        request, INSIGHTS, "insights.html", "Your role may not see the insights."
+    )
 
 
 async def vendored(request: web.Request) -> web.FileResponse:

@@ -26,6 +26,20 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "console.html", headers=HEADERS)
 
 
+async def role_page(
+    request: web.Request, permission: str, name: str, refusal: str
+) -> web.StreamResponse:
+    """A console page only a role with `permission` gets: signed out, the console's own page
+    signs in; another role reads `refusal` (403)."""
+    try:
+        await caller(request, permission)
+    except web.HTTPUnauthorized:
+        raise web.HTTPFound("/console", headers=BROWSER_HEADERS) from None
+    except web.HTTPForbidden:
+        raise web.HTTPForbidden(text=refusal, headers=BROWSER_HEADERS) from None
+    return web.FileResponse(STATIC / name, headers=HEADERS)
+
+
 async def static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES or name.endswith(".html"):

@@ -13,6 +13,7 @@ import yaml
 
 from config.settings import load_settings
 from core.errors import StartupError
+from core.nlu import scores
 from core.nlu.config import TINY
 from core.nlu.releases import Releases
 from gateway.cli import main
@@ -63,6 +64,9 @@ def test_the_gate_deploys_a_better_model_refuses_a_worse_one_and_rolls_back(
 
     good = retrain(settings, config=TINY, progress=False)
     assert good.deployed, good.verdict.summary()
+    kept = scores.read(good.candidate)  # the release's held-out figures, for the review inbox
+    assert kept is not None and kept.n == good.verdict.candidate.n
+    assert kept.accuracy == round(good.verdict.candidate.accuracy, 4)
     assert rel.current() == good.candidate and rel.previous() == bad_live
     assert good.verdict.candidate.accuracy > good.verdict.live.accuracy  # type: ignore[union-attr]
 

@@ -43,6 +43,7 @@
     $("app").hidden = true;
     $("signout").hidden = true;
     $("nav-insights").hidden = true;
+    $("nav-review").hidden = true;
     $("signin").hidden = false;
     $("who").textContent = "";
     if (socket) { socket.close(); socket = null; }
@@ -57,6 +58,7 @@
     $("signout").hidden = false;
     $("who").textContent = me.name + " (" + me.role + ")";
     $("nav-insights").hidden = !(me.permissions || []).includes("insights");
+    $("nav-review").hidden = !(me.permissions || []).includes("review");
     await loadAgents();
     await loadList();
     connect();

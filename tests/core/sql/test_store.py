@@ -46,11 +46,11 @@ def turn(
 
 
 async def test_migrations_reach_head_and_go_back(db: Database) -> None:
-    assert await db.revision() == "0002"
+    assert await db.revision() == "0003"
     await db.downgrade("base")
     assert await db.revision() is None
     await db.upgrade()
-    assert await db.revision() == "0002"
+    assert await db.revision() == "0003"
 
 
 async def test_a_turn_written_twice_is_one_turn(db: Database) -> None:
