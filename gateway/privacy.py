@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from types import TracebackType
 
 import structlog
@@ -13,6 +14,8 @@ from config.settings import Settings
 from core.forget import Customer, Erasure
 from core.redis import forget as redis_forget
 from core.redis.client import connect
+from core.sql import forget as sql_forget
+from core.sql.db import EMBEDDED, Database, database_url
 from core.sqlite import forget as sqlite_forget
 from core.sqlite.keys import SqliteKeys
 from core.tasks import cancel_and_wait
@@ -22,12 +25,19 @@ log = structlog.get_logger(__name__)
 DAY = 86400.0
 
 
-async def forget_customer(settings: Settings, who: Customer) -> Erasure:
+async def forget_customer(
+    settings: Settings, who: Customer, *, db: Database | None = None
+) -> Erasure:
+    """`db`: the process's own conversation store (the console's); None: opened here."""
     erasure = Erasure()
+    if db is not None:
+        known = await sql_forget.forget(db, who, erasure)
+    else:
+        known = await _forget_in_sql(settings, who, erasure)
     if settings.redis_url is not None:
         redis = connect(settings.redis_url.get_secret_value())
         try:
-            await redis_forget.forget(redis, settings.redis_prefix, who, erasure)
+            await redis_forget.forget(redis, settings.redis_prefix, who, erasure, known)
         finally:
             await redis.aclose()
     else:
@@ -45,19 +55,40 @@ async def forget_customer(settings: Settings, who: Customer) -> Erasure:
     return erasure
 
 
-class Retention:
-    """Deletes, once a day, kept customer records older than RETENTION_DAYS: the dead letters
-    in Redis (each holds a customer's event). The embedded store keeps nothing that long: its
-    dedupe keys expire after DEDUPE_TTL and sessions after SESSION_TTL. An async context
-    manager, entered with the process's other parts."""
+def conversation_db(settings: Settings) -> Database | None:
+    """The conversation store, not migrated (an erasure or a sweep changes no schema); None
+    when the embedded default's file was never made."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    if url is None and not (settings.data_dir / EMBEDDED).exists():
+        return None
+    return Database(database_url(url, settings.data_dir), migrate=False)
 
-    def __init__(self, settings: Settings, *, every: float = DAY):
+
+async def _forget_in_sql(settings: Settings, who: Customer, erasure: Erasure) -> list[str]:
+    db = conversation_db(settings)
+    if db is None:
+        return []
+    async with db:
+        return await sql_forget.forget(db, who, erasure)
+
+
+class Retention:
+    """Deletes, once a day, kept customer records older than RETENTION_DAYS: the conversation
+    store's conversations untouched that long and older rows of the others (messages, turns,
+    handoffs, notes and what points at them), and the dead letters in Redis (each holds a
+    customer's event). The embedded store's keys expire on their own (dedupe keys after
+    DEDUPE_TTL, sessions after SESSION_TTL). An async context manager, entered with the
+    process's other parts."""
+
+    def __init__(self, settings: Settings, *, every: float = DAY, db: Database | None = None):
         self.settings = settings
         self.every = every
+        self.db = db
+        """The process's own conversation store (its desk's); None: opened for each pass."""
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Retention:
-        if self.settings.retention_days and self.settings.redis_url is not None:
+        if self.settings.retention_days:
             self._task = asyncio.create_task(self._loop(), name="retention")
         return self
 
@@ -70,19 +101,28 @@ class Retention:
         task, self._task = self._task, None
         await cancel_and_wait(task)
 
-    async def sweep(self) -> int:
-        """One pass now; returns the records deleted."""
+    async def sweep(self) -> Counter[str]:
+        """One pass now; returns the records deleted, by kind."""
         s = self.settings
-        if not s.retention_days or s.redis_url is None:
-            return 0
-        before_ms = int((time.time() - s.retention_days * DAY) * 1000)
-        redis = connect(s.redis_url.get_secret_value())
-        try:
-            n = await redis_forget.expire_dead_letters(redis, s.redis_prefix, before_ms)
-        finally:
-            await redis.aclose()
-        log.info("retention.swept", dead_letters=n, days=s.retention_days)
-        return n
+        removed: Counter[str] = Counter()
+        if not s.retention_days:
+            return removed
+        before = time.time() - s.retention_days * DAY
+        if s.redis_url is not None:
+            redis = connect(s.redis_url.get_secret_value())
+            try:
+                removed["dead letters"] = await redis_forget.expire_dead_letters(
+                    redis, s.redis_prefix, int(before * 1000)
+                )
+            finally:
+                await redis.aclose()
+        if self.db is not None:
+            removed.update(await sql_forget.expire(self.db, before))
+        elif (db := conversation_db(s)) is not None:
+            async with db:
+                removed.update(await sql_forget.expire(db, before))
+        log.info("retention.swept", days=s.retention_days, removed=dict(+removed))
+        return removed
 
     async def _loop(self) -> None:
         while True:
