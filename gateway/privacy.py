@@ -31,19 +31,22 @@ async def forget_customer(
     """`db`: the process's own conversation store (the console's); None: opened here."""
     erasure = Erasure()
     if db is not None:
-        known = await sql_forget.forget(db, who, erasure)
+        found = await sql_forget.forget(db, who, erasure)
     else:
-        known = await _forget_in_sql(settings, who, erasure)
+        found = await _forget_in_sql(settings, who, erasure)
     if settings.redis_url is not None:
         redis = connect(settings.redis_url.get_secret_value())
         try:
-            await redis_forget.forget(redis, settings.redis_prefix, who, erasure, known)
+            await redis_forget.forget(
+                redis, settings.redis_prefix, who, erasure, found.conversations, found.events
+            )
         finally:
             await redis.aclose()
     else:
         keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
         try:
-            await sqlite_forget.forget(settings.data_dir / "queue-spill.jsonl", keys, who, erasure)
+            spill = settings.data_dir / "queue-spill.jsonl"
+            await sqlite_forget.forget(spill, keys, who, erasure, found.events)
         finally:
             await keys.close()
         erasure.notes.append(
@@ -64,10 +67,10 @@ def conversation_db(settings: Settings) -> Database | None:
     return Database(database_url(url, settings.data_dir), migrate=False)
 
 
-async def _forget_in_sql(settings: Settings, who: Customer, erasure: Erasure) -> list[str]:
+async def _forget_in_sql(settings: Settings, who: Customer, erasure: Erasure) -> sql_forget.Found:
     db = conversation_db(settings)
     if db is None:
-        return []
+        return sql_forget.Found()
     async with db:
         return await sql_forget.forget(db, who, erasure)
 

@@ -20,10 +20,18 @@ BATCH = 500
 
 
 async def forget(
-    redis: Redis, prefix: str, who: Customer, erasure: Erasure, known: Iterable[str] = ()
+    redis: Redis,
+    prefix: str,
+    who: Customer,
+    erasure: Erasure,
+    known: Iterable[str] = (),
+    events: Iterable[str] = (),
 ) -> None:
-    """`known`: keys of conversations found elsewhere (the conversation store) to be theirs."""
+    """`known` and `events`: keys of conversations and dedupe keys of events found elsewhere
+    (the conversation store) to be theirs."""
     conversations = {who.direct, *known}
+    for key in sorted(set(events)):
+        erasure.removed["dedupe keys"] += await redis.delete(f"{prefix}:seen:{hashed(key)}")
     streams = [k async for k in redis.scan_iter(match=f"{prefix}:q:*", _type="STREAM")]
     for stream in sorted(streams):
         for inbound in await _erase_entries(redis, stream, b"e", who, group=True):

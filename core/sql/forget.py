@@ -7,6 +7,7 @@ its rows go before the rows they point at."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,15 +33,23 @@ _ID_CAP = 255
 """Customer and chat ids are stored cut to this length (`core.sql.store`)."""
 
 
-async def forget(db: Database, who: Customer, erasure: Erasure) -> list[str]:
+@dataclass(slots=True)
+class Found:
+    """What the store knew of the customer, for the stores that keep it by other keys: their
+    conversations' keys (sessions, transcripts) and their events' dedupe keys."""
+
+    conversations: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+
+async def forget(db: Database, who: Customer, erasure: Erasure) -> Found:
     """The customer's conversations (their direct chat, or those they were the customer of)
-    and everything kept about them, counted by table in `erasure`; returns the conversations'
-    keys, for the stores that keep sessions by conversation."""
+    and everything kept about them, counted by table in `erasure`."""
     async with db.engine.begin() as conn:
         meta = await _reflect(conn)
         conv = meta.tables.get(CONVERSATIONS)
         if conv is None:
-            return []  # a database never migrated keeps nobody
+            return Found()  # a database never migrated keeps nobody
         user = who.user[:_ID_CAP]
         theirs = and_(
             conv.c.channel == who.channel,
@@ -49,9 +58,17 @@ async def forget(db: Database, who: Customer, erasure: Erasure) -> list[str]:
                 and_(conv.c.chat_id == user, conv.c.thread_id.is_(None)),
             ),
         )
-        keys = [str(k) for k in (await conn.execute(select(conv.c.key).where(theirs))).scalars()]
+        keys = (await conn.execute(select(conv.c.key).where(theirs))).scalars()
+        found = Found([str(k) for k in keys])
+        msgs = meta.tables.get("messages")
+        if msgs is not None:  # a customer's line is keyed by its event's dedupe key
+            said = select(msgs.c.key).where(
+                msgs.c.direction == "in",
+                msgs.c.conversation_id.in_(select(conv.c.id).where(theirs)),
+            )
+            found.events = [str(k) for k in (await conn.execute(said)).scalars()]
         erasure.removed.update(await _erase(conn, meta, conv, theirs))
-    return keys
+    return found
 
 
 async def expire(db: Database, before: float) -> Counter[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.console import api, pages
+from gateway.console import api, pages, privacy_api
 from gateway.console.auth import SIGNIN
 
 
@@ -12,4 +12,5 @@ def add_console(app: web.Application) -> None:
     """Add the console's routes (needs `services.desk`; without one nothing is added)."""
     app[SIGNIN] = {}
     api.register(app)
+    privacy_api.register(app)
     pages.register(app)

@@ -9,11 +9,12 @@ ASSIGN = "assign"
 TAKE_OVER = "take_over"
 MANAGE = "manage_agents"
 INSIGHTS = "insights"
+FORGET = "forget"
 
 _AGENT = frozenset({READ, REPLY})
 ROLES: dict[str, frozenset[str]] = {
     "agent": _AGENT,
-    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS},
+    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS, FORGET},
 }
 
 

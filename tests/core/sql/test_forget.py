@@ -76,9 +76,10 @@ async def two_customers(db: Database) -> tuple[int, int]:
 async def test_forget_erases_one_customer_and_counts_each_place(db: Database) -> None:
     ann, ben = await two_customers(db)
     erasure = Erasure()
-    keys = await forget.forget(db, Customer("telegram", "U-ANN"), erasure)
+    found = await forget.forget(db, Customer("telegram", "U-ANN"), erasure)
 
-    assert keys == ["telegram:U-ANN"]
+    assert found.conversations == ["telegram:U-ANN"]
+    assert sorted(found.events) == ["U-ANN-ev1", "U-ANN-ev2"]
     assert dict(+erasure.removed) == {
         "conversations": 1,
         "messages": 4,
@@ -98,7 +99,7 @@ async def test_forget_erases_one_customer_and_counts_each_place(db: Database) ->
         assert (await conn.execute(text("SELECT count(*) FROM review_items"))).scalar() == 1
 
     again = Erasure()
-    assert await forget.forget(db, Customer("telegram", "U-ANN"), again) == []
+    assert await forget.forget(db, Customer("telegram", "U-ANN"), again) == forget.Found()
     assert again.report() == "nothing was found"
 
 
@@ -129,6 +130,6 @@ async def test_retention_deletes_old_conversations_and_old_rows(db: Database) ->
 async def test_a_database_never_migrated_keeps_nobody(tmp_path) -> None:  # type: ignore[no-untyped-def]
     async with Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", migrate=False) as empty:
         erasure = Erasure()
-        assert await forget.forget(empty, Customer("telegram", "U-ANN"), erasure) == []
+        assert await forget.forget(empty, Customer("telegram", "U-ANN"), erasure) == forget.Found()
         assert erasure.report() == "nothing was found"
         assert await forget.expire(empty, time.time()) == {}
