@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.console import api, pages, privacy_api
+from gateway.console import api, pages, privacy_api, retrain_api
 from gateway.console.auth import SIGNIN
 
 
@@ -13,4 +13,5 @@ def add_console(app: web.Application) -> None:
     app[SIGNIN] = {}
     api.register(app)
     privacy_api.register(app)
+    retrain_api.register(app)
     pages.register(app)

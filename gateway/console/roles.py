@@ -10,11 +10,12 @@ TAKE_OVER = "take_over"
 MANAGE = "manage_agents"
 INSIGHTS = "insights"
 FORGET = "forget"
+RETRAIN = "retrain"
 
 _AGENT = frozenset({READ, REPLY})
 ROLES: dict[str, frozenset[str]] = {
     "agent": _AGENT,
-    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS, FORGET},
+    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS, FORGET, RETRAIN},
 }
 
 
