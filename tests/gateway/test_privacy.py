@@ -12,30 +12,17 @@ import pytest
 from sqlalchemy import text
 
 from config.settings import load_settings
-from core.conversations import Said, TurnLog
-from core.models import ConversationRef, Sender
+from core.models import Sender
 from core.sql.db import Database, database_url
 from core.sql.store import SqlConversations
 from gateway.cli import main
 from gateway.privacy import Retention
+from tests.core.sql.test_forget import turn
 
 
 async def recorded(data_dir: Path, who: str, at: float) -> None:
     async with Database(database_url(None, data_dir)) as db:
-        await SqlConversations(db).record_turn(
-            TurnLog(
-                conversation=ConversationRef(channel="email", chat_id=who),
-                customer=Sender(id=who),
-                said=[Said(f"{who}-1", "where is my parcel", at)],
-                replies=[Said(f"{who}-1:0", "On its way.", at)],
-                intent="order_status",
-                confidence=0.9,
-                slots={},
-                handoff=False,
-                handoff_queue=None,
-                handoff_at=None,
-            )
-        )
+        await SqlConversations(db).record_turn(turn(Sender(id=who), 1, at))
 
 
 def test_forget_reaches_the_embedded_conversation_store(
@@ -45,10 +32,11 @@ def test_forget_reaches_the_embedded_conversation_store(
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     asyncio.run(recorded(tmp_path, "ana@example.com", time.time()))
-    argv = ["forget", "--channel", "email", "--user", "ana@example.com", "--log-level", "error"]
+    argv = ["forget", "--channel", "telegram", "--user", "ana@example.com", "--log-level", "error"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "removed 1 conversations" in out and "removed 2 messages" in out
+    assert "removed 1 turns" in out
     assert main(argv) == 0
     assert capsys.readouterr().out.startswith("nothing was found")
 
@@ -65,5 +53,5 @@ async def test_retention_sweeps_the_embedded_conversation_store(tmp_path: Path) 
     assert removed["conversations"] == 1 and removed["messages"] == 2
     async with Database(database_url(None, tmp_path)) as db:
         store = SqlConversations(db)
-        assert await store.by_key("email:new@example.com") is not None
-        assert await store.by_key("email:old@example.com") is None
+        assert await store.by_key("telegram:new@example.com") is not None
+        assert await store.by_key("telegram:old@example.com") is None
