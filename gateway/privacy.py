@@ -23,6 +23,10 @@ from core.tasks import cancel_and_wait
 log = structlog.get_logger(__name__)
 
 DAY = 86400.0
+FIRST_SWEEP = 300.0
+"""Seconds after start before the first pass: a process restarted often still sweeps, and one
+just started (a test writing records dated in the past, a deployment's health checks) is left
+to settle first."""
 
 
 async def forget_customer(
@@ -83,9 +87,17 @@ class Retention:
     DEDUPE_TTL, sessions after SESSION_TTL). An async context manager, entered with the
     process's other parts."""
 
-    def __init__(self, settings: Settings, *, every: float = DAY, db: Database | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        every: float = DAY,
+        first: float = FIRST_SWEEP,
+        db: Database | None = None,
+    ):
         self.settings = settings
         self.every = every
+        self.first = first
         self.db = db
         """The process's own conversation store (its desk's); None: opened for each pass."""
         self._task: asyncio.Task[None] | None = None
@@ -128,6 +140,7 @@ class Retention:
         return removed
 
     async def _loop(self) -> None:
+        await asyncio.sleep(self.first)
         while True:
             try:
                 await self.sweep()

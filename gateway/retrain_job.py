@@ -167,8 +167,6 @@ class Retrainer:
         if bar:
             self.status.stage = bar["stage"].strip()[:80]
             self.status.percent = min(100, int(bar["pct"]))
-            if self.status.percent == 100:
-                self.status.stage += " (done; checking the candidate)"
         elif text.strip():
             print(text, file=sys.stderr)
 

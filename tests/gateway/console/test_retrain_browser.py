@@ -3,6 +3,7 @@ sees it deployed (the live model was worse); an agent is not offered the button.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from tests.gateway.console.conftest import Bot, retrain_console, worse_live_mode
 from tests.gateway.console.test_retrain_api import TRAINING
 
 pytestmark = pytest.mark.browser
+
+SCREENSHOT = Path(__file__).parents[3] / "docs" / "console-retrain.png"
 
 
 async def signed_in(browser: Any, base: str, name: str, password: str) -> Any:
@@ -50,3 +53,4 @@ async def test_an_admin_retrains_and_sees_the_candidate_deployed(
         assert bot.releases.current() not in (None, bot.live)
         assert bot.releases.previous() == bot.live, "kept for a rollback"
         assert not await admin.locator("#retrain-start").is_disabled()
+        await admin.screenshot(path=str(SCREENSHOT))
