@@ -178,8 +178,9 @@ def _said(inbound: Inbound) -> str:
 class Recorder:
     """The engine's `TurnRecorder`: writes a finished turn to the store and tells the console.
     A store that fails makes the turn wait (`StoreUnavailable`), so no customer message is
-    lost; writing the same turn again changes nothing. The turn's own record keeps the
-    customer's text redacted (`core.redact`) unless `raw_text`. With a `notice`, the team is
+    lost; writing the same turn again changes nothing. The transcript (the customer's words and
+    the bot's replies, which may repeat them) and the turn's own record keep text redacted
+    (`core.redact`) unless `raw_text`; so does the team's notice. With a `notice`, the team is
     told when a customer starts waiting."""
 
     def __init__(
@@ -208,8 +209,10 @@ class Recorder:
         entry = TurnLog(
             conversation=session.conversation,
             customer=(customer or inbounds)[-1].sender,
-            said=[Said(i.dedupe_key, _said(i), i.received_at) for i in customer],
-            replies=[Said(f"{turn}:{n}", r.text, 0.0) for n, r in enumerate(session.pending)],
+            said=[Said(i.dedupe_key, self._kept(_said(i)), i.received_at) for i in customer],
+            replies=[
+                Said(f"{turn}:{n}", self._kept(r.text), 0.0) for n, r in enumerate(session.pending)
+            ],
             intent=last.intent if last else None,
             confidence=last.confidence if last else None,
             slots={**_collected(session), **slots},
@@ -233,6 +236,9 @@ class Recorder:
         if written.new_messages:
             await self._events.publish("message", conversation=conv.id, state=conv.state.value)
 
+    def _kept(self, text: str) -> str:
+        return text if self._raw_text else redact(text)
+
     def _fact(self, key: str, last: TurnRecord | None) -> TurnFact | None:
         if last is None or last.outcome is None:
             return None  # a session saved before turns carried their outcome
@@ -240,7 +246,7 @@ class Recorder:
         return TurnFact(
             key=key,
             at=last.at,
-            text=text if self._raw_text else redact(text),
+            text=self._kept(text),
             intent=last.intent,
             confidence=last.confidence,
             ranking=list(last.ranking),

@@ -92,11 +92,13 @@ def model_and_flows(plan: Plan) -> Iterator[Part]:
 
 
 def retention(plan: Plan) -> Iterator[Part]:
-    """The daily deletion of records older than RETENTION_DAYS (kept in Redis; the embedded
-    SQLite keys expire on their own)."""
+    """The daily deletion of records older than RETENTION_DAYS (the conversation store's, and
+    Redis's dead letters; the embedded SQLite keys expire on their own)."""
     settings = plan.services.settings
-    if settings.retention_days and settings.redis_url is not None:
-        yield Part("retention", lambda: Retention(settings))
+    desk = plan.services.desk
+    if settings.retention_days and (desk is not None or settings.redis_url is not None):
+        db = desk.db if desk is not None else None
+        yield Part("retention", lambda: Retention(settings, db=db))
 
 
 def smtp(plan: Plan) -> Iterator[Part]:

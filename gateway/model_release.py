@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -34,6 +35,20 @@ class Outcome:
     trained: TrainResult
     verdict: Verdict
     deployed: bool
+
+
+def verdict_json(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as `gateway train --json` prints it for the console."""
+    v, t = outcome.verdict, outcome.trained
+    return {
+        "deployed": outcome.deployed,
+        "candidate": str(outcome.candidate),
+        "reasons": v.reasons,
+        "candidate_accuracy": v.candidate.accuracy,
+        "live_accuracy": v.live.accuracy if v.live is not None else None,
+        "heldout_examples": v.candidate.n,
+        "train_seconds": t.seconds,
+    }
 
 
 def releases(settings: Settings) -> Releases:

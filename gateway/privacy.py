@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from types import TracebackType
 
 import structlog
@@ -13,6 +14,8 @@ from config.settings import Settings
 from core.forget import Customer, Erasure
 from core.redis import forget as redis_forget
 from core.redis.client import connect
+from core.sql import forget as sql_forget
+from core.sql.db import EMBEDDED, Database, database_url
 from core.sqlite import forget as sqlite_forget
 from core.sqlite.keys import SqliteKeys
 from core.tasks import cancel_and_wait
@@ -20,20 +23,34 @@ from core.tasks import cancel_and_wait
 log = structlog.get_logger(__name__)
 
 DAY = 86400.0
+FIRST_SWEEP = 300.0
+"""Seconds after start before the first pass: a process restarted often still sweeps, and one
+just started (a test writing records dated in the past, a deployment's health checks) is left
+to settle first."""
 
 
-async def forget_customer(settings: Settings, who: Customer) -> Erasure:
+async def forget_customer(
+    settings: Settings, who: Customer, *, db: Database | None = None
+) -> Erasure:
+    """`db`: the process's own conversation store (the console's); None: opened here."""
     erasure = Erasure()
+    if db is not None:
+        found = await sql_forget.forget(db, who, erasure)
+    else:
+        found = await _forget_in_sql(settings, who, erasure)
     if settings.redis_url is not None:
         redis = connect(settings.redis_url.get_secret_value())
         try:
-            await redis_forget.forget(redis, settings.redis_prefix, who, erasure)
+            await redis_forget.forget(
+                redis, settings.redis_prefix, who, erasure, found.conversations, found.events
+            )
         finally:
             await redis.aclose()
     else:
         keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
         try:
-            await sqlite_forget.forget(settings.data_dir / "queue-spill.jsonl", keys, who, erasure)
+            spill = settings.data_dir / "queue-spill.jsonl"
+            await sqlite_forget.forget(spill, keys, who, erasure, found.events)
         finally:
             await keys.close()
         erasure.notes.append(
@@ -45,19 +62,48 @@ async def forget_customer(settings: Settings, who: Customer) -> Erasure:
     return erasure
 
 
-class Retention:
-    """Deletes, once a day, kept customer records older than RETENTION_DAYS: the dead letters
-    in Redis (each holds a customer's event). The embedded store keeps nothing that long: its
-    dedupe keys expire after DEDUPE_TTL and sessions after SESSION_TTL. An async context
-    manager, entered with the process's other parts."""
+def conversation_db(settings: Settings) -> Database | None:
+    """The conversation store, not migrated (an erasure or a sweep changes no schema); None
+    when the embedded default's file was never made."""
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    if url is None and not (settings.data_dir / EMBEDDED).exists():
+        return None
+    return Database(database_url(url, settings.data_dir), migrate=False)
 
-    def __init__(self, settings: Settings, *, every: float = DAY):
+
+async def _forget_in_sql(settings: Settings, who: Customer, erasure: Erasure) -> sql_forget.Found:
+    db = conversation_db(settings)
+    if db is None:
+        return sql_forget.Found()
+    async with db:
+        return await sql_forget.forget(db, who, erasure)
+
+
+class Retention:
+    """Deletes, once a day, kept customer records older than RETENTION_DAYS: the conversation
+    store's conversations untouched that long and older rows of the others (messages, turns,
+    handoffs, notes and what points at them), and the dead letters in Redis (each holds a
+    customer's event). The embedded store's keys expire on their own (dedupe keys after
+    DEDUPE_TTL, sessions after SESSION_TTL). An async context manager, entered with the
+    process's other parts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        every: float = DAY,
+        first: float = FIRST_SWEEP,
+        db: Database | None = None,
+    ):
         self.settings = settings
         self.every = every
+        self.first = first
+        self.db = db
+        """The process's own conversation store (its desk's); None: opened for each pass."""
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Retention:
-        if self.settings.retention_days and self.settings.redis_url is not None:
+        if self.settings.retention_days:
             self._task = asyncio.create_task(self._loop(), name="retention")
         return self
 
@@ -70,21 +116,31 @@ class Retention:
         task, self._task = self._task, None
         await cancel_and_wait(task)
 
-    async def sweep(self) -> int:
-        """One pass now; returns the records deleted."""
+    async def sweep(self) -> Counter[str]:
+        """One pass now; returns the records deleted, by kind."""
         s = self.settings
-        if not s.retention_days or s.redis_url is None:
-            return 0
-        before_ms = int((time.time() - s.retention_days * DAY) * 1000)
-        redis = connect(s.redis_url.get_secret_value())
-        try:
-            n = await redis_forget.expire_dead_letters(redis, s.redis_prefix, before_ms)
-        finally:
-            await redis.aclose()
-        log.info("retention.swept", dead_letters=n, days=s.retention_days)
-        return n
+        removed: Counter[str] = Counter()
+        if not s.retention_days:
+            return removed
+        before = time.time() - s.retention_days * DAY
+        if s.redis_url is not None:
+            redis = connect(s.redis_url.get_secret_value())
+            try:
+                removed["dead letters"] = await redis_forget.expire_dead_letters(
+                    redis, s.redis_prefix, int(before * 1000)
+                )
+            finally:
+                await redis.aclose()
+        if self.db is not None:
+            removed.update(await sql_forget.expire(self.db, before))
+        elif (db := conversation_db(s)) is not None:
+            async with db:
+                removed.update(await sql_forget.expire(db, before))
+        log.info("retention.swept", days=s.retention_days, removed=dict(+removed))
+        return removed
 
     async def _loop(self) -> None:
+        await asyncio.sleep(self.first)
         while True:
             try:
                 await self.sweep()

@@ -1,8 +1,10 @@
 """Erasing one customer from Redis: their queued events and dead letters (the event holds their
-text), the dedupe keys of those events, their sessions and their flood counters."""
+text), the dedupe keys of those events, their sessions, web chat transcripts and flood
+counters."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,8 +19,19 @@ BATCH = 500
 """Stream entries read per XRANGE: an erasure walks long streams in bounded steps."""
 
 
-async def forget(redis: Redis, prefix: str, who: Customer, erasure: Erasure) -> None:
-    conversations = {who.direct}
+async def forget(
+    redis: Redis,
+    prefix: str,
+    who: Customer,
+    erasure: Erasure,
+    known: Iterable[str] = (),
+    events: Iterable[str] = (),
+) -> None:
+    """`known` and `events`: keys of conversations and dedupe keys of events found elsewhere
+    (the conversation store) to be theirs."""
+    conversations = {who.direct, *known}
+    for key in sorted(set(events)):
+        erasure.removed["dedupe keys"] += await redis.delete(f"{prefix}:seen:{hashed(key)}")
     streams = [k async for k in redis.scan_iter(match=f"{prefix}:q:*", _type="STREAM")]
     for stream in sorted(streams):
         for inbound in await _erase_entries(redis, stream, b"e", who, group=True):
@@ -35,6 +48,9 @@ async def forget(redis: Redis, prefix: str, who: Customer, erasure: Erasure) -> 
         )
     for key in sorted(conversations):
         erasure.removed["sessions"] += await redis.delete(f"{prefix}:session:{hashed(key)}")
+        erasure.removed["web chat transcripts"] += await redis.delete(
+            f"{prefix}:transcript:{hashed(key)}"
+        )
     sender = hashed(who.direct)
     erasure.removed["rate-limit counters"] += await redis.delete(
         f"{prefix}:flood:{sender}", f"{prefix}:flood-warned:{sender}"

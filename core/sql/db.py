@@ -21,6 +21,8 @@ from core.sqlite.wal import enable_wal
 log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+EMBEDDED = "conversations.db"
+"""The embedded default's file under `DATA_DIR`."""
 MIGRATION_LOCK = 7_410_519
 """PostgreSQL advisory lock held while migrating: two `serve` processes starting together
 migrate one after the other."""
@@ -30,7 +32,7 @@ def database_url(url: str | None, data_dir: Path) -> str:
     """`DATABASE_URL` made async (postgresql:// → postgresql+asyncpg://), or the embedded SQLite
     file under `DATA_DIR`."""
     if not url:
-        return f"sqlite+aiosqlite:///{(data_dir / 'conversations.db').resolve()}"
+        return f"sqlite+aiosqlite:///{(data_dir / EMBEDDED).resolve()}"
     parsed = make_url(url)
     driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}.get(
         parsed.drivername

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -13,11 +14,15 @@ from core.models import Inbound
 from core.sqlite.keys import SqliteKeys
 
 
-async def forget(spill: Path, keys: SqliteKeys, who: Customer, erasure: Erasure) -> None:
+async def forget(
+    spill: Path, keys: SqliteKeys, who: Customer, erasure: Erasure, events: Sequence[str] = ()
+) -> None:
+    """`events`: dedupe keys of events found elsewhere (the conversation store) to be theirs."""
     erased = _erase_spill(spill, who)
     erasure.removed["queued events"] += len(erased)
-    if erased:
-        erasure.removed["dedupe keys"] += await keys.forget([i.dedupe_key for i in erased])
+    seen = sorted({*events, *(i.dedupe_key for i in erased)})
+    if seen:
+        erasure.removed["dedupe keys"] += await keys.forget(seen)
 
 
 def _erase_spill(path: Path, who: Customer) -> list[Inbound]:

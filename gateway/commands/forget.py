@@ -14,12 +14,14 @@ from gateway.privacy import forget_customer
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "forget",
-        help="erase one customer: sessions, queued events, dead letters, dedupe keys",
+        help="erase one customer: conversations, sessions, queued events, dedupe keys",
         description=(
             "Erase everything the gateway keeps about one customer of one channel: their "
-            "sessions, their events still queued or dead-lettered (with Redis), the spill file's "
-            "lines (without), the dedupe keys of those events and their flood counters. Prints "
-            "what was removed, or that nothing was found."
+            "conversations in the conversation store (messages, turns and their feedback, "
+            "handoffs, notes, and rows of any table pointing at those), their sessions and web "
+            "chat transcripts, their events still queued or dead-lettered (with Redis), the "
+            "spill file's lines (without), the dedupe keys of their events and their flood "
+            "counters. Prints what was removed, or that nothing was found."
         ),
     )
     p.add_argument("--channel", required=True, help="slack, telegram, whatsapp, email, webchat")

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from gateway.commands._common import add_log_level, settings_from
-from gateway.model_release import retrain
+from gateway.model_release import retrain, verdict_json
 from gateway.nlu_loader import train_now
 
 
@@ -34,6 +35,11 @@ def register(sub: Any) -> None:
         "--out", type=Path, help="only train into this directory: no gate, nothing deployed"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="end with the gate's verdict as one line of JSON (what the console's button reads)",
+    )
     add_log_level(p)
     p.set_defaults(func=run)
 
@@ -55,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         return 0
     print(outcome.verdict.summary())
+    if args.json:
+        print(json.dumps(verdict_json(outcome)))
     if outcome.deployed:
         print(f"deployed: {settings.model_dir} -> {outcome.candidate}")
         return 0

@@ -24,6 +24,7 @@ from core.errors import (
 )
 from core.handoff import WITH_PEOPLE, State
 from core.models import Inbound, Outbound, Sender
+from core.redact import redact
 from gateway.console.auth import Caller, desk_of, error, needs, sign_in, sign_out
 from gateway.console.roles import ASSIGN, READ, REPLY, ROLES, TAKE_OVER, allowed
 from gateway.services import SERVICES
@@ -321,7 +322,7 @@ async def _send(
         key=f"agent:{uuid.uuid4().hex}",
         direction="out",
         author="agent",
-        text=text,
+        text=text if services.settings.store_raw_text else redact(text),
         agent_id=who.agent.id,
         status="sending",
     )

@@ -10,12 +10,14 @@ TAKE_OVER = "take_over"
 MANAGE = "manage_agents"
 INSIGHTS = "insights"
 REVIEW = "review"
+FORGET = "forget"
+RETRAIN = "retrain"
 
 _AGENT = frozenset({READ, REPLY})
 ROLES: dict[str, frozenset[str]] = {
     "agent": _AGENT,
-    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS, REVIEW},
-    "reviewer": frozenset({READ, REVIEW}),
+    "admin": _AGENT | {ASSIGN, TAKE_OVER, MANAGE, INSIGHTS, REVIEW, FORGET, RETRAIN},
+    "reviewer": frozenset({READ, REVIEW, INSIGHTS}),
 }
 
 

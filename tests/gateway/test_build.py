@@ -20,6 +20,7 @@ from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 from tests.support.redis_server import free_port
 
 DESK = "support desk"  # the conversation store and console, not in the terminal chat
+RETENTION = "retention"  # of the conversation store's old records, daily
 STORAGE = ["storage connection", "web chat transcript", "session store", "queue"]
 
 
@@ -41,9 +42,9 @@ def mail_settings(tmp_path: Path, **extra: Any) -> Settings:
 def test_serve_runs_the_listeners_and_the_worker_unless_told_otherwise(tmp_path: Path) -> None:
     serve = build_gateway(mail_settings(tmp_path), "serve", **doubles())
     channels = ["channel webchat", "channel email"]
-    assert serve.part_names == [*STORAGE, DESK, *channels, "smtp listener", "engine"]
+    assert serve.part_names == [*STORAGE, DESK, *channels, "smtp listener", RETENTION, "engine"]
     apart = build_gateway(mail_settings(tmp_path), "serve", with_worker=False, **doubles())
-    assert apart.part_names == [*STORAGE, DESK, *channels, "smtp listener"]
+    assert apart.part_names == [*STORAGE, DESK, *channels, "smtp listener", RETENTION]
     assert apart.engine is None
 
 
@@ -55,6 +56,7 @@ def test_worker_and_chat_always_run_the_engine_and_no_listener(tmp_path: Path) -
         DESK,
         "channel webchat",
         "channel email",
+        RETENTION,
         "engine",
         "probe",
     ]

@@ -119,7 +119,7 @@ async def test_outside_support_hours_says_when(
         assert time.time() - started < 10
 
 
-async def test_every_turn_is_recorded_with_its_outcome_and_redacted_text(
+async def test_every_turn_and_message_is_recorded_with_redacted_text(
     gateway_factory: Any, recording_channel: RecordingChannel
 ) -> None:
     async with gateway_factory(
@@ -135,6 +135,10 @@ async def test_every_turn_is_recorded_with_its_outcome_and_redacted_text(
             ("I want a person", "human", "handoff"),
         ]
         assert all(t.latency is not None and 0 <= t.latency < 30 for t in turns)
+        said = [m.text for m in await services.desk.conversations.messages(conv.id)]
+        # The console's transcript too, and the bot's echo of it.
+        assert said[:2] == ["hi, I am [email], card [card]", "echo hi, I am [email], card [card]"]
+        assert not any("ann@example.com" in t or "4111" in t for t in said), said
 
 
 async def test_raw_text_is_kept_when_the_team_says_so(
@@ -151,6 +155,8 @@ async def test_raw_text_is_kept_when_the_team_says_so(
         assert conv is not None
         turns = await services.desk.conversations.turns(conv.id)
         assert [t.text for t in turns] == ["hi, I am ann@example.com"]
+        said = await services.desk.conversations.messages(conv.id)
+        assert said[0].text == "hi, I am ann@example.com"
 
 
 class OrderNlu:

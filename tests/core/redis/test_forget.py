@@ -118,8 +118,8 @@ async def test_retention_drops_old_dead_letters(redis_url: str) -> None:
     finally:
         await redis.aclose()
     settings = load_settings(redis_url=redis_url, redis_prefix="gw", retention_days=30)
-    # One pass by hand (entering the context would start the daily loop, which sweeps at once)
-    assert await Retention(settings, every=3600).sweep() == 1
+    # One pass by hand (entering the context starts the daily loop, which waits before its first)
+    assert (await Retention(settings, every=3600).sweep())["dead letters"] == 1
     assert "old" not in await everything(redis_url) and "new" in await everything(redis_url)
 
 
