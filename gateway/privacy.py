@@ -14,6 +14,7 @@ from config.settings import Settings
 from core.forget import Customer, Erasure
 from core.redis import forget as redis_forget
 from core.redis.client import connect
+from core.review import trainfile
 from core.sql import forget as sql_forget
 from core.sql.db import EMBEDDED, Database, database_url
 from core.sqlite import forget as sqlite_forget
@@ -38,6 +39,14 @@ async def forget_customer(
         found = await sql_forget.forget(db, who, erasure)
     else:
         found = await _forget_in_sql(settings, who, erasure)
+    examples = await asyncio.to_thread(
+        trainfile.drop,
+        trainfile.file_in(settings.flows_dir),
+        trainfile.lock_in(settings.data_dir),
+        *found.turns,
+    )
+    if examples:
+        erasure.removed["reviewed examples"] += examples
     if settings.redis_url is not None:
         redis = connect(settings.redis_url.get_secret_value())
         try:

@@ -126,25 +126,41 @@ def _locked(lock: Path) -> Iterator[None]:
         yield
 
 
-def _rewrite(path: Path, lock: Path, turn: int, add: Entry | None) -> None:
+def file_in(flows_dir: Path) -> Path:
+    return flows_dir / FILE_NAME
+
+
+def lock_in(data_dir: Path) -> Path:
+    """The writers' lock: beside the process's data, since the flows folder may be shared."""
+    return data_dir / f"{FILE_NAME}.lock"
+
+
+def _rewrite(path: Path, lock: Path, turns: set[int], add: Entry | None) -> int:
+    """Drops the examples of `turns`, adds `add`; returns how many were dropped."""
     with _locked(lock):
-        entries = [e for e in read(path) if e.turn is None or e.turn != turn]
+        kept = read(path)
+        entries = [e for e in kept if e.turn is None or e.turn not in turns]
         if add is not None:
             entries.append(add)
+        elif len(entries) == len(kept):
+            return 0
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(render(entries), encoding="utf-8")
         # A reader (a retrain, `flows check`) sees the old file or the new one, never half.
         os.replace(tmp, path)
+        return len(kept) - len(entries) + (add is not None)
 
 
 def save(path: Path, lock: Path, entry: Entry) -> None:
     """Write `entry`, replacing any earlier label of the same turn."""
     if entry.turn is None:
         raise ValueError("a label from the inbox names its turn")
-    _rewrite(path, lock, entry.turn, entry)
+    _rewrite(path, lock, {entry.turn}, entry)
 
 
-def drop(path: Path, lock: Path, turn: int) -> None:
-    """Remove the turn's example (it was marked ignore); nothing when it has none."""
-    if path.exists():
-        _rewrite(path, lock, turn, None)
+def drop(path: Path, lock: Path, *turns: int) -> int:
+    """Remove the examples of these turns (marked ignore, or their customer erased); returns
+    how many there were. The file is left as it is when it holds none of them."""
+    if not path.exists() or not turns:
+        return 0
+    return _rewrite(path, lock, set(turns), None)

@@ -40,6 +40,8 @@ class Found:
 
     conversations: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    turns: list[int] = field(default_factory=list)
+    """Their recorded turns' ids: a reviewed example in flows/ names the turn it came from."""
 
 
 async def forget(db: Database, who: Customer, erasure: Erasure) -> Found:
@@ -67,6 +69,12 @@ async def forget(db: Database, who: Customer, erasure: Erasure) -> Found:
                 msgs.c.conversation_id.in_(select(conv.c.id).where(theirs)),
             )
             found.events = [str(k) for k in (await conn.execute(said)).scalars()]
+        turns = meta.tables.get("turns")
+        if turns is not None:
+            theirs_turns = select(turns.c.id).where(
+                turns.c.conversation_id.in_(select(conv.c.id).where(theirs))
+            )
+            found.turns = [int(t) for t in (await conn.execute(theirs_turns)).scalars()]
         erasure.removed.update(await _erase(conn, meta, conv, theirs))
     return found
 

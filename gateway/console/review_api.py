@@ -41,11 +41,11 @@ def _reviews(request: web.Request) -> SqlReviews:
 
 
 def review_file(settings: Settings) -> Path:
-    return settings.flows_dir / trainfile.FILE_NAME
+    return trainfile.file_in(settings.flows_dir)
 
 
 def _lock(settings: Settings) -> Path:
-    return settings.data_dir / f"{trainfile.FILE_NAME}.lock"
+    return trainfile.lock_in(settings.data_dir)
 
 
 def known_intents(settings: Settings) -> list[str]:

@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import text
 
 from config.settings import load_settings
+from core.forget import Customer
 from core.models import Sender
+from core.review import trainfile
 from core.sql.db import Database, database_url
 from core.sql.store import SqlConversations
 from gateway.cli import main
-from gateway.privacy import Retention
+from gateway.privacy import Retention, forget_customer
 from tests.core.sql.test_forget import turn
 
 
@@ -55,3 +57,31 @@ async def test_retention_sweeps_the_embedded_conversation_store(tmp_path: Path) 
         store = SqlConversations(db)
         assert await store.by_key("telegram:new@example.com") is not None
         assert await store.by_key("telegram:old@example.com") is None
+
+
+async def test_forget_drops_the_customers_reviewed_examples_from_the_flows(tmp_path: Path) -> None:
+    """A label from the review inbox copied the customer's words into flows/reviewed.yml: the
+    erasure takes them out, and leaves other customers' examples and hand-written ones."""
+    await recorded(tmp_path, "ana@example.com", time.time())
+    await recorded(tmp_path, "bo@example.com", time.time())
+    async with Database(database_url(None, tmp_path)) as db, db.engine.begin() as conn:
+        sql = "SELECT t.id, c.chat_id FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+        rows = (await conn.execute(text(sql))).all()
+    ids = {chat: int(turn_id) for turn_id, chat in rows}
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    path, lock = trainfile.file_in(flows), trainfile.lock_in(tmp_path)
+    path.write_text("intents:\n  greet:\n    examples:\n      - hello there\n")
+    for chat, turn_id in ids.items():
+        entry = trainfile.Entry(
+            "order_status", f"words of {chat}", "relabel", "rev", "2026-12-06T23:00:00Z", turn_id
+        )
+        trainfile.save(path, lock, entry)
+    settings = load_settings(data_dir=tmp_path, flows_dir=flows, redis_url=None)
+    erasure = await forget_customer(settings, Customer("telegram", "ana@example.com"))
+    assert erasure.removed["reviewed examples"] == 1
+    left = {e.text for e in trainfile.read(path)}
+    assert left == {"hello there", "words of bo@example.com"}
+    again = await forget_customer(settings, Customer("telegram", "ana@example.com"))
+    assert again.removed["reviewed examples"] == 0
+    assert trainfile.read(path) and "ana" not in path.read_text()
