@@ -206,8 +206,9 @@ async def _play(
         result.turns += 1
         if "press" in step:
             labels = [b.label for b in (session.offered if session else [])]
-            if str(step["press"]) not in labels:
-                result.failures.append(f"{at}: no button {step['press']!r} offered ({labels})")
+            label = step.text_of("press")
+            if label not in labels:
+                result.failures.append(f"{at}: no button {label!r} offered ({labels})")
                 result.failed_turns += 1
                 if not score:
                     return
@@ -216,8 +217,8 @@ async def _play(
             event_id=uuid.uuid4().hex,
             conversation=conv,
             sender=Sender(id=chat, name="story"),
-            text=str(step.get("user", step.get("press", "")) or ""),
-            payload=str(step["payload"]) if "payload" in step else None,
+            text=step.text_of("user" if "user" in step else "press"),
+            payload=step.text_of("payload") if "payload" in step else None,
         )
         before = len(channel.sent)
         done = services.engine.expect(inbound)

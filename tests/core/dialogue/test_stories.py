@@ -113,3 +113,25 @@ async def test_the_benchmark_scores_every_turn_and_counts_a_silent_turn_as_a_mis
     assert "expected the reply to contain one of ['no such words', 'neither']" in second.failures[0]
     assert report.share == pytest.approx(1 / 3)
     assert "1/3 turns handled well (33.3%)" in report.format_score()
+
+
+async def test_a_customer_typing_a_bare_yes_sends_the_word_not_a_yaml_boolean(
+    tmp_path: Path,
+) -> None:
+    # YAML reads an unquoted yes as True: the customer's "yes" reached the bot as "True".
+    (tmp_path / "y.yml").write_text(
+        textwrap.dedent(
+            """\
+            stories:
+              - name: confirming with a bare yes
+                steps:
+                  - user: i want to cancel my order Z9Y8X7
+                    bot: [Shall I cancel it]
+                  - user: yes
+                    bot: [is cancelled]
+                    slots: {confirm: true}
+            """
+        )
+    )
+    report = await run_stories(tmp_path, *example_brain(tmp_path), load_settings(data_dir=tmp_path))
+    assert report.passed, report.format()
