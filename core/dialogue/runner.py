@@ -524,7 +524,14 @@ def _answers(bot: Bot, frame: Frame, entities: tuple[Entity, ...]) -> bool:
 
 
 def _entity_flow(bot: Bot, choice: Choice, entities: tuple[Entity, ...]) -> str | None:
-    """The intent an id starts when the message brings nothing clearer (a bare "K4M5N6")."""
+    """The intent an id starts when the message brings nothing clearer: the most plausible
+    request whose flow takes that id ("cancel Z9Y8X7", "i want to return K4M5N6"), else the
+    policy's `entity_flows` (a bare "K4M5N6" is looked up)."""
+    types = {e.type for e in entities}
+    for intent in choice.plausible:
+        flow = bot.flows[bot.triggers[intent]]
+        if any(spec.entity in types for spec in flow.slots.values()):
+            return intent
     for e in entities:
         intent = bot.policy.entity_flows.get(e.type)
         if intent is not None and intent in bot.triggers:

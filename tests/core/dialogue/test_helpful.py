@@ -71,6 +71,24 @@ async def test_a_bare_order_number_starts_order_status(tmp_path: Path) -> None:
     assert "Order A1B2C3 is shipped" in reply
 
 
+async def test_an_order_number_with_a_request_starts_that_request_not_order_status(
+    tmp_path: Path,
+) -> None:
+    chat = Chat(make_runner(tmp_path, BOT)[0])
+    # The model unsure, the request it ranks first takes an order number: that one starts.
+    ranking = (("refund", 0.45), ("order_status", 0.3), ("greet", 0.1))
+    reply = texts(await chat.say("i want to return Z9Y8X7", "refund", 0.45, ranking))
+    assert reply == "Refund for Z9Y8X7 noted."
+    # The surest intent is small talk ("cancel" the dialogue): the request is still the order's.
+    ranking = (("cancel", 0.7), ("refund", 0.2), ("order_status", 0.05))
+    reply = texts(await chat.say("cancel A1B2C3 pls", "cancel", 0.7, ranking))
+    assert reply == "Refund for A1B2C3 noted."
+    # Nothing plausible takes an order number: it is looked up, as a bare number is.
+    ranking = (("help", 0.3), ("refund", 0.1))
+    reply = texts(await chat.say("hmm A1B2C3", "help", 0.3, ranking))
+    assert reply == "Order A1B2C3 is shipped."
+
+
 async def test_an_id_heard_earlier_is_never_asked_again(tmp_path: Path) -> None:
     chat = Chat(make_runner(tmp_path, BOT)[0])
     await chat.say("where is A1B2C3", "order_status")
