@@ -533,9 +533,9 @@ def _entity_flow(bot: Bot, choice: Choice, entities: tuple[Entity, ...]) -> str 
         if any(spec.entity in types for spec in flow.slots.values()):
             return intent
     for e in entities:
-        intent = bot.policy.entity_flows.get(e.type)
-        if intent is not None and intent in bot.triggers:
-            return intent
+        default = bot.policy.entity_flows.get(e.type)
+        if default is not None and default in bot.triggers:
+            return default
     return None
 
 
