@@ -11,6 +11,7 @@ from core.ports import Dialogue
 from gateway.dialogue_loader import DialogueBundle, load_dialogue
 from gateway.lifecycle import Part
 from gateway.nlu_loader import ensure_model, serve_config, start_in_background
+from integrations.shop import Shop
 
 
 @dataclass
@@ -39,10 +40,13 @@ class ModelAndFlows:
         ]
 
 
-def load_model_and_flows(settings: Settings, *, progress: bool = True) -> ModelAndFlows:
+def load_model_and_flows(
+    settings: Settings, *, progress: bool = True, shop: Shop | None = None
+) -> ModelAndFlows:
     """Flows first (a mistake stops the start with file:line, before any training), then the
-    intent model: trained with a progress bar when missing or when the intents changed."""
-    flows = load_dialogue(settings)
+    intent model: trained with a progress bar when missing or when the intents changed.
+    `shop`: the in-process demo shop the flows call (None: a new one)."""
+    flows = load_dialogue(settings, shop=shop)
     ensure_model(settings, progress=progress)
     parser = ModelParser(
         settings.model_dir, serve_config(settings), extract=flows.extractor.extract

@@ -18,6 +18,7 @@ from core.ports import Dialogue, IntentParser
 from core.session import Session
 from gateway.build import build_gateway
 from gateway.services import Services
+from integrations.shop import Shop
 
 TURN_TIMEOUT = 30.0
 STEP_KEYS = {"user", "press", "payload"}
@@ -127,11 +128,13 @@ async def run_stories(
     settings: Settings | None = None,
     *,
     score: bool = False,
+    shop: Shop | None = None,
 ) -> StoryReport:
     """Play every story under `directory` (*.yml, *.yaml) through a fresh pipeline. With
     `score` (the conversation benchmark) every turn is played and judged on its own, and a
     turn that gets no reply fails unless it says `silent: true`: no customer message may be
-    left without an answer."""
+    left without an answer. `shop`, the demo shop the flows call, is restored before each
+    story, so no story meets an order an earlier one cancelled."""
     report = StoryReport()
     stories = await asyncio.to_thread(_collect, directory, report)
     channel = StoryChannel()
@@ -146,6 +149,8 @@ async def run_stories(
     )
     async with services.running():
         for path, name, where, steps in stories:
+            if shop is not None:
+                shop.restore()
             result = StoryResult(name, where)
             await _play(services, channel, steps, result, path, score)
             report.results.append(result)
@@ -206,8 +211,9 @@ async def _play(
         result.turns += 1
         if "press" in step:
             labels = [b.label for b in (session.offered if session else [])]
-            if str(step["press"]) not in labels:
-                result.failures.append(f"{at}: no button {step['press']!r} offered ({labels})")
+            label = step.text_of("press")
+            if label not in labels:
+                result.failures.append(f"{at}: no button {label!r} offered ({labels})")
                 result.failed_turns += 1
                 if not score:
                     return
@@ -216,8 +222,8 @@ async def _play(
             event_id=uuid.uuid4().hex,
             conversation=conv,
             sender=Sender(id=chat, name="story"),
-            text=str(step.get("user", step.get("press", "")) or ""),
-            payload=str(step["payload"]) if "payload" in step else None,
+            text=step.text_of("user" if "user" in step else "press"),
+            payload=step.text_of("payload") if "payload" in step else None,
         )
         before = len(channel.sent)
         done = services.engine.expect(inbound)

@@ -4,6 +4,7 @@ its HTTP service (`python -m gateway shop`)."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections import OrderedDict
@@ -59,7 +60,13 @@ class Shop:
     """How many idempotency keys are kept (oldest forgotten first)."""
 
     def __init__(self, orders: Mapping[str, Order] | None = None):
-        self.orders = dict(orders if orders is not None else demo_orders())
+        self._initial = copy.deepcopy(dict(orders if orders is not None else demo_orders()))
+        self.restore()
+
+    def restore(self) -> None:
+        """Back to the orders it was made with, no resets or tickets: each conversation of
+        the story runner meets the same shop, whatever an earlier one cancelled."""
+        self.orders = copy.deepcopy(self._initial)
         self.resets: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
         self._reset_ids = itertools.count(1)

@@ -21,6 +21,9 @@ class Choice:
     confident: bool
     clarify: tuple[str, ...] = ()
     """Intents to offer as buttons when the bot is not sure."""
+    plausible: tuple[str, ...] = ()
+    """Every intent that starts a flow, is not small talk and scored above the clarification
+    floor, best first, sure or not: what an order number in the message may be for."""
 
 
 def choose(
@@ -32,8 +35,6 @@ def choose(
 ) -> Choice:
     """`intent`/`confidence` are the model's, or a pressed button's (confidence 1)."""
     threshold, margin = limits
-    if intent is not None and intent != "out_of_scope" and confidence >= 1.0:
-        return Choice(intent, confidence, True)
     p = bot.policy
     floor = max(CLARIFY_FLOOR, p.clarify_floor)
     # Only plausible intents are offered, and never small talk: a question is never "just
@@ -43,11 +44,14 @@ def choose(
         for s in nlu.ranking
         if s.intent in bot.triggers and s.intent not in p.small_talk and s.confidence >= floor
     ]
-    options = tuple(s.intent for s in ranked[: p.clarify_top])
+    plausible = tuple(s.intent for s in ranked)
+    options = plausible[: p.clarify_top]
+    if intent is not None and intent != "out_of_scope" and confidence >= 1.0:
+        return Choice(intent, confidence, True, plausible=plausible)
     if intent is None or intent == "out_of_scope":
-        return Choice(intent, confidence, False, ())
+        return Choice(intent, confidence, False, (), plausible)
     if confidence < threshold:
-        return Choice(intent, confidence, False, options)
+        return Choice(intent, confidence, False, options, plausible)
     scores = sorted((s.confidence for s in nlu.ranking), reverse=True)
     if (
         len(scores) > 1
@@ -55,5 +59,5 @@ def choose(
         and intent in bot.triggers
         and len(options) > 1
     ):
-        return Choice(intent, confidence, False, options)
-    return Choice(intent, confidence, True)
+        return Choice(intent, confidence, False, options, plausible)
+    return Choice(intent, confidence, True, plausible=plausible)

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from core.backlog import EditPolicy
+from core.dialogue.escape import escapes, stops
 from core.dialogue.interpreter import RESUME, Interpreter
 from core.dialogue.language import Detect, language_detector
 from core.dialogue.model import Ask, Bot, Flow, SlotSpec
@@ -343,20 +344,21 @@ class FlowRunner:
         interrupt = self._interrupts(turn, choice, flow, spec.free_text)
         if interrupt and (spec.free_text or value is _MISSING):
             return False
+        head = _head(turn.inbound.text)
+        if (
+            (value is _MISSING or (spec.free_text and stops(head)))
+            and not frustrated(head)
+            and _gives_up(turn, choice)
+        ):
+            turn.end("flow")
+            turn.say(turn.bot.policy.resume_declined)
+            return True
         if value is not _MISSING and _valid(spec, value, turn, frame):
             frame.slots[spec.name] = value
             turn.session.slots[spec.name] = value
             frame.asking = None
             turn.session.fallbacks = 0
             await turn.run()
-            return True
-        if (
-            value is _MISSING
-            and not frustrated(_head(turn.inbound.text))
-            and _gives_up(turn, choice)
-        ):
-            turn.end("flow")
-            turn.say(turn.bot.policy.resume_declined)
             return True
         turn.missed = True
         if not turn.failed(flow, frame, spec.name) and spec.invalid:
@@ -365,20 +367,16 @@ class FlowRunner:
         return True
 
     def _interrupts(self, turn: Interpreter, choice: Choice, flow: Flow, free_text: bool) -> bool:
-        """Another request instead of an answer? While a free-text answer is expected, only a
-        global intent, or another flow's intent at very high confidence, interrupts."""
+        """Another request instead of an answer? While a free-text answer is expected (a
+        reason, an address) the message is the answer unless it is a way out: a request for
+        a person, or a stop ("nah forget it"); another flow's intent never takes it, as a
+        reason ("the zip broke") often reads like another request."""
         intent = choice.intent
         if intent is None or not choice.confident or intent in flow.intents:
             return False
-        threshold = self._limits(turn.bot)[0]
-        sure = choice.confidence >= threshold + (1 - threshold) / 2
-        if intent in turn.bot.policy.global_intents:
-            # A free-text answer ("changed my mind" as a return reason) may read like cancel:
-            # only a sure reading interrupts it.
-            return not free_text or sure or len(_LETTERS.findall(_head(turn.inbound.text))) <= 1
-        if intent not in turn.bot.triggers:
-            return False
-        return not free_text or sure
+        if free_text:
+            return escapes(turn.bot, intent, _head(turn.inbound.text))
+        return intent in turn.bot.policy.global_intents or intent in turn.bot.triggers
 
     async def _route(self, turn: Interpreter, choice: Choice, entities: tuple[Entity, ...]) -> None:
         s, bot = turn.session, turn.bot
@@ -524,11 +522,18 @@ def _answers(bot: Bot, frame: Frame, entities: tuple[Entity, ...]) -> bool:
 
 
 def _entity_flow(bot: Bot, choice: Choice, entities: tuple[Entity, ...]) -> str | None:
-    """The intent an id starts when the message brings nothing clearer (a bare "K4M5N6")."""
-    for e in entities:
-        intent = bot.policy.entity_flows.get(e.type)
-        if intent is not None and intent in bot.triggers:
+    """The intent an id starts when the message brings nothing clearer: the most plausible
+    request whose flow takes that id ("cancel Z9Y8X7", "i want to return K4M5N6"), else the
+    policy's `entity_flows` (a bare "K4M5N6" is looked up)."""
+    types = {e.type for e in entities}
+    for intent in choice.plausible:
+        flow = bot.flows[bot.triggers[intent]]
+        if any(spec.entity in types for spec in flow.slots.values()):
             return intent
+    for e in entities:
+        default = bot.policy.entity_flows.get(e.type)
+        if default is not None and default in bot.triggers:
+            return default
     return None
 
 

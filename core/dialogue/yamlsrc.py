@@ -15,9 +15,19 @@ class LDict(dict[str, Any]):
 
     line: int = 0
     lines: dict[str, int]
+    texts: dict[str, str]
 
     def line_of(self, key: str) -> int:
         return self.lines.get(key, self.line)
+
+    def text_of(self, key: str) -> str:
+        """A scalar value as it was written (empty for a null): YAML reads a bare `yes`, `no`
+        or `on` as a boolean and `007` as 7, where a customer's message is the text itself."""
+        value = self.get(key)
+        if value is None:
+            return ""
+        written: dict[str, str] = getattr(self, "texts", {})
+        return written.get(key, str(value))
 
 
 class LList(list[Any]):
@@ -39,10 +49,13 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
     out = LDict()
     out.line = node.start_mark.line + 1
     out.lines = {}
+    out.texts = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         out[str(key)] = loader.construct_object(value_node, deep=True)
         out.lines[str(key)] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode):
+            out.texts[str(key)] = value_node.value
     return out
 
 

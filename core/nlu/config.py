@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-FORMAT = 3
-"""Bumped when the model directory's layout changes, so old directories are retrained."""
+FORMAT = 4
+"""Bumped when the model directory's layout, or the meaning of what training writes into it
+(the threshold's rule), changes, so old directories are retrained."""
+CLARIFY_COST = 0.3
+"""What asking "is it one of these?" costs against a wrong answer (1): one more tap, where a
+wrong answer takes the customer down a path they must notice and leave."""
+OUT_OF_SCOPE_SHARE = 0.1
+"""The share of messages the threshold expects to be out of scope, whatever the share of
+out-of-scope examples in the data (a handful of them would otherwise weigh like half)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,8 @@ class TrainConfig:
     mix_grid: tuple[float, ...] = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))
     """Encoder weights tried on validation for the average of probabilities (0.1 to 0.9: the
     encoder always counts)."""
+    clarify_cost: float = CLARIFY_COST
+    out_of_scope_share: float = OUT_OF_SCOPE_SHARE
     refit: bool = True
     """With a validation split carved from the training data and an encoder from scratch: once
     the epochs, the ensemble weight and the threshold are chosen, both models are refitted on

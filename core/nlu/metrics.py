@@ -1,5 +1,6 @@
 """Evaluation of the intent model: accuracy, macro-F1, per-intent P/R/F1, most confused pairs,
-out-of-scope recall at a threshold, and the choice of that threshold on validation data."""
+out-of-scope recall at a threshold, and the choice of that threshold on held-out predictions by
+the cost of a wrong answer against a clarification."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from core.nlu.calibration import expected_calibration_error
+from core.nlu.config import CLARIFY_COST, OUT_OF_SCOPE_SHARE
 from core.nlu.data import OUT_OF_SCOPE, Example
 
 
@@ -43,26 +45,48 @@ class Scores:
         return self.confidence[~oos], (gold == pred)[~oos], self.confidence[oos]
 
 
-def choose_threshold(scores: Scores, n_labels: int) -> dict[str, Any]:
-    """With out-of-scope examples: the threshold maximising the mean of in-scope accuracy (with
-    the threshold) and out-of-scope recall. Without: the confidence that 95% of correctly
-    classified validation examples reach (never under 1.5 / number of intents)."""
+def choose_threshold(
+    scores: Scores,
+    n_labels: int,
+    clarify_cost: float = CLARIFY_COST,
+    out_of_scope_share: float = OUT_OF_SCOPE_SHARE,
+) -> dict[str, Any]:
+    """The threshold with the least expected cost per message on held-out predictions: a wrong
+    answer costs 1 (an in-scope message answered as the wrong intent, or an out-of-scope one
+    answered at all), a clarification of an in-scope message `clarify_cost`, and out-of-scope
+    messages are `out_of_scope_share` of the traffic whatever their share of the examples
+    (none without out-of-scope examples). With calibrated confidences and no out-of-scope
+    messages the best threshold is about 1 - `clarify_cost`: answer when a wrong answer is
+    less likely than that. The cost curve is flat near its minimum, so the lowest threshold
+    within one standard error of the least cost is taken: of equally good thresholds, the one
+    that answers most (out-of-fold models are less sure than the model refitted on every
+    example). Never under 1.5 / number of intents."""
     conf, correct, oos = scores.split()
     floor = min(1.5 / max(n_labels, 1), 0.9)
-    if len(oos) == 0 or len(conf) == 0:
-        good = conf[correct] if correct.any() else conf
-        t = float(np.quantile(good, 0.05)) if len(good) else 0.5
-        t = max(floor, t)
-        return {"threshold": round(t, 4), "method": "5th percentile of correct confidences"}
-    cands = np.unique(np.concatenate([conf, oos, [floor]]))
-    acc = (correct[None, :] & (conf[None, :] >= cands[:, None])).mean(axis=1)
-    rec = (oos[None, :] < cands[:, None]).mean(axis=1)
-    best = int(np.argmax((acc + rec) / 2))
+    share = out_of_scope_share if len(oos) else 0.0
+    cands = np.unique(np.concatenate([conf, oos]))
+    cands = np.unique(np.maximum(cands, floor)) if len(cands) else np.array([max(floor, 0.5)])
+    answered = conf[None, :] >= cands[:, None]
+    inside = np.where(answered, np.where(correct[None, :], 0.0, 1.0), clarify_cost)
+    outside = (oos[None, :] >= cands[:, None]).astype(np.float64)
+    n_in, n_out = max(len(conf), 1), max(len(oos), 1)
+    cost = (1 - share) * inside.sum(axis=1) / n_in + share * outside.sum(axis=1) / n_out
+    best = int(np.argmin(cost))
+    spread = (1 - share) ** 2 * inside[best].var() / n_in if len(conf) else 0.0
+    spread += share**2 * outside[best].var() / n_out if len(oos) else 0.0
+    at = int(np.flatnonzero(cost <= cost[best] + spread**0.5 + 1e-12)[0])
+    kept = answered[at]
     return {
-        "threshold": round(float(cands[best]), 4),
-        "method": "max of (in-scope accuracy with threshold + out-of-scope recall) / 2",
-        "accuracy_with_threshold": float(acc[best]),
-        "oos_recall": float(rec[best]),
+        "threshold": round(float(cands[at]), 4),
+        "method": (
+            "least expected cost (wrong answer 1, clarification "
+            f"{clarify_cost:g}, out of scope {100 * share:g}% of messages), "
+            "lowest within one standard error"
+        ),
+        "expected_cost": float(cost[at]),
+        "accuracy_with_threshold": float((correct & kept).mean()) if len(conf) else 0.0,
+        "clarified": float((~kept).mean()) if len(conf) else 0.0,
+        "oos_recall": float((oos < cands[at]).mean()) if len(oos) else None,
     }
 
 

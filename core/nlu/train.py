@@ -433,7 +433,12 @@ def _train_split(
     mixed = dense_all if val_sparse is None else best_w * dense_all + (1 - best_w) * val_sparse
     temperature = fit_temperature(mixed[in_rows], gold) if in_rows else 1.0
     mixed = calibrate(mixed, temperature)
-    threshold = choose_threshold(Scores.of(val_set, mixed, labels), len(labels))
+    threshold = choose_threshold(
+        Scores.of(val_set, mixed, labels),
+        len(labels),
+        config.clarify_cost,
+        config.out_of_scope_share,
+    )
     threshold["chosen_on"] = f"{len(val_set)} validation examples"
     threshold["temperature"] = temperature
     refit = bool(validation is None and plan.refit and val_in)
@@ -544,7 +549,8 @@ def _cross_validate(
         mixed = torch.cat([mixed, out_mixed])
     temperature = fit_temperature(mixed[: len(inside)], gold)
     mixed = calibrate(mixed, temperature)
-    threshold = choose_threshold(Scores.of(inside + outside, mixed, labels), n)
+    scores = Scores.of(inside + outside, mixed, labels)
+    threshold = choose_threshold(scores, n, config.clarify_cost, config.out_of_scope_share)
     threshold["chosen_on"] = f"{k}-fold out-of-fold predictions of {len(inside) + len(outside)}"
     threshold["temperature"] = temperature
     return acc, epoch, w, threshold

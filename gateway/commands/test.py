@@ -14,6 +14,7 @@ from gateway.commands._common import add_log_level, settings_from
 from gateway.lifecycle import run_parts
 from gateway.model_and_flows import ModelAndFlows, load_model_and_flows
 from gateway.stories import StoryReport, run_stories, story_settings
+from integrations.shop import Shop
 
 
 def register(sub: Any) -> None:
@@ -53,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
         # Checked before the model and flows load: that may train the intent model for minutes.
         raise StartupError(f"{args.dir}: no such story file or directory (default tests/stories)")
     settings = story_settings(settings_from(args))
-    loaded = load_model_and_flows(settings)
-    report = asyncio.run(_play(args.dir, loaded, settings, args.report))
+    shop = Shop()
+    loaded = load_model_and_flows(settings, shop=shop)
+    report = asyncio.run(_play(args.dir, loaded, settings, args.report, shop))
     if not args.report:
         print(report.format())
         return 0 if report.passed else 1
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _play(
-    directory: Path, loaded: ModelAndFlows, settings: Settings, score: bool
+    directory: Path, loaded: ModelAndFlows, settings: Settings, score: bool, shop: Shop
 ) -> StoryReport:
     async with run_parts(loaded.parts(background=False)):
-        return await run_stories(directory, loaded.nlu, loaded.dialogue, settings, score=score)
+        return await run_stories(
+            directory, loaded.nlu, loaded.dialogue, settings, score=score, shop=shop
+        )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from core.dialogue import load_bot
@@ -171,6 +171,54 @@ async def test_shop_actions_in_process_and_over_http(
     with pytest.raises(ActionError):
         await registry.call("shop.password_reset", {"email": ""})
     await registry.close()
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+async def test_shop_cancels_and_redirects_only_orders_not_yet_shipped(
+    over_http: bool, shop_url: tuple[Shop, str]
+) -> None:
+    shop, url = shop_url
+    registry = ActionRegistry()
+    register_shop(registry, shop, url if over_http else None)
+    try:
+        moved = await registry.call(
+            "shop.change_address", {"order_id": "z9y8x7", "address": " 1 New St, Springfield "}
+        )
+        assert moved == {"order_id": "Z9Y8X7", "changed": True, "address": "1 New St, Springfield"}
+        assert shop.orders["Z9Y8X7"].address == "1 New St, Springfield"
+        done = await registry.call("shop.cancel_order", {"order_id": "z9y8x7"})
+        assert done == {"order_id": "Z9Y8X7", "cancelled": True, "status": "cancelled"}
+        assert shop.orders["Z9Y8X7"].status == "cancelled"
+        again = await registry.call("shop.cancel_order", {"order_id": "Z9Y8X7"})
+        assert again == done  # cancelling twice answers as the first time did
+        late = await registry.call("shop.cancel_order", {"order_id": "A1B2C3"})
+        assert late == {"order_id": "A1B2C3", "cancelled": False, "status": "shipped"}
+        late = await registry.call(
+            "shop.change_address", {"order_id": "K4M5N6", "address": "2 Old Rd"}
+        )
+        assert late == {"order_id": "K4M5N6", "changed": False, "status": "delivered"}
+        assert shop.orders["A1B2C3"].status == "shipped" and shop.orders["K4M5N6"].address == ""
+        for name, args in (
+            ("shop.cancel_order", {"order_id": "QQQ111"}),
+            ("shop.change_address", {"order_id": "QQQ111", "address": "3 Any St"}),
+            ("shop.change_address", {"order_id": "Z9Y8X7", "address": ""}),
+        ):
+            with pytest.raises(ActionError):
+                await registry.call(name, args)
+    finally:
+        await registry.close()
+
+
+async def test_the_shop_api_refuses_an_address_change_without_an_address(
+    shop_url: tuple[Shop, str],
+) -> None:
+    shop, url = shop_url
+    async with ClientSession() as http:
+        async with http.post(f"{url}/orders/Z9Y8X7/address", json={"address": "  "}) as r:
+            assert r.status == 400
+        async with http.post(f"{url}/orders/QQQ111/cancel", json={}) as r:
+            assert r.status == 404
+    assert shop.orders["Z9Y8X7"].address == "" and shop.orders["Z9Y8X7"].status == "processing"
 
 
 async def test_handoff_webhook_gets_the_record(backend: tuple[Backend, str]) -> None:

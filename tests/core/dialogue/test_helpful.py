@@ -71,6 +71,24 @@ async def test_a_bare_order_number_starts_order_status(tmp_path: Path) -> None:
     assert "Order A1B2C3 is shipped" in reply
 
 
+async def test_an_order_number_with_a_request_starts_that_request_not_order_status(
+    tmp_path: Path,
+) -> None:
+    chat = Chat(make_runner(tmp_path, BOT)[0])
+    # The model unsure, the request it ranks first takes an order number: that one starts.
+    ranking = (("refund", 0.45), ("order_status", 0.3), ("greet", 0.1))
+    reply = texts(await chat.say("i want to return Z9Y8X7", "refund", 0.45, ranking))
+    assert reply == "Refund for Z9Y8X7 noted."
+    # The surest intent is small talk ("cancel" the dialogue): the request is still the order's.
+    ranking = (("cancel", 0.7), ("refund", 0.2), ("order_status", 0.05))
+    reply = texts(await chat.say("cancel A1B2C3 pls", "cancel", 0.7, ranking))
+    assert reply == "Refund for A1B2C3 noted."
+    # Nothing plausible takes an order number: it is looked up, as a bare number is.
+    ranking = (("help", 0.3), ("refund", 0.1))
+    reply = texts(await chat.say("hmm A1B2C3", "help", 0.3, ranking))
+    assert reply == "Order A1B2C3 is shipped."
+
+
 async def test_an_id_heard_earlier_is_never_asked_again(tmp_path: Path) -> None:
     chat = Chat(make_runner(tmp_path, BOT)[0])
     await chat.say("where is A1B2C3", "order_status")
@@ -190,3 +208,66 @@ def test_frustration_is_shouting_or_angry_words_not_one_capital_word() -> None:
     assert not frustrated("I said NOT the blue one")
     assert not frustrated("where is my order A1B2C3")
     assert not frustrated("tell me a joke")
+
+
+REFUND = """\
+      order_id: {entity: order_id}
+    steps:
+      - ask: "Which order?"
+        slot: order_id
+      - say: "Refund for {{ slots.order_id }} noted."
+"""
+WITH_REASON = """\
+      order_id: {entity: order_id}
+      reason: {retries: 1}
+    steps:
+      - ask: "Which order?"
+        slot: order_id
+      - ask: "Why are you sending it back?"
+        slot: reason
+      - say: "Return of {{ slots.order_id }} because {{ slots.reason }}."
+"""
+RETURNS = BOT.replace(REFUND, WITH_REASON)
+"""The bot above, its refund asking for a reason in the customer's own words."""
+
+
+async def at_the_reason(tmp_path: Path) -> Chat:
+    chat = Chat(make_runner(tmp_path, RETURNS)[0])
+    assert texts(await chat.say("return A1B2C3", "refund")) == "Why are you sending it back?"
+    return chat
+
+
+async def test_a_free_text_answer_that_reads_like_cancel_is_the_answer(tmp_path: Path) -> None:
+    chat = await at_the_reason(tmp_path)
+    reply = texts(await chat.say("changed my mind", "cancel", 0.99))
+    assert reply == "Return of A1B2C3 because changed my mind."
+
+
+async def test_a_free_text_answer_that_reads_like_another_request_is_the_answer(
+    tmp_path: Path,
+) -> None:
+    chat = await at_the_reason(tmp_path)
+    reply = texts(await chat.say("where is the rest of my order, half of it came", "order_status"))
+    assert reply == "Return of A1B2C3 because where is the rest of my order, half of it came."
+
+
+async def test_a_stop_or_a_person_leaves_a_free_text_question(tmp_path: Path) -> None:
+    for text, intent in (
+        ("nah forget it", "cancel"),
+        ("cancel", "cancel"),
+        ("stop this please", "cancel"),
+        ("never mind, it's fine", "cancel"),
+    ):
+        chat = await at_the_reason(tmp_path)
+        assert texts(await chat.say(text, intent, 0.9)) == "Okay, stopped.", text
+        assert chat.flow is None
+    # The model unsure between no and cancel: a stop is still a stop.
+    chat = await at_the_reason(tmp_path)
+    ranking = (("deny", 0.55), ("cancel", 0.45))
+    reply = texts(await chat.say("nah forget it", "deny", 0.55, ranking))
+    assert "because" not in reply and chat.flow is None
+    chat = await at_the_reason(tmp_path)
+    await chat.say("can i talk to someone real", "human", 0.9)
+    assert chat.session.handoff
+    chat = await at_the_reason(tmp_path)
+    assert texts(await chat.say("help", "help", 0.9)).startswith("I can help.")

@@ -12,6 +12,7 @@ from config.settings import load_settings
 from core.ports import Dialogue
 from gateway.dialogue_loader import load_dialogue
 from gateway.stories import run_stories
+from integrations.shop import Shop
 from tests.support.flows_nlu import FLOWS, ExampleNlu
 
 STORIES = Path(__file__).resolve().parents[2] / "stories"
@@ -113,3 +114,51 @@ async def test_the_benchmark_scores_every_turn_and_counts_a_silent_turn_as_a_mis
     assert "expected the reply to contain one of ['no such words', 'neither']" in second.failures[0]
     assert report.share == pytest.approx(1 / 3)
     assert "1/3 turns handled well (33.3%)" in report.format_score()
+
+
+async def test_a_customer_typing_a_bare_yes_sends_the_word_not_a_yaml_boolean(
+    tmp_path: Path,
+) -> None:
+    # YAML reads an unquoted yes as True: the customer's "yes" reached the bot as "True".
+    (tmp_path / "y.yml").write_text(
+        textwrap.dedent(
+            """\
+            stories:
+              - name: confirming with a bare yes
+                steps:
+                  - user: i want to cancel my order Z9Y8X7
+                    bot: [Shall I cancel it]
+                  - user: yes
+                    bot: [is cancelled]
+                    slots: {confirm: true}
+            """
+        )
+    )
+    report = await run_stories(tmp_path, *example_brain(tmp_path), load_settings(data_dir=tmp_path))
+    assert report.passed, report.format()
+
+
+async def test_each_story_meets_the_shop_as_it_was_made(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text(
+        textwrap.dedent(
+            """\
+            stories:
+              - name: cancelling an order
+                steps:
+                  - user: i want to cancel my order Z9Y8X7
+                  - user: yes
+                    bot: [is cancelled]
+              - name: the same order in another conversation has not been cancelled
+                steps:
+                  - user: where is my order Z9Y8X7
+                    bot: [processing]
+            """
+        )
+    )
+    shop = Shop()
+    settings = load_settings(flows_dir=FLOWS, data_dir=tmp_path)
+    bundle = load_dialogue(settings, shop=shop)
+    nlu = ExampleNlu.from_dir(FLOWS, bundle.extractor)
+    report = await run_stories(tmp_path, nlu, bundle.dialogue, settings, shop=shop)
+    assert report.passed, report.format()
+    assert shop.orders["Z9Y8X7"].status == "processing" and not shop.tickets
