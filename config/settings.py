@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -152,7 +152,8 @@ class Settings(BaseSettings):
     slack_typing_status: str = Field("is typing…", max_length=100)
     """The thread status shown while the bot works (`assistant.threads.setStatus`); empty: off."""
     slack_mode: Literal["webhook", "socket"] = "webhook"
-    """`socket`: events come over Slack's Socket Mode WebSocket (no public URL needed)."""
+    """`socket`: events come over Slack's Socket Mode WebSocket (no public URL needed). Unset,
+    it is `socket` when there is an app token and no signing secret."""
     slack_app_token: SecretStr | None = None
     """The app-level token (`xapp-...`) Socket Mode connects with (env only)."""
     slack_socket_ping_interval: float = Field(10.0, gt=0, le=300)
@@ -168,7 +169,9 @@ class Settings(BaseSettings):
     """An edited message arrives as a plain new message (answered); by default it is an edit
     event, handled by the flows' `edits` rule."""
     telegram_mode: Literal["webhook", "polling"] = "webhook"
-    """`polling`: updates are fetched with getUpdates (no public URL needed)."""
+    """`polling`: updates are fetched with getUpdates (no public URL needed). Unset, it is
+    `polling` when there is a bot token and no secret token (a webhook cannot be verified
+    without one)."""
     telegram_poll_timeout: float = Field(25.0, ge=1, le=50)
     """Seconds one getUpdates waits for an update before answering empty."""
 
@@ -246,6 +249,25 @@ class Settings(BaseSettings):
                 "Tokens, scope connections:write), not the bot token (xoxb-)"
             )
         return v
+
+    @model_validator(mode="after")
+    def _modes_from_credentials(self) -> Settings:
+        """The way in that the credentials given allow, when no mode is set: a bot with only
+        the tokens that need no public URL runs without one."""
+        chosen = self.model_fields_set
+        if (
+            "slack_mode" not in chosen
+            and self.slack_app_token is not None
+            and self.slack_signing_secret is None
+        ):
+            self.slack_mode = "socket"
+        if (
+            "telegram_mode" not in chosen
+            and self.telegram_bot_token is not None
+            and self.telegram_secret_token is None
+        ):
+            self.telegram_mode = "polling"
+        return self
 
     @field_validator("nlu_quantize", mode="before")
     @classmethod

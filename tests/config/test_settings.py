@@ -120,3 +120,21 @@ def test_the_web_chat_look_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
             m.setenv(name, value)
             with pytest.raises(SettingsError, match=rf"{name}: .*{reason}"):
                 load_settings()
+
+
+def test_the_tokens_alone_choose_the_way_in_that_needs_no_public_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:abc")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-2")
+    alone = load_settings()
+    assert (alone.telegram_mode, alone.slack_mode) == ("polling", "socket")
+    # A webhook's secret says the platform calls us; a mode set says so too.
+    monkeypatch.setenv("TELEGRAM_SECRET_TOKEN", "s3cret")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "shh")
+    hooked = load_settings()
+    assert (hooked.telegram_mode, hooked.slack_mode) == ("webhook", "webhook")
+    monkeypatch.delenv("TELEGRAM_SECRET_TOKEN")
+    monkeypatch.setenv("TELEGRAM_MODE", "webhook")
+    assert load_settings().telegram_mode == "webhook"
