@@ -345,7 +345,7 @@ ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("macro-F1", "macro_f1", lambda v: f"{100 * v:.2f}%"),
     ("OOS recall @ threshold", "oos_recall", lambda v: "n/a" if v is None else f"{100 * v:.1f}%"),
     ("accuracy with threshold", "accuracy_with_threshold", lambda v: f"{100 * v:.2f}%"),
-    ("threshold (chosen on val)", "threshold", lambda v: f"{v:.3f}"),
+    ("threshold (chosen on tuning data)", "threshold", lambda v: f"{v:.3f}"),
     ("training time", "train_s", lambda v: f"{v:.0f} s"),
     ("latency p50 (1 client)", "p50_ms", lambda v: f"{v:.2f} ms"),
     ("latency p99 (1 client)", "p99_ms", lambda v: f"{v:.2f} ms"),
