@@ -66,7 +66,7 @@ def test_features_are_sklearns_tfidf_pair() -> None:
     vocab = NgramVocab.fit(fit)
     assert sorted(names) == sorted(vocab.index)
     ours = features(vocab, texts).toarray()[:, [vocab.index[n] for n in names]]
-    assert np.allclose(ours, ref.transform(texts).toarray(), atol=1e-9)
+    assert np.allclose(ours, ref.transform(texts).toarray(), atol=1e-6)  # float32, as served
 
 
 def test_a_batch_bag_is_each_texts_vector() -> None:
