@@ -16,7 +16,6 @@ from tests.adapters.contract import (
     FIXTURES,
     SENTINEL,
     ChannelCase,
-    FakePlatform,
     Gateway,
     Golden,
     Request,
@@ -29,6 +28,7 @@ from tests.adapters.contract import (
     webhook_request,
 )
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes import FakePlatform
 
 CASES = load_cases()
 GOLDENS = [(c, g) for c in CASES for g in c.goldens()]

@@ -110,7 +110,7 @@ def test_a_hub_name_is_downloaded_once_then_fine_tuned_and_cached(
     from core.nlu.data import load_data
     from core.nlu.train import train
     from gateway.nlu_loader import train_config
-    from tests.fakes.model_hub import serve_hub
+    from tests.support.fakes.model_hub import serve_hub
 
     # The tests run with HF_HUB_OFFLINE=1; the user this stands for has not set it.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
