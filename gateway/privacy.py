@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
 
 import structlog
 
@@ -15,7 +14,7 @@ from core.redis import forget as redis_forget
 from core.redis.client import connect
 from core.sqlite import forget as sqlite_forget
 from core.sqlite.keys import SqliteKeys
-from core.tasks import cancel_and_wait
+from core.tasks import BackgroundTask
 
 log = structlog.get_logger(__name__)
 
@@ -45,30 +44,18 @@ async def forget_customer(settings: Settings, who: Customer) -> Erasure:
     return erasure
 
 
-class Retention:
+class Retention(BackgroundTask):
     """Deletes, once a day, kept customer records older than RETENTION_DAYS: the dead letters
     in Redis (each holds a customer's event). The embedded store keeps nothing that long: its
     dedupe keys expire after DEDUPE_TTL and sessions after SESSION_TTL. An async context
     manager, entered with the process's other parts."""
 
+    task_name = "retention"
+
     def __init__(self, settings: Settings, *, every: float = DAY):
+        super().__init__()
         self.settings = settings
         self.every = every
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Retention:
-        if self.settings.retention_days and self.settings.redis_url is not None:
-            self._task = asyncio.create_task(self._loop(), name="retention")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
 
     async def sweep(self) -> int:
         """One pass now; returns the records deleted."""
@@ -84,7 +71,9 @@ class Retention:
         log.info("retention.swept", dead_letters=n, days=s.retention_days)
         return n
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
+        if not self.settings.retention_days or self.settings.redis_url is None:
+            return
         while True:
             try:
                 await self.sweep()

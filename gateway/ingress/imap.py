@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -21,7 +20,7 @@ from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
 from adapters.email import EmailChannel
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
-from core.tasks import cancel_and_wait
+from core.tasks import BackgroundTask
 from gateway.ingress.backoff import Backoff
 from gateway.ingress.intake import Intake
 
@@ -35,8 +34,10 @@ class MailboxError(Exception):
     """The server refused a command (login, select...)."""
 
 
-class ImapIngress:
+class ImapIngress(BackgroundTask):
     """`async with ImapIngress(...)`: reading the mailbox from enter to exit."""
+
+    task_name = "imap-ingress"
 
     def __init__(
         self,
@@ -52,6 +53,7 @@ class ImapIngress:
         poll_interval: float = 60.0,
         timeout: float = 30.0,
     ) -> None:
+        super().__init__()
         self._channel = channel
         self._intake = intake
         self._host, self._port, self._tls = host, port, tls
@@ -59,9 +61,7 @@ class ImapIngress:
         self._folder = folder
         self._poll_interval = poll_interval
         self._timeout = timeout
-        self._stopping = asyncio.Event()
         self._lost = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._unreadable: set[str] = set()
         """UIDs of messages that could not be read: logged once, left unseen, not retried."""
         self.connected = asyncio.Event()
@@ -69,18 +69,7 @@ class ImapIngress:
         self.idle: bool | None = None
         """Whether the server has IDLE (known once connected)."""
 
-    async def __aenter__(self) -> ImapIngress:
-        self._task = asyncio.create_task(self._run(), name="imap-ingress")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stopping.set()
-        await cancel_and_wait(self._task)
+    async def _close(self) -> None:
         log.info("imap.stopped")
 
     async def _run(self) -> None:
