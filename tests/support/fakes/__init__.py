@@ -2,11 +2,12 @@
 the gateway calls, on a free loopback port, records what it was sent (`sent()`, normalised for
 the adapter contract) and can be told to fail the next calls the way the platform does.
 
-    slack.py     Slack Web API and Socket Mode        fixture `fake_slack`
-    telegram.py  Telegram Bot API and long polling    fixture `fake_telegram`
-    twilio.py    Twilio Messages (WhatsApp) and media fixture `fake_twilio`
-    smtp.py      an SMTP server that keeps the mail    fixture `smtp_sink`
-    model_hub.py the model hub's download API         `serve_hub`
+    slack.py      Slack Web API and Socket Mode          fixture `fake_slack`
+    telegram.py   Telegram Bot API and long polling      fixture `fake_telegram`
+    twilio.py     Twilio Messages (WhatsApp) and media   fixture `fake_twilio`
+    smtp.py       an SMTP server that keeps the mail     fixture `smtp_sink`
+    helpdesk.py   where HANDOFF_WEBHOOK_URL posts        fixture `helpdesk`
+    model_hub.py  the model hub's download API           `serve_hub`
 """
 
 from __future__ import annotations
