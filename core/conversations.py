@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 from core.handoff import State
 from core.insights import TurnStat
 from core.models import ConversationRef, Inbound, Sender
-from core.session import Session
+from core.session import FailedAction, Session
 
 Direction = Literal["in", "out"]
 Author = Literal["customer", "bot", "agent", "system"]
@@ -40,6 +40,8 @@ class Conversation:
     created_at: float
     updated_at: float
     meta: dict[str, Any] = field(default_factory=dict)
+    failed_actions: tuple[FailedAction, ...] = ()
+    """The bot's last failed integration calls in this conversation, oldest first."""
 
     @property
     def ref(self) -> ConversationRef:
@@ -143,6 +145,7 @@ class TurnLog:
     handoff_queue: str | None
     handoff_at: float | None
     meta: dict[str, str] = field(default_factory=dict)
+    failed_actions: Sequence[FailedAction] = ()
     turn: TurnFact | None = None
     """The turn's own record (None: only its messages are written)."""
     feedback: tuple[str, str] | None = None

@@ -220,6 +220,7 @@ class Recorder:
             handoff_queue=session.handoff_queue,
             handoff_at=session.handoff_at,
             meta=meta,
+            failed_actions=session.failed_actions,
             turn=self._fact(inbounds[-1].dedupe_key, last),
             feedback=last.feedback if last else None,
         )

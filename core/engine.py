@@ -7,23 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from typing import Unpack
 
 import structlog
 
-from core.conversations import TurnRecorder
 from core.errors import QueueUnavailable
-from core.metrics import Metrics
 from core.models import Inbound
-from core.outbox import Outbox
 from core.ports import (
     Delivery,
-    Dialogue,
-    IntentParser,
-    Queue,
-    SenderLimit,
-    SessionStore,
 )
-from core.turn import TurnRunner, TurnSettings
+from core.turn import TurnParts, TurnRunner, TurnSettings
 
 log = structlog.get_logger(__name__)
 
@@ -46,33 +39,11 @@ class Engine:
     as one batch) while different conversations run in parallel. `gateway/` starts one in every
     process that works the queue; `turns` does the work of each turn."""
 
-    def __init__(
-        self,
-        *,
-        queue: Queue,
-        store: SessionStore,
-        nlu: IntentParser,
-        dialogue: Dialogue,
-        outbox: Outbox,
-        metrics: Metrics,
-        settings: EngineSettings | None = None,
-        senders: SenderLimit | None = None,
-        recorder: TurnRecorder | None = None,
-    ):
-        self._queue = queue
-        self._metrics = metrics
+    def __init__(self, *, settings: EngineSettings | None = None, **parts: Unpack[TurnParts]):
+        self._queue = parts["queue"]
+        self._metrics = parts["metrics"]
         self._cfg = settings or EngineSettings()
-        self.turns = TurnRunner(
-            queue=queue,
-            store=store,
-            nlu=nlu,
-            dialogue=dialogue,
-            outbox=outbox,
-            metrics=metrics,
-            settings=self._cfg,
-            senders=senders,
-            recorder=recorder,
-        )
+        self.turns = TurnRunner(settings=self._cfg, **parts)
         self._sem = asyncio.Semaphore(self._cfg.concurrency)
         self._mailbox: dict[str, deque[Delivery]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -5,17 +5,9 @@ processes."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-
-
-def digest(value: str) -> str:
-    """A short stable name for an identifier (an e-mail address, a client address) inside a
-    key: limits are kept in Redis, whose key names are listed by anyone who can run `SCAN` and
-    must not spell out who the customers are."""
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 class MemoryLimits:

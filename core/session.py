@@ -28,6 +28,23 @@ class Frame(BaseModel):
     """Results of `call` steps bound with `as:`."""
 
 
+class FailedAction(BaseModel):
+    """A flow's call to an integration that failed (the shop's API down, an unknown order),
+    kept for the agent's context card so a person sees what the bot tried and what broke."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: float
+    flow: str
+    action: str
+    error: str
+    """The failure's kind and reason, with personal data redacted."""
+
+
+FAILED_ACTIONS_KEPT = 5
+"""Failed calls a session remembers, the latest: enough for the card, bounded per customer."""
+
+
 class TurnRecord(BaseModel):
     """One turn in a session's history: what the user sent, what the bot understood and
     answered. An edit or delete that was not answered is kept as a record of its own `kind`
@@ -85,6 +102,8 @@ class Session(BaseModel):
     handoff_slots: dict[str, Any] = Field(default_factory=dict)
     """What the flows had collected when the conversation went to a person (their frames are
     cleared then), for the agent's context card."""
+    failed_actions: list[FailedAction] = Field(default_factory=list)
+    """The last failed integration calls, oldest first (`FAILED_ACTIONS_KEPT` at most)."""
     handoff_notice_at: float = 0.0
     """When the customer was last told where their handoff stands."""
     locale: str | None = None

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict, Unpack
 
 import structlog
 
@@ -51,6 +52,22 @@ RANKED = 3
 """Intents of the model's ranking kept with each turn (the chosen one and its runners-up)."""
 
 
+class TurnParts(TypedDict):
+    """What a turn works with, handed to `TurnRunner` (and through `core.engine.Engine`, which
+    passes them on) as keywords."""
+
+    queue: Queue
+    store: SessionStore
+    nlu: IntentParser
+    dialogue: Dialogue
+    outbox: Outbox
+    metrics: Metrics
+    senders: NotRequired[SenderLimit | None]
+    """Inbound flood control per sender; None: off."""
+    recorder: NotRequired[TurnRecorder | None]
+    """Writes each finished turn to the conversation store; None: nothing kept."""
+
+
 @dataclass(frozen=True, slots=True)
 class TurnSettings:
     """How a turn is tried and answered; `core.engine.EngineSettings` extends it with the
@@ -69,30 +86,16 @@ class TurnRunner:
     conversation at a time; the steps are public so that a test can stop a turn between two of
     them, as a worker that dies there would."""
 
-    def __init__(
-        self,
-        *,
-        queue: Queue,
-        store: SessionStore,
-        nlu: IntentParser,
-        dialogue: Dialogue,
-        outbox: Outbox,
-        metrics: Metrics,
-        settings: TurnSettings | None = None,
-        senders: SenderLimit | None = None,
-        recorder: TurnRecorder | None = None,
-    ):
-        self._queue = queue
-        self._store = store
-        self._nlu = nlu
-        self._dialogue = dialogue
-        self._outbox = outbox
-        self._metrics = metrics
+    def __init__(self, *, settings: TurnSettings | None = None, **parts: Unpack[TurnParts]):
+        self._queue = parts["queue"]
+        self._store = parts["store"]
+        self._nlu = parts["nlu"]
+        self._dialogue = parts["dialogue"]
+        self._outbox = parts["outbox"]
+        self._metrics = parts["metrics"]
         self._cfg = settings or TurnSettings()
-        self._senders = senders
-        """Inbound flood control per sender; None: off."""
-        self._recorder = recorder
-        """Writes each finished turn to the conversation store; None: nothing kept."""
+        self._senders = parts.get("senders")
+        self._recorder = parts.get("recorder")
 
     async def run(self, batch: Sequence[Delivery]) -> None:
         """The whole turn, with its retries. Never raises but for cancellation: a turn that

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from types import TracebackType
 
 import structlog
 
@@ -19,7 +18,7 @@ from core.sql import forget as sql_forget
 from core.sql.db import EMBEDDED, Database, database_url
 from core.sqlite import forget as sqlite_forget
 from core.sqlite.keys import SqliteKeys
-from core.tasks import cancel_and_wait
+from core.tasks import BackgroundTask
 
 log = structlog.get_logger(__name__)
 
@@ -88,13 +87,15 @@ async def _forget_in_sql(settings: Settings, who: Customer, erasure: Erasure) ->
         return await sql_forget.forget(db, who, erasure)
 
 
-class Retention:
+class Retention(BackgroundTask):
     """Deletes, once a day, kept customer records older than RETENTION_DAYS: the conversation
     store's conversations untouched that long and older rows of the others (messages, turns,
     handoffs, notes and what points at them), and the dead letters in Redis (each holds a
     customer's event). The embedded store's keys expire on their own (dedupe keys after
     DEDUPE_TTL, sessions after SESSION_TTL). An async context manager, entered with the
     process's other parts."""
+
+    task_name = "retention"
 
     def __init__(
         self,
@@ -104,26 +105,12 @@ class Retention:
         first: float = FIRST_SWEEP,
         db: Database | None = None,
     ):
+        super().__init__()
         self.settings = settings
         self.every = every
         self.first = first
         self.db = db
         """The process's own conversation store (its desk's); None: opened for each pass."""
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Retention:
-        if self.settings.retention_days:
-            self._task = asyncio.create_task(self._loop(), name="retention")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
 
     async def sweep(self) -> Counter[str]:
         """One pass now; returns the records deleted, by kind."""
@@ -148,7 +135,9 @@ class Retention:
         log.info("retention.swept", days=s.retention_days, removed=dict(+removed))
         return removed
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
+        if not self.settings.retention_days:
+            return
         await asyncio.sleep(self.first)
         while True:
             try:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from config.settings import Settings
 from core.errors import StoreUnavailable
-from core.limits import digest
+from core.keys import hidden
 from core.ports import Limits
 from gateway.webchat_tokens import Pass, SessionTokens, load_key, pow_solved
 
@@ -107,7 +107,7 @@ class WebChatGuard:
             return self._visitor(known, address)
         event = uuid.uuid4().hex
         checks = (
-            (f"webchat:new:{digest(address)}", self._per_address),
+            (f"webchat:new:{hidden(address)}", self._per_address),
             ("webchat:new", self._per_minute),
         )
         for key, limit in checks:
@@ -137,7 +137,7 @@ class WebChatGuard:
 
     async def admit(self, visitor: Visitor, event: str) -> Refusal | None:
         """A message from the visitor, counted against its address (every session there)."""
-        wait = await self._hit(f"webchat:msg:{digest(visitor.address)}", self._messages, event)
+        wait = await self._hit(f"webchat:msg:{hidden(visitor.address)}", self._messages, event)
         if wait > 0:
             log.warning("webchat.messages_limited", retry_after=round(wait))
             return Refusal(FLOODED.format(wait=_seconds(wait)), wait)

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from core.errors import ActionRefused, StoreUnavailable
-from core.limits import digest
+from core.keys import hidden
 from core.ports import HandoffRecord, HandoffTarget, Limits
 
 log = structlog.get_logger(__name__)
@@ -69,7 +69,7 @@ class ActionGuard:
         `key` is the call's idempotency key: the same turn run again is let through."""
         owner = key or uuid.uuid4().hex
         target = str(args.get(effect.target) or "").strip().casefold()
-        named = digest(target)
+        named = hidden(target)
         claim = None
         if target and self._s.period > 0:
             once = f"act:{action}:once:{named}"
@@ -100,7 +100,7 @@ class ActionGuard:
         each record here is a new request)."""
         owner = record.key or uuid.uuid4().hex
         checks = (
-            (f"handoff:to:{digest(record.conversation)}", self._s.per_target, HOUR),
+            (f"handoff:to:{hidden(record.conversation)}", self._s.per_target, HOUR),
             ("handoff:all", self._s.handoffs_per_minute, MINUTE),
         )
         for name, limit, window in checks:

@@ -14,8 +14,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.support.brain import real_brain, real_brain_settings
-from tests.support.fakes_slack_telegram import fake_slack, fake_telegram
-from tests.support.fakes_twilio_email import fake_twilio, smtp_sink
+from tests.support.fakes.slack import fake_slack
+from tests.support.fakes.smtp import smtp_sink
+from tests.support.fakes.telegram import fake_telegram
+from tests.support.fakes.twilio import fake_twilio
 from tests.support.gateway_app import gateway_factory
 from tests.support.model import fixture_model_dir, trained_model_dir
 from tests.support.redis_server import own_redis, redis_server, redis_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +29,8 @@ from core.dialogue.templates import Template
 from core.errors import ActionRefused
 from core.models import Button, Inbound, Outbound
 from core.ports import Actions, HandoffRecord, HandoffTarget
-from core.session import Frame, Session
+from core.redact import redact
+from core.session import FAILED_ACTIONS_KEPT, FailedAction, Frame, Session
 
 log = structlog.get_logger(__name__)
 
@@ -188,6 +190,11 @@ class Interpreter:
             return
         except Exception as exc:  # noqa: BLE001 - any failure runs the flow's on_error steps
             log.warning("action.failed", action=op.action, error=type(exc).__name__)
+            failed = FailedAction(
+                at=time.time(), flow=frame.flow, action=op.action, error=failure_text(exc)
+            )
+            kept = [*self.session.failed_actions, failed]
+            self.session.failed_actions = kept[-FAILED_ACTIONS_KEPT:]
             frame.step = op.on_error
             return
         if op.bind:
@@ -272,6 +279,18 @@ class Interpreter:
         self.session.stack.append(Frame(flow=RESUME, asking="resume"))
         yes_no = (Button(label="Yes", payload="/affirm"), Button(label="No", payload="/deny"))
         self.say(self.bot.policy.resume, None, yes_no, {"flow": flow.title})
+
+
+_QUERY = re.compile(r"\?[^\s:]*")
+FAILURE_TEXT_MAX = 200
+
+
+def failure_text(exc: BaseException) -> str:
+    """What broke, for a person: the error's kind and message, with query strings (where a key
+    or an address may ride) cut and personal data redacted, short."""
+    said = _QUERY.sub("?…", str(exc))
+    text = f"{type(exc).__name__}: {redact(said)}" if said else type(exc).__name__
+    return text[:FAILURE_TEXT_MAX]
 
 
 def _render_args(args: Any, ctx: Mapping[str, Any]) -> Any:

@@ -361,10 +361,7 @@ def _train_cv(
         examples, labels, config, on_epoch, progress
     )
     fitted = _Sparse.fit(inside, labels, config) if config.ngrams else None
-    seed_everything(config.seed)
-    encoder, tok, kind = build_encoder(config, texts, labels, quiet=True)
-    _fit_encoder(encoder, tok, inside, labels, config, kind, None, epoch, progress)
-    nn.Module.eval(encoder)
+    encoder, tok, kind = _fit_final(config, inside, labels, epoch, progress)
     return _Chosen(
         config,
         fitted,
@@ -445,10 +442,7 @@ def _train_split(
     if refit:  # the threshold above came from models that had not seen the validation split
         everything = train_set + val_in
         fitted = _Sparse.fit(everything, labels, config) if fitted else None
-        seed_everything(config.seed)
-        encoder, tok, kind = build_encoder(config, [e.text for e in everything], labels, quiet=True)
-        _fit_encoder(encoder, tok, everything, labels, config, kind, None, best_epoch, progress)
-        nn.Module.eval(encoder)
+        encoder, tok, kind = _fit_final(config, everything, labels, best_epoch, progress)
     return _Chosen(
         config,
         fitted,
@@ -585,6 +579,22 @@ class _Best:
 def _steps(plan: Schedule, n_train: int) -> int:
     """Optimiser steps per epoch."""
     return (n_train + plan.batch_size - 1) // plan.batch_size
+
+
+def _fit_final(
+    config: TrainConfig,
+    examples: Sequence[Example],
+    labels: list[str],
+    epochs: int,
+    progress: bool | tqdm[Any],
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+    """A fresh encoder fitted on `examples` for `epochs` (chosen on held-out data before), from
+    the same seed as every other fit, ready to predict: the model that ships."""
+    seed_everything(config.seed)
+    encoder, tok, kind = build_encoder(config, [e.text for e in examples], labels, quiet=True)
+    _fit_encoder(encoder, tok, examples, labels, config, kind, None, epochs, progress)
+    nn.Module.eval(encoder)
+    return encoder, tok, kind
 
 
 def _fit_encoder(

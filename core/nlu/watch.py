@@ -9,14 +9,13 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
-from types import TracebackType
 
 import structlog
 
 from core.errors import ModelDirError
 from core.nlu.parser import ModelParser
 from core.ports import Relay
-from core.tasks import cancel_and_wait
+from core.tasks import BackgroundTask
 
 log = structlog.get_logger(__name__)
 
@@ -29,13 +28,16 @@ async def announce(relay: Relay, release: Path) -> None:
     await relay.publish(TOPIC, release.name.encode())
 
 
-class ModelWatcher:
+class ModelWatcher(BackgroundTask):
     """Keeps `parser` serving what its `model_dir` pointer names. An async context manager: the
     gateway enters it with the other parts of a process and leaves it at shutdown. A release
     that fails to load is logged and not tried again; the model served stays. `relay` is the
     watcher's own: closed on exit."""
 
+    task_name = "model-watch"
+
     def __init__(self, parser: ModelParser, *, interval: float, relay: Relay | None = None):
+        super().__init__()
         self.parser = parser
         self.interval = interval
         self.relay = relay
@@ -44,29 +46,19 @@ class ModelWatcher:
         """How long the last new model took to load (the old one answered meanwhile)."""
         self._wake = asyncio.Event()
         self._refused: set[Path] = set()
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> ModelWatcher:
-        self._task = asyncio.create_task(self._loop(), name="model-watch")
+    async def _open(self) -> None:
         if self.relay is not None:
             await self.relay.subscribe(TOPIC, self._announced)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+    async def _close(self) -> None:
         if self.relay is not None:
             await self.relay.close()
 
     async def _announced(self, _message: bytes) -> None:
         self._wake.set()
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)

@@ -9,8 +9,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
+from core.keys import hashed
 from core.redis.client import OUTAGE
-from core.redis.keys import hashed
 
 # A hash of the value and when it was first claimed (Redis's clock), set only when absent; on a
 # key already held, whether it is held with the same value recently enough (the platform

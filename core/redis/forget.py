@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from core.forget import Customer, Erasure
+from core.keys import hashed
 from core.models import Inbound
-from core.redis.keys import hashed
 from core.redis.queue import GROUP
 
 BATCH = 500

@@ -9,8 +9,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
+from core.keys import hashed
 from core.redis.client import OUTAGE
-from core.redis.keys import hashed
 
 _CLAIM = """
 local cur = redis.call('GET', KEYS[1])

@@ -10,24 +10,19 @@ from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
 from core.redis.client import OUTAGE
+from core.redis.window import window_script
 
-# A sliding window in a sorted set (member: the event, score: when, in microseconds). The event
-# already counted is allowed again (a turn run twice counts once); a refused one is not added.
-_HIT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+# The event already counted is allowed again (a turn run twice counts once); a refused one is
+# not added.
+_HIT = window_script("""
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 0 end
 if redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return math.max(1, tonumber(oldest[2]) + window - now)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
+count_in()
 return 0
-"""
+""")
 
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then return 0 end

@@ -48,11 +48,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from core.errors import QueueUnavailable
+from core.keys import hashed
 from core.metrics import Metrics
 from core.models import Inbound, invalid_fields
 from core.ports import Delivery
 from core.redis.client import OUTAGE
-from core.redis.keys import hashed
 
 log = structlog.get_logger(__name__)
 

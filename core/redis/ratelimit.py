@@ -9,9 +9,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailable
+from core.keys import hashed
 from core.ports import Verdict
 from core.redis.client import OUTAGE
-from core.redis.keys import hashed
+from core.redis.window import window_script
 
 _SLOT = """
 local t = redis.call('TIME')
@@ -23,19 +24,14 @@ redis.call('SET', KEYS[1], slot + interval, 'PX', math.floor(interval / 1000) + 
 return slot - now
 """
 
-_WINDOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
+# Every event counts, the refused too: a sender who keeps flooding stays over the limit.
+_WINDOW = window_script("""
+count_in()
 local n = redis.call('ZCARD', KEYS[1])
 if n <= limit then return 0 end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', math.floor(window / 1000) + 1) then return 1 end
 return 2
-"""
+""")
 
 
 class RedisRateLimiter:

@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import StaleSession, StoreUnavailable
+from core.keys import hashed
 from core.redis.client import OUTAGE
-from core.redis.keys import hashed
 from core.session import SESSION_FORMAT, Session
 
 _SAVE = """

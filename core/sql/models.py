@@ -72,6 +72,8 @@ class ConversationRow(Base):
     updated_at: Mapped[float] = mapped_column(Float, index=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """What a reply needs to thread natively (an e-mail's subject and Message-ID)."""
+    failed_actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """The bot's last failed integration calls (`core.session.FailedAction`), for the card."""
 
 
 class MessageRow(Base):

@@ -26,6 +26,7 @@ from core.conversations import (
 from core.errors import HeldByOther
 from core.handoff import WITH_PEOPLE, State, plan
 from core.insights import TurnStat
+from core.session import FailedAction
 from core.sql.db import Database
 from core.sql.models import (
     AgentRow,
@@ -339,6 +340,7 @@ class SqlConversations:
                     state=State.BOT.value,
                     slots={},
                     meta={},
+                    failed_actions=[],
                     created_at=now,
                     updated_at=now,
                 )
@@ -354,6 +356,7 @@ class SqlConversations:
             # While people have it, the intent stays the one that brought them in.
             found.intent, found.confidence = log.intent[:128], log.confidence
         found.slots = _jsonable(log.slots)
+        found.failed_actions = [f.model_dump() for f in log.failed_actions]
         if log.meta:
             found.meta = {**(found.meta or {}), **log.meta}
         found.updated_at = now
@@ -561,6 +564,7 @@ def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
         created_at=r.created_at,
         updated_at=r.updated_at,
         meta=dict(r.meta or {}),
+        failed_actions=tuple(FailedAction.model_validate(f) for f in r.failed_actions or ()),
     )
 
 

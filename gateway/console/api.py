@@ -46,6 +46,7 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
         "intent": c.intent,
         "confidence": c.confidence,
         "slots": c.slots,
+        "failed_actions": [f.model_dump() for f in c.failed_actions],
         "queue": c.handoff_queue,
         "handoff_at": c.handoff_at,
         "waiting_since": c.waiting_since,

@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from core.conversations import Agent
-from core.limits import digest
+from core.keys import hidden
 from gateway.console.roles import allowed
 from gateway.desk import Desk
 from gateway.security import origin_allowed
@@ -127,7 +127,7 @@ async def sign_in(request: web.Request) -> web.Response:
     limits = services.storage.limits
     address = request.remote or "?"
     wait = await limits.hit(
-        f"console:signin:{digest(address)}", ATTEMPTS_PER_ADDRESS, FAIL_WINDOW, uuid.uuid4().hex
+        f"console:signin:{hidden(address)}", ATTEMPTS_PER_ADDRESS, FAIL_WINDOW, uuid.uuid4().hex
     )
     if wait > 0:
         log.warning("console.signin_limited", retry_after=round(wait))
@@ -139,7 +139,7 @@ async def sign_in(request: web.Request) -> web.Response:
     agent = await desk.agents.verify(name, password)
     if agent is None:
         over = await limits.hit(
-            f"console:failed:{digest(name)}", SLOW_AFTER, FAIL_WINDOW, uuid.uuid4().hex
+            f"console:failed:{hidden(name)}", SLOW_AFTER, FAIL_WINDOW, uuid.uuid4().hex
         )
         if over > 0:
             await asyncio.sleep(SLOWDOWN)

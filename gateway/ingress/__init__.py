@@ -6,12 +6,12 @@ exit) that hands the platform's payloads to the same parse, dedupe and queue as 
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import AbstractAsyncContextManager
 
 from adapters.email import EmailChannel
 from config.settings import Settings
 from core.errors import StartupError
+from core.keys import hidden
 from core.redis.client import connect
 from gateway.ingress.imap import ImapIngress
 from gateway.ingress.intake import Intake
@@ -44,10 +44,6 @@ def _intake(services: Services, name: str, via: str) -> Intake:
     return Intake(services.channels[name], services.storage.queue, services.metrics, via)
 
 
-def _hashed(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
 def telegram_polling(services: Services, s: Settings) -> TelegramPollingIngress:
     if s.telegram_bot_token is None or "telegram" not in services.channels:
         raise StartupError("TELEGRAM_MODE=polling needs TELEGRAM_BOT_TOKEN")
@@ -55,7 +51,7 @@ def telegram_polling(services: Services, s: Settings) -> TelegramPollingIngress:
     lease = None
     if s.redis_url is not None:
         # One poller per bot among all the processes sharing this Redis.
-        key = f"{s.redis_prefix}:lease:telegram-poll:{_hashed(token.split(':', 1)[0])}"
+        key = f"{s.redis_prefix}:lease:telegram-poll:{hidden(token.split(':', 1)[0])}"
         lease = RedisLease(connect(s.redis_url.get_secret_value()), key, LEASE_TTL, owned=True)
     return TelegramPollingIngress(
         token=token,

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -22,7 +21,7 @@ from aioimaplib.aioimaplib import quoted
 from adapters.email import EmailChannel
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
-from core.tasks import cancel_and_wait
+from core.tasks import BackgroundTask
 from gateway.ingress.backoff import Backoff
 from gateway.ingress.intake import Intake
 
@@ -36,8 +35,10 @@ class MailboxError(Exception):
     """The server refused a command (login, select...)."""
 
 
-class ImapIngress:
+class ImapIngress(BackgroundTask):
     """`async with ImapIngress(...)`: reading the mailbox from enter to exit."""
+
+    task_name = "imap-ingress"
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class ImapIngress:
         poll_interval: float = 60.0,
         timeout: float = 30.0,
     ) -> None:
+        super().__init__()
         self._channel = channel
         self._intake = intake
         self._host, self._port, self._tls = host, port, tls
@@ -62,9 +64,7 @@ class ImapIngress:
         self._move_to = move_to
         self._poll_interval = poll_interval
         self._timeout = timeout
-        self._stopping = asyncio.Event()
         self._lost = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._unreadable: set[str] = set()
         """UIDs of messages that could not be read: logged once, left unseen, not retried."""
         self.connected = asyncio.Event()
@@ -74,18 +74,7 @@ class ImapIngress:
         self.can_move: bool | None = None
         """Whether it has MOVE (RFC 6851), likewise."""
 
-    async def __aenter__(self) -> ImapIngress:
-        self._task = asyncio.create_task(self._run(), name="imap-ingress")
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stopping.set()
-        await cancel_and_wait(self._task)
+    async def _close(self) -> None:
         log.info("imap.stopped")
 
     async def _run(self) -> None:

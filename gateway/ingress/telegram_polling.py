@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -19,7 +18,7 @@ import structlog
 
 from core.channel import PayloadError
 from core.errors import QueueUnavailable
-from core.tasks import cancel_and_wait
+from core.tasks import BackgroundTask
 from gateway.ingress.backoff import Backoff, sleep_unless
 from gateway.ingress.intake import Intake, platform_request
 from gateway.ingress.lease import RedisLease
@@ -38,10 +37,12 @@ class BotApiError(Exception):
         self.retry_after = retry_after
 
 
-class TelegramPollingIngress:
+class TelegramPollingIngress(BackgroundTask):
     """`async with TelegramPollingIngress(...)`: polling (or standing by for the lease) from
     enter to exit. On exit the long poll in flight is abandoned (nothing it brought had been
     confirmed, so Telegram keeps it) and the lease is given back at once."""
+
+    task_name = "telegram-polling"
 
     def __init__(
         self,
@@ -53,32 +54,22 @@ class TelegramPollingIngress:
         poll_timeout: float = 25.0,
         backoff_ceiling: float = 30.0,
     ) -> None:
+        super().__init__()
         self._base = f"{api_url}{token}/"
         self._intake = intake
         self._lease = lease
         self._poll_timeout = poll_timeout
         self._ceiling = backoff_ceiling
-        self._stopping = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task[None] | None = None
         self.offset: int | None = None
         """The next update id to ask for: every update before it is queued."""
         self.polling = asyncio.Event()
         """Set while this process holds the lease (or needs none) and polls."""
 
-    async def __aenter__(self) -> TelegramPollingIngress:
+    async def _open(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._task = asyncio.create_task(self._run(), name="telegram-polling")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stopping.set()
-        await cancel_and_wait(self._task)
+    async def _close(self) -> None:
         if self._lease is not None:
             await self._lease.release()
         if self._session is not None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import Settings
@@ -25,6 +24,7 @@ from gateway.build import build_gateway
 from gateway.channels import FACTORIES
 from gateway.services import Services
 from tests.support._raw_http import post_raw
+from tests.support.fakes import FakePlatform, Sent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PUBLIC_BASE_URL = "https://gateway.test"
@@ -48,17 +48,6 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Sent:
-    """One message a fake platform received, normalised for the contract's checks. `buttons`
-    are (label, data as sent to the platform) pairs."""
-
-    chat_id: str
-    text: str
-    buttons: tuple[tuple[str, str], ...] = ()
-    thread_id: str | None = None
-
-
-@dataclass(frozen=True)
 class Golden:
     """A recorded platform payload (source noted in the fixture) and what parsing it must give.
     `expect` keys are those of `summarise`, or `refused` alone (see `expectation_problems`)."""
@@ -66,12 +55,6 @@ class Golden:
     name: str
     request: Request
     expect: dict[str, Any]
-
-
-class FakePlatform(Protocol):
-    """A fake platform API on 127.0.0.1 started by the case."""
-
-    def sent(self) -> list[Sent]: ...
 
 
 class ChannelCase(Protocol):
@@ -338,16 +321,3 @@ async def sentinel(
             raise AssertionError(f"the sentinel was never answered; the platform has {fake.sent()}")
         await asyncio.sleep(0.02)
     return fake.sent()
-
-
-@asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """`app` on a free loopback port for the block; yields its base URL (`http://127.0.0.1:N`)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()

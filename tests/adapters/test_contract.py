@@ -17,7 +17,6 @@ from tests.adapters.contract import (
     FIXTURES,
     SENTINEL,
     ChannelCase,
-    FakePlatform,
     Gateway,
     Golden,
     Request,
@@ -32,6 +31,7 @@ from tests.adapters.contract import (
 )
 from tests.adapters.ways import Link, ways_of
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes import FakePlatform
 
 CASES = load_cases()
 GOLDENS = [(c, g) for c in CASES for g in c.goldens()]

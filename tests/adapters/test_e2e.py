@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 
 from tests.adapters.cases import load_cases
-from tests.adapters.contract import (
-    ChannelCase,
-    FakePlatform,
-    Sent,
-    build_settings,
-    running_gateway,
-)
+from tests.adapters.contract import ChannelCase, build_settings, running_gateway
+from tests.support.fakes import FakePlatform, Sent
 
 CASES = load_cases()
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiosmtplib
 
 from tests.adapters.test_email_smtp import gateway, user_mail
-from tests.support.fakes_twilio_email import Captured, SmtpSink
+from tests.support.fakes.smtp import Captured, SmtpSink
 
 
 def plain(mail: Captured) -> str:

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 from adapters.email import EmailChannel, MemoryReplyLedger, SmtpServer
 from core.errors import ChannelSendError, ChannelUnreachable, SendRefused
 from core.models import Button, Inbound, Outbound
-from tests.support.fakes_twilio_email import SmtpSink, running_smtp_sink
+from tests.support.fakes.smtp import SmtpSink, running_smtp_sink
 
 BOT = "Shop Bot <help@shop.example>"
 

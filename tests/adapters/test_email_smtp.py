@@ -28,7 +28,7 @@ from gateway.build import build_gateway
 from gateway.services import Services
 from gateway.smtp_listener import smtp_listener
 from tests.support.doubles import EchoDialogue, KeywordNlu
-from tests.support.fakes_twilio_email import SmtpSink
+from tests.support.fakes.smtp import SmtpSink
 
 
 def free_port() -> int:

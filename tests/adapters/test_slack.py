@@ -43,8 +43,8 @@ from tests.adapters.contract import (
     wait_sent,
     webhook_request,
 )
-from tests.fakes.slack import FakeSlack
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes.slack import FakeSlack
 
 NOW = 1_700_000_000
 CONV = ConversationRef(channel="slack", chat_id="C123ABC456")

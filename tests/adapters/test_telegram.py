@@ -34,8 +34,8 @@ from tests.adapters.contract import (
     wait_sent,
     webhook_request,
 )
-from tests.fakes.telegram import FakeTelegram
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes.telegram import FakeTelegram
 
 CONV = ConversationRef(channel="telegram", chat_id="1111111")
 

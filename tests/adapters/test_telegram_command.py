@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.adapters.cases.telegram import BOT_TOKEN, SECRET_TOKEN
-from tests.fakes.telegram import FakeTelegram
+from tests.support.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://bot.example.com/webhooks/telegram"

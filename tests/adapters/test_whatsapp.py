@@ -31,7 +31,7 @@ from core.outbox import Outbox
 from core.ratelimit import MemoryRateLimiter
 from core.render import split_text
 from core.store import MemorySentLog
-from tests.support.fakes_twilio_email import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioServer
+from tests.support.fakes.twilio import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioServer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
 URL = "https://bot.example.com/webhooks/whatsapp"

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from tests.adapters.contract import ChannelCase, FakePlatform, Gateway, Request
-from tests.fakes.slack import FakeSlack
-from tests.fakes.telegram import FakeTelegram
 from tests.support.dovecot import PASSWORD, USER, Dovecot, running_dovecot
+from tests.support.fakes.slack import FakeSlack
+from tests.support.fakes.telegram import FakeTelegram
 
 
 async def _until(check: Callable[[], object], what: str, timeout: float = 15.0) -> None:

@@ -12,22 +12,20 @@ import logging
 import os
 import tracemalloc
 from collections.abc import Callable, Iterator
-from typing import ClassVar
 
 import pytest
 import structlog
 
 from core import store as store_module
-from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
 from core.engine import Engine, EngineSettings
 from core.metrics import Metrics
-from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.models import Capabilities, ConversationRef, Inbound, Sender
 from core.outbox import Outbox
 from core.queue import MemoryQueue
 from core.ratelimit import MemoryRateLimiter
 from core.session import Session
 from core.store import MemorySentLog, MemoryStore
-from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 
 SOAK = int(os.environ.get("SOAK_CONVERSATIONS", "3000"))
 TTL = 1800.0
@@ -112,26 +110,6 @@ async def test_saves_sweep_a_little_too() -> None:
     await store.close()
 
 
-class CountingChannel(BaseChannel):
-    """Counts what it is asked to send and keeps nothing, so the soak measures the gateway."""
-
-    name: ClassVar[str] = "webchat"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_text=4000)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def verify(self, req: WebhookRequest) -> None:
-        return None
-
-    def parse(self, req: WebhookRequest) -> WebhookReply:
-        return WebhookReply()
-
-    async def send(self, msg: Outbound) -> SentMessage:
-        self.count += 1
-        return SentMessage()
-
-
 async def conversations(engine: Engine, queue: MemoryQueue, first: int, count: int) -> None:
     """`count` new visitors with two messages each (one turn each)."""
     text = "Hello, I would like to know where my order is. " * 12
@@ -174,7 +152,8 @@ async def test_soak_memory_comes_back_after_the_session_ttl() -> None:
     now = [0.0]
     store = MemoryStore(ttl=TTL, clock=lambda: now[0], sweep_every=0.02)
     queue = MemoryQueue()
-    channel = CountingChannel()
+    # Counts what it is asked to send and keeps nothing, so the soak measures the gateway.
+    channel = RecordingChannel("webchat", capabilities=Capabilities(max_text=4000), keep=False)
     metrics = Metrics()
     nlu, dialogue = KeywordNlu(), EchoDialogue()
     nlu.calls = dialogue.seen = _Forgetful()  # type: ignore[assignment]  # the doubles keep texts
@@ -210,7 +189,7 @@ async def test_soak_memory_comes_back_after_the_session_ttl() -> None:
         f"{SOAK} conversations: +{first / 1e6:.1f} MB; after expiry +{after_expiry / 1e6:.1f} MB;"
         f" {SOAK} more: +{second / 1e6:.1f} MB"
     )
-    assert channel.count == 2 * (200 + 2 * SOAK), figures
+    assert channel.calls == 2 * (200 + 2 * SOAK), figures
     assert held == SOAK, f"{held} sessions held after the first batch; {figures}"
     assert after_expiry < 0.25 * first, figures
     assert second < 1.35 * first, figures

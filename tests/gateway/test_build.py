@@ -100,41 +100,22 @@ def test_each_command_builds_through_build_gateway(
     assert asked == [(settings, command)]
 
 
-class ClosesBadly(RecordingChannel):
-    name = "bad"
-
-    async def close(self) -> None:
-        raise OSError("socket already gone")
-
-
-class Closes(RecordingChannel):
-    def __init__(self, name: str, *, fail_start: bool = False) -> None:
-        super().__init__()
-        self.name = name  # type: ignore[misc]
-        self.fail_start = fail_start
-        self.started = self.closed = False
-
-    async def start(self) -> None:
-        if self.fail_start:
-            raise ConnectionError(f"{self.name} cannot connect")
-        self.started = True
-
-    async def close(self) -> None:
-        self.closed = True
-
-
 def inbound(event: str) -> Inbound:
     conv = ConversationRef(channel="test", chat_id="c1")
     return Inbound(event_id=event, conversation=conv, sender=Sender(id="u"), text="hi")
 
 
 async def test_a_channel_that_fails_to_close_leaves_the_rest_closed(tmp_path: Path) -> None:
-    first, last = Closes("first"), Closes("last")
+    first, last = RecordingChannel("first"), RecordingChannel("last")
     services = build_gateway(
         Settings(data_dir=tmp_path),
         "serve",
         with_worker=False,
-        channels={"first": first, "bad": ClosesBadly(), "last": last},
+        channels={
+            "first": first,
+            "bad": RecordingChannel("bad", fail_close=OSError("socket already gone")),
+            "last": last,
+        },
         **doubles(),
     )
     with structlog.testing.capture_logs() as logs, pytest.raises(StopFailed) as caught:
@@ -149,7 +130,8 @@ async def test_a_channel_that_fails_to_close_leaves_the_rest_closed(tmp_path: Pa
 
 
 async def test_a_channel_that_fails_to_start_stops_what_had_started(tmp_path: Path) -> None:
-    first, broken, last = Closes("first"), Closes("broken", fail_start=True), Closes("last")
+    first, last = RecordingChannel("first"), RecordingChannel("last")
+    broken = RecordingChannel("broken", fail_start=ConnectionError("broken cannot connect"))
     services = build_gateway(
         Settings(data_dir=tmp_path),
         "serve",

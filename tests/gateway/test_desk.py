@@ -206,3 +206,35 @@ flows:
     steps:
       - say: "Your order is on its way."
 """
+
+
+SHOP_DOWN_BOT = """\
+flows:
+  orders:
+    when: {intent: order_status}
+    steps:
+      - call: orders.lookup
+        with: {order_id: "A1B2C3"}
+        as: order
+        on_error:
+          - say: "The order system is not answering. Let me get a person."
+          - handoff: orders
+      - say: "Order A1B2C3 is {{ order.status }}."
+"""
+
+
+async def test_the_agent_sees_the_action_that_failed_before_the_handoff(
+    gateway_factory: Any, recording_channel: RecordingChannel, tmp_path: Path
+) -> None:
+    runner, actions, _ = make_runner(tmp_path, SHOP_DOWN_BOT)
+    actions.fail.add("orders.lookup")
+    async with gateway_factory(
+        nlu=OrderNlu(), dialogue=runner, channels={"test": recording_channel}
+    ) as (_, services):
+        await say(services, "where is my order")
+        assert recording_channel.texts()[0].startswith("The order system is not answering.")
+        conv = await services.desk.conversations.by_key(CONV.key)
+        assert conv is not None and conv.state == State.WAITING
+        [failed] = conv.failed_actions
+        assert (failed.flow, failed.action) == ("orders", "orders.lookup")
+        assert failed.error == "ActionError: backend down"

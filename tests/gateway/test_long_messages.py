@@ -26,7 +26,7 @@ from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.services import Services
 from tests.support.doubles import RecordingChannel
-from tests.support.fakes_twilio_email import SmtpSink
+from tests.support.fakes.smtp import SmtpSink
 from tests.support.redis_server import free_port
 
 HEALTHY_MS = 50.0

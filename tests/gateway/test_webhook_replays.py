@@ -23,7 +23,6 @@ from tests.adapters.contract import (
     PUBLIC_BASE_URL,
     SENTINEL,
     ChannelCase,
-    FakePlatform,
     Gateway,
     Request,
     running_gateway,
@@ -31,6 +30,7 @@ from tests.adapters.contract import (
     wait_sent,
 )
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes import FakePlatform
 
 CASES = load_cases()
 

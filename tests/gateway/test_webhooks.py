@@ -4,66 +4,40 @@ enqueue before 200, duplicates, 503 when the queue cannot take the event."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
 import signal
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import structlog
 from aiohttp import web
 
 from config.settings import load_settings
-from core.channel import WebhookReply, WebhookRequest
-from core.errors import PayloadError, QueueUnavailable, VerificationError
-from core.models import Capabilities, ConversationRef, Inbound, Sender
+from core.channel import WebhookRequest
+from core.errors import QueueUnavailable
+from core.models import Capabilities, Inbound
 from core.redis.client import connect
 from gateway.app import LINGER, create_app
 from gateway.build import build_gateway
 from tests.adapters.cases import slack as slack_case
 from tests.adapters.cases import telegram as telegram_case
 from tests.support._raw_http import closed, post_headers, post_raw, status_of
-from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
+from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel, sign
 
 SECRET = b"s3cret"
 
 
-class SignedChannel(RecordingChannel):
+def signed_channel() -> RecordingChannel:
     """A minimal platform: JSON body, HMAC-SHA256 of the body in `X-Sig`."""
-
-    name: ClassVar[str] = "test"
-    capabilities: ClassVar[Capabilities] = Capabilities()
-
-    def verify(self, req: WebhookRequest) -> None:
-        good = hmac.new(SECRET, req.body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(good, req.header("x-sig")):
-            raise VerificationError("bad X-Sig")
-
-    def parse(self, req: WebhookRequest) -> WebhookReply:
-        try:
-            data = json.loads(req.body)
-            return WebhookReply(
-                events=[
-                    Inbound(
-                        event_id=data["id"],
-                        conversation=ConversationRef(channel=self.name, chat_id=data["chat"]),
-                        sender=Sender(id=data["chat"]),
-                        text=data["text"],
-                    )
-                ],
-                body=b"ok",
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PayloadError(f"not a test event: {exc}") from None
+    return RecordingChannel(capabilities=Capabilities(), secret=SECRET)
 
 
 def signed(body: dict[str, Any] | bytes) -> tuple[bytes, dict[str, str]]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return raw, {"X-Sig": hmac.new(SECRET, raw, hashlib.sha256).hexdigest()}
+    return raw, {"X-Sig": sign(SECRET, raw)}
 
 
 async def until_sent(channel: RecordingChannel, count: int, timeout: float = 10.0) -> None:
@@ -82,7 +56,7 @@ def metric(text: str, line_start: str) -> float:
 
 
 async def test_signed_event_is_queued_answered_and_counted(gateway_factory: Any) -> None:
-    channel = SignedChannel()
+    channel = signed_channel()
     async with gateway_factory(
         nlu=KeywordNlu(), dialogue=EchoDialogue(), channels={"test": channel}
     ) as (client, _s):
@@ -102,7 +76,7 @@ async def test_signed_event_is_queued_answered_and_counted(gateway_factory: Any)
 
 
 async def test_retried_delivery_is_answered_once(gateway_factory: Any) -> None:
-    channel = SignedChannel()
+    channel = signed_channel()
     async with gateway_factory(
         nlu=KeywordNlu(), dialogue=EchoDialogue(), channels={"test": channel}
     ) as (client, _s):
@@ -129,7 +103,7 @@ def small_gateway(gateway_factory: Any) -> Any:
     return gateway_factory(
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
-        channels={"test": SignedChannel()},
+        channels={"test": signed_channel()},
         with_worker=False,
         max_body_bytes=2048,
     )
@@ -203,7 +177,7 @@ async def test_a_body_is_read_whole_however_it_arrives(
 
 
 async def test_queue_down_answers_503_so_the_platform_retries(gateway_factory: Any) -> None:
-    channel = SignedChannel()
+    channel = signed_channel()
     async with gateway_factory(
         nlu=KeywordNlu(), dialogue=EchoDialogue(), channels={"test": channel}
     ) as (client, s):
@@ -305,7 +279,7 @@ async def test_a_body_trickled_past_the_read_timeout_gets_408_and_is_cut_off(
     async with gateway_factory(
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
-        channels={"test": SignedChannel()},
+        channels={"test": signed_channel()},
         with_worker=False,
         body_read_timeout=0.5,
     ) as (client, s):
@@ -341,7 +315,7 @@ async def test_a_frozen_redis_gets_a_503_within_a_second_and_nothing_is_lost(
     async with gateway_factory(
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
-        channels={"test": SignedChannel()},
+        channels={"test": signed_channel()},
         with_worker=False,  # what is queued stays queued, to be counted
         redis_url=own_redis.url,
     ) as (client, _s):
@@ -378,7 +352,7 @@ async def test_a_client_that_hangs_up_mid_body_is_one_log_line(
     test server cancels the handler instead, which `serve` does not)."""
     reading = asyncio.Event()
 
-    class Watched(SignedChannel):
+    class Watched(RecordingChannel):
         def precheck(self, req: WebhookRequest) -> None:
             reading.set()  # the body is read next
 
@@ -388,7 +362,7 @@ async def test_a_client_that_hangs_up_mid_body_is_one_log_line(
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
         with_worker=False,
-        channels={"test": Watched()},
+        channels={"test": Watched(capabilities=Capabilities(), secret=SECRET)},
     )
     runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()

@@ -5,13 +5,11 @@ every one of them still gets an answer that says what happened."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from config.settings import load_settings
 from core.errors import ActionError, ActionRefused, StoreUnavailable
@@ -27,22 +25,6 @@ from tests.integrations.test_idempotency import Brain
 from tests.support.flows_nlu import FLOWS, ExampleNlu
 
 GatewayFactory = Any
-
-
-@pytest.fixture
-async def helpdesk() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
-    seen: list[dict[str, Any]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/handoff", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield seen, str(server.make_url("/handoff"))
-    await server.close()
 
 
 async def visit(client: Any, frames: list[dict[str, Any]]) -> list[str]:

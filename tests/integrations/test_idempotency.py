@@ -3,12 +3,9 @@ session) repeats no side effect: one refund ticket, one handoff webhook."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.settings import load_settings
@@ -85,22 +82,6 @@ def test_the_shop_answers_a_repeated_key_with_the_first_result() -> None:
     assert shop.refund("A1B2C3", "too big", key="k2") != one
     assert shop.password_reset("a@b.c", key="k1") == shop.password_reset("a@b.c", key="k1")
     assert (len(shop.tickets), len(shop.resets)) == (2, 1)
-
-
-@pytest.fixture
-async def helpdesk() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
-    seen: list[dict[str, Any]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        seen.append({"header": request.headers.get("Idempotency-Key"), **await request.json()})
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/handoff", handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield seen, str(server.make_url("/handoff"))
-    await server.close()
 
 
 async def test_a_retried_handoff_turn_posts_the_webhook_once(

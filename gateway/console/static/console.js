@@ -165,6 +165,7 @@
     row("State", c.state === "agent" ? "with " + c.holder : c.state);
     if (c.waited_s !== null) row("Waiting", ago(c.waited_s));
     for (const [k, v] of Object.entries(c.slots || {})) row("· " + k, typeof v === "string" ? v : JSON.stringify(v));
+    for (const f of c.failed_actions || []) row("Failed", f.action + " in " + f.flow + " at " + when(f.at) + ": " + f.error);
     const hist = $("history");
     hist.replaceChildren();
     for (const t of transitions) {

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.adapters.contract import FIXTURES, FakePlatform, Golden, Request
-from tests.support.fakes_twilio_email import SmtpSink, running_smtp_sink
+from tests.adapters.contract import FIXTURES, Golden, Request
+from tests.support.fakes import FakePlatform
+from tests.support.fakes.smtp import SmtpSink, running_smtp_sink
 
 SIGNING_KEY = "key-contract-mailgun-signing"
 BOT = "Shop Bot <help@shop.example>"

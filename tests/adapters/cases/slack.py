@@ -12,11 +12,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.adapters.contract import FakePlatform, Golden, Request, json_goldens
-from tests.fakes.slack import FakeSlack, running_fake_slack
+from tests.adapters.contract import Golden, Request, json_goldens
+from tests.support.fakes import FakePlatform
+from tests.support.fakes.slack import BOT_TOKEN, FakeSlack, running_fake_slack
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the example secret of Slack's docs
-BOT_TOKEN = "xoxb-test-token"
 BOT_USER = "UBOT0001"
 USER = "U2147483697"
 

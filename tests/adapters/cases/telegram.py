@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from tests.adapters.contract import FakePlatform, Golden, Request, json_goldens
-from tests.fakes.telegram import FakeTelegram, running_fake_telegram
+from tests.adapters.contract import Golden, Request, json_goldens
+from tests.support.fakes import FakePlatform
+from tests.support.fakes.telegram import BOT_TOKEN, FakeTelegram, running_fake_telegram
 
-BOT_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET_TOKEN = "test-secret_token-1"
 BOT_USERNAME = "shop_test_bot"
 JSON = {"Content-Type": "application/json"}

@@ -11,8 +11,9 @@ from urllib.parse import parse_qsl, urlencode
 
 from twilio.request_validator import RequestValidator
 
-from tests.adapters.contract import FakePlatform, Golden, Request, json_goldens
-from tests.fakes.twilio import FakeTwilio, running_fake_twilio
+from tests.adapters.contract import Golden, Request, json_goldens
+from tests.support.fakes import FakePlatform
+from tests.support.fakes.twilio import FakeTwilio, running_fake_twilio
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "twilio-contract-auth-token"

@@ -33,6 +33,8 @@ class FakeActions:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.keys: list[str | None] = []
         self.fail: set[str] = set()
+        self.errors: dict[str, Exception] = {}
+        """What a named action raises instead of `fail`'s "backend down"."""
 
     def names(self) -> set[str]:
         return {"orders.lookup", "orders.refund"}
@@ -40,6 +42,8 @@ class FakeActions:
     async def call(self, name: str, args: Mapping[str, Any], key: str | None = None) -> Any:
         self.calls.append((name, dict(args)))
         self.keys.append(key)
+        if name in self.errors:
+            raise self.errors[name]
         if name in self.fail:
             raise ActionError("backend down", retryable=True)
         if name == "orders.lookup":

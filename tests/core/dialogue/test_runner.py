@@ -9,9 +9,10 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from core.dialogue.templates import SAFE_FALLBACK
+from core.errors import ActionError
 from core.models import ConversationRef, Inbound, Sender
 from core.ports import Entity, IntentScore, NluResult
-from core.session import Session
+from core.session import FAILED_ACTIONS_KEPT, Session
 from tests.core.dialogue.helpers import Chat, make_runner, texts
 
 ORDERS = """\
@@ -102,6 +103,24 @@ async def test_failing_action_runs_on_error(tmp_path: Path) -> None:
     assert reply == "The order system is down."
     assert chat.flow is None
     assert any(e["event"] == "action.failed" for e in logs)
+
+
+async def test_a_failed_action_is_kept_for_the_agent_without_personal_data(
+    tmp_path: Path,
+) -> None:
+    runner, actions, _ = make_runner(tmp_path, ORDERS)
+    actions.errors["orders.lookup"] = ActionError(
+        "GET https://shop.test/o?email=ann@example.com&key=s3cret: HTTP 503 for ann@example.com"
+    )
+    chat = Chat(runner)
+    await chat.say("A1B2C3", "order_status")
+    [failed] = chat.session.failed_actions
+    assert (failed.flow, failed.action) == ("orders", "orders.lookup")
+    assert failed.error == "ActionError: GET https://shop.test/o?…: HTTP 503 for [email]"
+    assert failed.at > 0
+    for n in range(FAILED_ACTIONS_KEPT + 2):  # only the latest few are kept
+        await chat.say(f"A1B2C{n}", "order_status")
+    assert len(chat.session.failed_actions) == FAILED_ACTIONS_KEPT
 
 
 async def test_action_without_on_error_still_answers_clearly(tmp_path: Path) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from structlog.testing import capture_logs
 from core.nlu import hub
 from core.nlu.config import TINY, TrainConfig
 from core.nlu.train import build_encoder
+from tests.support.fakes.model_hub import serve_hub
 
 
 @pytest.fixture(autouse=True)
@@ -31,27 +30,11 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def fake_hub() -> Iterator[str]:
-    """A server on loopback that answers every request 404, as the hub does for a name it
-    does not serve."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self) -> None:
-            seen.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    assert seen == ["/api/models"], "one look, at the hub's model listing"
+def fake_hub(tmp_path: Path) -> Iterator[str]:
+    """A server on loopback that answers 404, as the hub does for a name it does not serve."""
+    with serve_hub("acme/nothing", tmp_path, listing=404) as fake:
+        yield fake.url
+    assert fake.requests == ["HEAD /api/models"], "one look, at the hub's model listing"
 
 
 def test_a_checkpoint_directory_is_loaded_from_disk_without_asking_the_hub(
@@ -110,7 +93,6 @@ def test_a_hub_name_is_downloaded_once_then_fine_tuned_and_cached(
     from core.nlu.data import load_data
     from core.nlu.train import train
     from gateway.nlu_loader import train_config
-    from tests.fakes.model_hub import serve_hub
 
     # The tests run with HF_HUB_OFFLINE=1; the user this stands for has not set it.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)

@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from core.redis.client import connect
-from tests.core.redis.harness import SIGNATURE, sign
+from tests.support.doubles import SIGNATURE, sign
 from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -179,7 +179,7 @@ class Cluster:
 
 
 def payload(event_id: str, chat: str, text: str) -> bytes:
-    return json.dumps({"event_id": event_id, "chat": chat, "text": text}).encode()
+    return json.dumps({"id": event_id, "chat": chat, "text": text}).encode()
 
 
 async def post(
@@ -191,7 +191,7 @@ async def post(
         async with http.post(
             f"http://127.0.0.1:{port}/webhooks/probe",
             data=body,
-            headers={SIGNATURE: sign(secret, body), "content-type": "application/json"},
+            headers={SIGNATURE: sign(secret.encode(), body), "content-type": "application/json"},
         ) as r:
             await r.read()
             return r.status, time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """A gateway process for the multi-process tests and the e2e bench: the real services, queue,
 engine and web app, built by `build_gateway` with the product's model and flows (`--brain real`)
 or the test doubles (`--brain double`; `--brain person` hands off on "person", as the flows do),
-plus a signed test channel `probe` whose sends are POSTed
-to a recorder that stands in for a platform's API.
+plus a signed test channel `probe` (a `RecordingChannel`) whose sends are POSTed to a recorder
+that stands in for a platform's API.
 
     python -m tests.core.redis.harness serve  [--worker] [--brain double|person|real]
     python -m tests.core.redis.harness worker [--brain double|person|real]
@@ -16,94 +16,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
-import json
 import os
 import signal
 import sys
-from typing import Any, ClassVar
+from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from adapters.webchat import WebChatChannel
 from config.settings import Settings
-from core.channel import BaseChannel, SentMessage, WebhookReply, WebhookRequest
-from core.errors import (
-    ChannelUnreachable,
-    PayloadError,
-    VerificationError,
-)
-from core.models import Capabilities, ConversationRef, Inbound, Outbound, Sender
+from core.models import Capabilities
 from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.commands._common import new_event_loop, run_loop, settings_from
 from gateway.services import Services
 from gateway.storage import build_relay
-from tests.support.doubles import EchoDialogue, KeywordNlu
-
-SIGNATURE = "x-probe-signature"
+from tests.support.doubles import EchoDialogue, KeywordNlu, RecordingChannel
 
 
-def sign(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-class ProbeChannel(BaseChannel):
-    """Webhook: a JSON `{"event_id", "chat", "text"}` signed with HMAC-SHA256 of the body.
-    Send: a POST of `{"chat", "text", "buttons", "pid"}` to the recorder."""
-
-    name: ClassVar[str] = "probe"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_text=4000)
-
-    def __init__(self, secret: str, record_url: str | None):
-        self._secret = secret
-        self._url = record_url
-        self._http: aiohttp.ClientSession | None = None
-
-    def verify(self, req: WebhookRequest) -> None:
-        given = req.headers.get(SIGNATURE, "")
-        if not hmac.compare_digest(given, sign(self._secret, req.body)):
-            raise VerificationError("bad probe signature")
-
-    def parse(self, req: WebhookRequest) -> WebhookReply:
-        try:
-            data = json.loads(req.body)
-            chat, text, event_id = str(data["chat"]), str(data["text"]), str(data["event_id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PayloadError(f"bad probe payload: {exc}") from None
-        inbound = Inbound(
-            event_id=event_id,
-            conversation=ConversationRef(channel=self.name, chat_id=chat),
-            sender=Sender(id=str(data.get("sender", chat))),
-            text=text,
-        )
-        return WebhookReply(events=(inbound,))
-
-    async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-
-    async def send(self, msg: Outbound) -> SentMessage:
-        if self._url is None or self._http is None:
-            return SentMessage()
-        body = {
-            "chat": msg.conversation.chat_id,
-            "text": msg.text,
-            "buttons": [b.payload for b in msg.buttons],
-            "pid": os.getpid(),
-        }
-        try:
-            async with self._http.post(self._url, json=body) as resp:
-                if resp.status >= 500:
-                    raise ChannelUnreachable(f"recorder said {resp.status}")
-        except aiohttp.ClientError as exc:
-            raise ChannelUnreachable(f"recorder unreachable: {exc}") from exc
-        return SentMessage()
+def probe(secret: str, record_url: str | None) -> RecordingChannel:
+    """The signed test channel whose sends go to the recorder (another process), kept nowhere
+    here."""
+    return RecordingChannel(
+        "probe",
+        capabilities=Capabilities(max_text=4000),
+        secret=secret.encode(),
+        keep=False,
+        forward_to=record_url,
+    )
 
 
 def brain(kind: str, settings: Settings) -> dict[str, Any]:
@@ -142,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = settings_from(args)
     channels = {
-        "probe": ProbeChannel(
+        "probe": probe(
             os.environ.get("PROBE_SECRET", "probe-secret"), os.environ.get("RECORD_URL")
         ),
         "webchat": WebChatChannel(relay=build_relay(settings)),

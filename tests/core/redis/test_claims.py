@@ -16,13 +16,13 @@ from redis.asyncio import Redis
 
 from config.settings import Settings
 from core.errors import StoreUnavailable
+from core.keys import hashed
 from core.redis.claims import RedisClaims
 from core.redis.client import connect
-from core.redis.keys import hashed
 from tests.adapters.cases import email as email_case
 from tests.adapters.contract import PUBLIC_BASE_URL, Gateway, Request, running_gateway
 from tests.support.doubles import EchoDialogue, KeywordNlu
-from tests.support.fakes_twilio_email import SmtpSink
+from tests.support.fakes.smtp import SmtpSink
 from tests.support.gateway_app import running_gateway as running_worker_less
 from tests.support.redis_server import RedisServer
 

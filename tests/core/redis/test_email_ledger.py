@@ -12,7 +12,7 @@ from core.models import Outbound
 from core.redis.client import connect
 from core.redis.ledger import RedisReplyLedger
 from gateway.channels import build_channels
-from tests.support.fakes_twilio_email import SmtpSink
+from tests.support.fakes.smtp import SmtpSink
 from tests.support.redis_server import RedisServer
 
 OOO = (

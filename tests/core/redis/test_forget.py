@@ -14,10 +14,10 @@ import structlog
 from config.logging import configure
 from config.settings import load_settings
 from core.forget import Customer
+from core.keys import hashed
 from core.models import ConversationRef, Inbound, Sender
 from core.redact import mask
 from core.redis.client import connect
-from core.redis.keys import hashed
 from core.redis.queue import RedisQueue
 from core.redis.ratelimit import RedisSenderLimit
 from core.redis.store import RedisStore

@@ -11,11 +11,11 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from core.errors import QueueUnavailable
+from core.keys import hashed
 from core.metrics import Metrics
 from core.models import ConversationRef, Inbound, Sender
 from core.ports import Delivery
 from core.redis.client import connect
-from core.redis.keys import hashed
 from core.redis.queue import RedisQueue
 from tests.support.redis_server import RedisServer
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import json
 
-from tests.core.redis.harness import SIGNATURE, ProbeChannel, sign
-from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.core.redis.harness import probe
+from tests.support.doubles import SIGNATURE, EchoDialogue, KeywordNlu, sign
 from tests.support.gateway_app import running_gateway
 from tests.support.redis_server import RedisServer
 
 
 async def test_readyz_and_webhooks_follow_redis(own_redis: RedisServer, tmp_path: object) -> None:
-    probe = ProbeChannel("s3cret", None)
-    body = json.dumps({"event_id": "r1", "chat": "c", "text": "hi"}).encode()
-    headers = {SIGNATURE: sign("s3cret", body)}
+    channel = probe("s3cret", None)
+    body = json.dumps({"id": "r1", "chat": "c", "text": "hi"}).encode()
+    headers = {SIGNATURE: sign(b"s3cret", body)}
     async with running_gateway(
         nlu=KeywordNlu(),
         dialogue=EchoDialogue(),
-        channels={"probe": probe},
+        channels={"probe": channel},
         with_worker=False,
         redis_url=own_redis.url,
         data_dir=str(tmp_path),

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from core.errors import StaleSession
+from core.keys import hashed
 from core.metrics import Metrics
 from core.models import ConversationRef, Inbound, Sender
 from core.outbox import Outbox
@@ -17,7 +18,6 @@ from core.ports import Verdict
 from core.queue import MemoryQueue
 from core.ratelimit import MemoryRateLimiter
 from core.redis.client import connect
-from core.redis.keys import hashed
 from core.redis.ratelimit import RedisRateLimiter, RedisSenderLimit
 from core.redis.relay import RedisRelay
 from core.redis.store import RedisSentLog, RedisStore

@@ -14,6 +14,7 @@ from core.conversations import Said, Search, TurnFact, TurnLog
 from core.errors import AgentExists, HandoffError, HeldByOther, NotWithPeople
 from core.handoff import State
 from core.models import ConversationRef, Sender
+from core.session import FailedAction
 from core.sql.agents import SqlAgents
 from core.sql.db import Database, database_url
 from core.sql.store import SqlConversations
@@ -46,11 +47,11 @@ def turn(
 
 
 async def test_migrations_reach_head_and_go_back(db: Database) -> None:
-    assert await db.revision() == "0003"
+    assert await db.revision() == "0004"
     await db.downgrade("base")
     assert await db.revision() is None
     await db.upgrade()
-    assert await db.revision() == "0003"
+    assert await db.revision() == "0004"
 
 
 async def test_a_turn_written_twice_is_one_turn(db: Database) -> None:
@@ -70,6 +71,17 @@ async def test_a_turn_written_twice_is_one_turn(db: Database) -> None:
         State.BOT,
     )
     assert conv.slots == {"order_id": "A1B2C3"} and conv.intent == "greet"
+
+
+async def test_the_failed_actions_of_the_last_turn_reach_the_card(db: Database) -> None:
+    store = SqlConversations(db)
+    down = FailedAction(at=1000.5, flow="orders", action="orders.lookup", error="HTTP 503")
+    written = await store.record_turn(replace(turn(1), failed_actions=[down]))
+    assert written.conversation.failed_actions == (down,)
+    conv = await store.get(written.conversation.id)
+    assert conv is not None and conv.failed_actions == (down,)
+    later = await store.record_turn(turn(2))  # the session no longer has them: nor has the card
+    assert later.conversation.failed_actions == ()
 
 
 async def test_handoff_is_requested_once_and_messages_wait(db: Database) -> None:

@@ -1,6 +1,7 @@
 """The console end to end in real Chromium: a web chat customer and a Telegram customer (fake
-Bot API) ask for a person; an agent signs in, sees both queued with their context, answers
-each on their own channel, sees the next message arrive live, and hands one back to the bot."""
+Bot API) ask for a person (the first after the shop's API failed); an agent signs in, sees both
+queued with their context (the failed call too), answers each on their own channel, sees the
+next message arrive live, and hands one back to the bot."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from aiohttp.test_utils import TestClient
 
 from tests.adapters.cases.telegram import CASE as TELEGRAM
 from tests.adapters.cases.telegram import SECRET_TOKEN, text_update
-from tests.fakes.telegram import FakeTelegram
 from tests.support.doubles import KeywordNlu
-from tests.support.handoff import PersonDialogue
+from tests.support.fakes.telegram import FakeTelegram
+from tests.support.handoff import SHOP_DOWN, PersonDialogue
 
 pytestmark = pytest.mark.browser
 
@@ -56,16 +57,18 @@ async def test_two_customers_one_agent(
     gateway_factory: Any, browser: Any, fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
     async with gateway_factory(
-        nlu=KeywordNlu(), dialogue=PersonDialogue(), **TELEGRAM.settings(fake_telegram)
+        nlu=KeywordNlu(),
+        dialogue=PersonDialogue(shop_down=True),
+        **TELEGRAM.settings(fake_telegram),
     ) as (client, services):
         await services.desk.agents.add("ann", "agent", "ann-password")
         base = str(client.make_url(""))
 
-        # The web chat customer asks for a person.
+        # The web chat customer asks about an order while the shop is down: a person is asked.
         customer = await (await browser.new_context()).new_page()
         await customer.goto(base + "/chat")
         await customer.wait_for_selector("#status.online", timeout=10_000)
-        await customer.fill("#text", "I need a person")
+        await customer.fill("#text", "where is my order?")
         await customer.press("#text", "Enter")
         await customer.locator("li.msg.bot", has_text="passing you to a person").wait_for(
             timeout=10_000
@@ -109,6 +112,9 @@ async def test_two_customers_one_agent(
         # The web chat customer: answered in their chat, their next message shows up live.
         await agent.locator("#queue li", has_text="webchat").click()
         await agent.locator("#title", has_text="webchat").wait_for(timeout=10_000)
+        # What the bot tried and what broke is on the card.
+        await agent.locator("#card", has_text="orders.lookup in orders").wait_for(timeout=10_000)
+        assert SHOP_DOWN in (await agent.locator("#card").text_content() or "")
         await agent.fill("#note-text", "Asked twice <b>already</b>")
         await agent.click("#note button")
         await agent.locator("#notes li", has_text="ann: Asked twice <b>already</b>").wait_for(

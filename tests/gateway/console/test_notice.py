@@ -10,9 +10,9 @@ import pytest
 
 from config.settings import SettingsError, load_settings
 from gateway.build import build_gateway
-from tests.fakes.slack import FakeSlack
 from tests.gateway.console.test_api import say
 from tests.support.doubles import KeywordNlu, RecordingChannel
+from tests.support.fakes.slack import FakeSlack
 from tests.support.handoff import PersonDialogue
 
 

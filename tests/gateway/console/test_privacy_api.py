@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import MetaData, select
 from structlog.testing import capture_logs
 
+from core.keys import hashed
 from core.models import ConversationRef, Inbound, Sender
-from core.redis.keys import hashed
 from core.sql.db import Database
 from gateway.services import Services
 from tests.core.redis.test_forget import everything

@@ -11,7 +11,7 @@ from core.models import ConversationRef, Inbound, Sender
 from gateway.services import Services
 from tests.gateway.console.test_api import sign_in
 from tests.support.doubles import KeywordNlu
-from tests.support.fakes_twilio_email import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioServer
+from tests.support.fakes.twilio import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, TwilioServer
 from tests.support.handoff import PersonDialogue
 
 TEMPLATE = "HX" + "a" * 32

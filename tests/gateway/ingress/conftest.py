@@ -16,8 +16,8 @@ from core.ports import Dialogue, IntentParser
 from gateway.app import create_app
 from gateway.build import build_gateway
 from gateway.services import Services
-from tests.adapters.contract import FakePlatform, Sent
 from tests.support.dovecot import dovecot
+from tests.support.fakes import FakePlatform, Sent
 
 __all__ = ["dovecot"]
 

@@ -19,7 +19,7 @@ from gateway.ingress.imap import ImapIngress
 from tests.gateway.ingress.conftest import Served, serving, until
 from tests.support.doubles import EchoDialogue, KeywordNlu
 from tests.support.dovecot import PASSWORD, USER, Dovecot, running_dovecot
-from tests.support.fakes_twilio_email import SmtpSink
+from tests.support.fakes.smtp import SmtpSink
 
 SHOP = "help@shop.example"
 HANDLED = '"Handled by bot"'

@@ -18,9 +18,9 @@ from core.errors import StartupError
 from gateway.build import build_gateway
 from gateway.ingress.slack_socket import SocketModeIngress
 from tests.adapters.cases.slack import BOT_TOKEN, SlackCase, event_body, message_event
-from tests.fakes.slack import FakeSlack, running_fake_slack
 from tests.gateway.ingress.conftest import Served, replies, serving, until
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes.slack import FakeSlack, running_fake_slack
 
 CHAT = SlackCase.chat
 

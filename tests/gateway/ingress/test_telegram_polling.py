@@ -15,9 +15,9 @@ from core.redis.client import connect
 from gateway.ingress.lease import RedisLease
 from gateway.ingress.telegram_polling import TelegramPollingIngress
 from tests.adapters.cases.telegram import BOT_TOKEN, TelegramCase, text_update
-from tests.fakes.telegram import FakeTelegram, running_fake_telegram
 from tests.gateway.ingress.conftest import Served, replies, serving, until
 from tests.support.doubles import EchoDialogue, KeywordNlu
+from tests.support.fakes.telegram import FakeTelegram, running_fake_telegram
 from tests.support.redis_server import RedisServer
 
 CHAT = TelegramCase.chat

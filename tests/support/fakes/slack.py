@@ -21,9 +21,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
-from tests.adapters.contract import Sent, serve
+from tests.support.fakes import Sent, serve
+
+BOT_TOKEN = "xoxb-test-token"
 
 SLACK_KEY: web.AppKey[FakeSlack] = web.AppKey("fake_slack")
 
@@ -225,4 +228,10 @@ async def running_fake_slack(token: str) -> AsyncIterator[FakeSlack]:
     app.on_shutdown.append(_close_sockets)
     async with serve(app) as base:
         fake.api_url = base + "/api/"
+        yield fake
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    async with running_fake_slack(BOT_TOKEN) as fake:
         yield fake

@@ -28,6 +28,8 @@ class FakeHub:
     url: str = ""
     sha: str = "0123456789abcdef0123456789abcdef01234567"
     requests: list[str] = field(default_factory=list)
+    listing: int = 200
+    """The status of `HEAD /api/models` (404: a server that answers, but not as a hub)."""
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*") if p.is_file())
@@ -57,7 +59,7 @@ def _handler(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
             hub.requests.append(f"{self.command} {path}")
             api = f"/api/models/{hub.repo}/"
             if path == "/api/models":
-                return self._send(200, b"[]", "application/json", body)
+                return self._send(hub.listing, b"[]", "application/json", body)
             if path.startswith(api + "revision/"):
                 info = {"id": hub.repo, "modelId": hub.repo, "sha": hub.sha, "private": False}
                 return self._send(200, json.dumps(info).encode(), "application/json", body)
@@ -106,8 +108,8 @@ def _handler(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_hub(repo: str, root: Path) -> Iterator[FakeHub]:
-    hub = FakeHub(repo, root)
+def serve_hub(repo: str, root: Path, *, listing: int = 200) -> Iterator[FakeHub]:
+    hub = FakeHub(repo, root, listing=listing)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(hub))
     hub.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

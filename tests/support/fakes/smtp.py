@@ -1,5 +1,5 @@
-"""Fixtures for the WhatsApp and e-mail tests: the fake Twilio REST API and an in-process SMTP
-server (aiosmtpd) on a free loopback port that captures the mail it is sent."""
+"""An in-process SMTP server (aiosmtpd) on a free loopback port that keeps the mail it is sent:
+the e-mail channel's platform, with the fixture `smtp_sink`."""
 
 from __future__ import annotations
 
@@ -15,24 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.adapters.contract import Sent
-from tests.fakes.twilio import FakeTwilio, running_fake_twilio
-
-TWILIO_SID = "AC" + "0" * 31 + "1"
-TWILIO_TOKEN = "twilio-test-auth-token"
-TWILIO_FROM = "whatsapp:+14155238886"
-
-
-@dataclass
-class TwilioServer:
-    fake: FakeTwilio
-    url: str
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[TwilioServer]:
-    async with running_fake_twilio(TWILIO_SID, TWILIO_TOKEN) as fake:
-        yield TwilioServer(fake, fake.api_url)
+from tests.support.fakes import Sent
 
 
 @dataclass

@@ -17,9 +17,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
-from tests.adapters.contract import Sent, serve
+from tests.support.fakes import Sent, serve
+
+BOT_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
 TELEGRAM_KEY: web.AppKey[FakeTelegram] = web.AppKey("fake_telegram")
 _MESSAGE_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "sendLocation"})
@@ -263,4 +266,10 @@ async def running_fake_telegram(token: str) -> AsyncIterator[FakeTelegram]:
     app.router.add_post("/bot{token}/{method}", api_method)
     async with serve(app) as base:
         fake.api_url = base + "/bot"
+        yield fake
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    async with running_fake_telegram(BOT_TOKEN) as fake:
         yield fake

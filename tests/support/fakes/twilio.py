@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
-from tests.adapters.contract import Sent, serve
+from tests.support.fakes import Sent, serve
 
 TWILIO_KEY: web.AppKey[FakeTwilio] = web.AppKey("fake_twilio")
 
@@ -172,3 +173,20 @@ async def running_fake_twilio(account_sid: str, auth_token: str) -> AsyncIterato
     async with serve(create_app(fake)) as url:
         fake.api_url = url
         yield fake
+
+
+TWILIO_SID = "AC" + "0" * 31 + "1"
+TWILIO_TOKEN = "twilio-test-auth-token"
+TWILIO_FROM = "whatsapp:+14155238886"
+
+
+@dataclass
+class TwilioServer:
+    fake: FakeTwilio
+    url: str
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[TwilioServer]:
+    async with running_fake_twilio(TWILIO_SID, TWILIO_TOKEN) as fake:
+        yield TwilioServer(fake, fake.api_url)

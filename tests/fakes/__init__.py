@@ -1,1 +1,0 @@
-"""Fake platform servers on loopback, for tests."""
