@@ -19,6 +19,7 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 REPLIES = "li.msg.bot:not(.welcome):not(.typing)"
 CLOCK = re.compile(r"^\d{1,2}:\d{2}")
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "webchat.png"
 
 
 async def test_visitor_types_and_presses_a_button(
@@ -50,7 +51,7 @@ async def test_order_status_with_the_real_bot(
     gateway_factory: Any, browser: Any, real_brain: Any
 ) -> None:
     async with gateway_factory(nlu=real_brain.nlu, dialogue=real_brain.dialogue) as (client, _):
-        page = await browser.new_page()
+        page = await browser.new_page(viewport={"width": 900, "height": 640})
         await page.goto(str(client.make_url("/chat")))
         await page.wait_for_selector("#status.online", timeout=10_000)
         bots = page.locator(REPLIES)
@@ -61,6 +62,7 @@ async def test_order_status_with_the_real_bot(
         await page.fill("#text", "A1B2C3")
         await page.press("#text", "Enter")
         await page.locator("li.msg.bot", has_text="shipped").first.wait_for(timeout=15_000)
+        await page.screenshot(path=str(SCREENSHOT))  # the README's picture of the page
 
 
 class MenuDialogue(EchoDialogue):
