@@ -4,6 +4,7 @@ is written to the conversation store by the worker, before its replies go out.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -199,6 +200,16 @@ class Recorder:
     async def record(self, session: Session, inbounds: Sequence[Inbound]) -> None:
         if not inbounds:
             return
+        # Redaction reads every character (a megabyte-long mail included): off the event loop,
+        # so the other conversations and /healthz never wait on it.
+        entry = (
+            self._entry(session, inbounds)
+            if self._raw_text
+            else await asyncio.to_thread(self._entry, session, inbounds)
+        )
+        await self._written(entry)
+
+    def _entry(self, session: Session, inbounds: Sequence[Inbound]) -> TurnLog:
         customer = [
             i for i in inbounds if not (i.sender.id in DESK_SENDERS and i.payload == "/bot")
         ]
@@ -206,7 +217,7 @@ class Recorder:
         turn = session.turn_entries[-1] if session.turn_entries else inbounds[-1].dedupe_key
         slots = session.handoff_slots if session.handoff else {}
         meta = {k: v for k, v in inbounds[-1].meta.items() if k in EMAIL_THREAD}
-        entry = TurnLog(
+        return TurnLog(
             conversation=session.conversation,
             customer=(customer or inbounds)[-1].sender,
             said=[Said(i.dedupe_key, self._kept(_said(i)), i.received_at) for i in customer],
@@ -224,6 +235,8 @@ class Recorder:
             turn=self._fact(inbounds[-1].dedupe_key, last),
             feedback=last.feedback if last else None,
         )
+
+    async def _written(self, entry: TurnLog) -> None:
         try:
             written = await self._store.record_turn(entry)
         except (SQLAlchemyError, OSError) as exc:
