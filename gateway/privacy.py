@@ -17,8 +17,10 @@ from core.review import trainfile
 from core.sql import forget as sql_forget
 from core.sql.db import EMBEDDED, Database, database_url
 from core.sqlite import forget as sqlite_forget
+from core.sqlite.db import Database as StateFile
 from core.sqlite.keys import SqliteKeys
 from core.tasks import BackgroundTask
+from gateway.storage import KEYS_FILE, STATE_FILE, STATE_SCHEMA
 
 log = structlog.get_logger(__name__)
 
@@ -55,16 +57,18 @@ async def forget_customer(
         finally:
             await redis.aclose()
     else:
-        keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
+        keys = SqliteKeys(settings.data_dir / KEYS_FILE)
+        state_file = settings.data_dir / STATE_FILE
+        state = StateFile(state_file, STATE_SCHEMA) if state_file.exists() else None
         try:
             spill = settings.data_dir / "queue-spill.jsonl"
-            await sqlite_forget.forget(spill, keys, who, erasure, found.events)
+            await sqlite_forget.forget(
+                spill, keys, who, erasure, found.events, state=state, known=found.conversations
+            )
         finally:
             await keys.close()
-        erasure.notes.append(
-            "without Redis, a running `serve` holds sessions in its memory only: they end "
-            "SESSION_TTL after the customer's last message and are never written to disk"
-        )
+            if state is not None:
+                await state.close()
     # The customer is not named: this line must not be the trace the erasure removed.
     log.info("customer.forgotten", channel=who.channel, removed=dict(erasure.removed))
     return erasure

@@ -68,18 +68,21 @@ class Storage:
     """The web chat's messages both ways, shown again after a reload."""
 
 
+KEYS_FILE = "gateway-keys.sqlite3"
+STATE_FILE = "gateway-state.sqlite3"
+"""The embedded default's sessions and web chat transcripts (no REDIS_URL)."""
+STATE_SCHEMA = sqlite_sessions.SCHEMA + sqlite_transcript.SCHEMA
+
+
 def build_storage(settings: Settings, metrics: Metrics | None = None) -> Storage:
     if settings.redis_url is not None:
         return _redis(settings, settings.redis_url.get_secret_value(), metrics)
     # The dedupe keys and the spent tokens must survive a restart (a redelivery or a replay
     # after it is still one); the file is opened when the queue starts.
-    keys = SqliteKeys(settings.data_dir / "gateway-keys.sqlite3")
+    keys = SqliteKeys(settings.data_dir / KEYS_FILE)
     # Conversations too: a customer halfway through a flow carries on after a restart, and a
     # reloaded web chat page shows what was said.
-    state = Database(
-        settings.data_dir / "gateway-state.sqlite3",
-        sqlite_sessions.SCHEMA + sqlite_transcript.SCHEMA,
-    )
+    state = Database(settings.data_dir / STATE_FILE, STATE_SCHEMA)
     return Storage(
         queue=MemoryQueue(
             dedupe_ttl=settings.dedupe_ttl,

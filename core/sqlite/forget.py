@@ -1,5 +1,6 @@
 """Erasing one customer from the embedded default's files in DATA_DIR: the queue's spill file
-(events not handled at the last shutdown, with their text) and the dedupe keys of those events."""
+(events not handled at the last shutdown, with their text), the dedupe keys of those events,
+and their conversations' sessions and web chat transcripts."""
 
 from __future__ import annotations
 
@@ -11,18 +12,39 @@ from pydantic import ValidationError
 
 from core.forget import Customer, Erasure
 from core.models import Inbound
+from core.sqlite.db import Database
 from core.sqlite.keys import SqliteKeys
 
 
 async def forget(
-    spill: Path, keys: SqliteKeys, who: Customer, erasure: Erasure, events: Sequence[str] = ()
+    spill: Path,
+    keys: SqliteKeys,
+    who: Customer,
+    erasure: Erasure,
+    events: Sequence[str] = (),
+    *,
+    state: Database | None = None,
+    known: Sequence[str] = (),
 ) -> None:
-    """`events`: dedupe keys of events found elsewhere (the conversation store) to be theirs."""
+    """`events` and `known`: dedupe keys of events and keys of conversations found elsewhere
+    (the conversation store) to be theirs. `state`: the sessions and transcripts file."""
     erased = _erase_spill(spill, who)
     erasure.removed["queued events"] += len(erased)
     seen = sorted({*events, *(i.dedupe_key for i in erased)})
     if seen:
         erasure.removed["dedupe keys"] += await keys.forget(seen)
+    if state is not None:
+        conversations = {who.direct, *known, *(i.conversation.key for i in erased)}
+        await _erase_state(state, sorted(conversations), erasure)
+
+
+async def _erase_state(state: Database, conversations: list[str], erasure: Erasure) -> None:
+    async with state.transaction() as db:
+        for key in conversations:
+            done = await db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+            erasure.removed["sessions"] += max(done.rowcount, 0)
+            done = await db.execute("DELETE FROM transcript WHERE conversation = ?", (key,))
+            erasure.removed["web chat transcript entries"] += max(done.rowcount, 0)
 
 
 def _erase_spill(path: Path, who: Customer) -> list[Inbound]:

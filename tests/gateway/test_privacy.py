@@ -13,12 +13,17 @@ from sqlalchemy import text
 
 from config.settings import load_settings
 from core.forget import Customer
-from core.models import Sender
+from core.models import ConversationRef, Sender
 from core.review import trainfile
+from core.session import Session
 from core.sql.db import Database, database_url
 from core.sql.store import SqlConversations
+from core.sqlite.db import Database as SqliteDatabase
+from core.sqlite.sessions import SqliteSessionStore
+from core.sqlite.transcript import SqliteTranscript
 from gateway.cli import main
 from gateway.privacy import Retention, forget_customer
+from gateway.storage import STATE_FILE, STATE_SCHEMA
 from tests.core.sql.test_forget import turn
 
 
@@ -85,3 +90,26 @@ async def test_forget_drops_the_customers_reviewed_examples_from_the_flows(tmp_p
     again = await forget_customer(settings, Customer("telegram", "ana@example.com"))
     assert again.removed["reviewed examples"] == 0
     assert trainfile.read(path) and "ana" not in path.read_text()
+
+
+async def test_forget_erases_the_embedded_sessions_and_web_chat_transcripts(
+    tmp_path: Path,
+) -> None:
+    """Without Redis a conversation's session and the web chat's history live in DATA_DIR's
+    state file: the customer's go, and another customer's stay."""
+    state = SqliteDatabase(tmp_path / STATE_FILE, STATE_SCHEMA)
+    sessions, transcript = SqliteSessionStore(state, ttl=3600), SqliteTranscript(state, ttl=3600)
+    for chat in ("visitor-ana", "visitor-bo"):
+        await sessions.save(Session.new(ConversationRef(channel="webchat", chat_id=chat)))
+        await transcript.add(f"webchat:{chat}", {"from": "customer", "text": f"hi from {chat}"})
+    await state.close()
+    settings = load_settings(data_dir=tmp_path, redis_url=None)
+    erasure = await forget_customer(settings, Customer("webchat", "visitor-ana"))
+    assert erasure.removed["sessions"] == 1
+    assert erasure.removed["web chat transcript entries"] == 1
+    state = SqliteDatabase(tmp_path / STATE_FILE, STATE_SCHEMA)
+    try:
+        left = await state.fetchall("SELECT key FROM sessions UNION SELECT entry FROM transcript")
+        assert "ana" not in repr(left) and "visitor-bo" in repr(left)
+    finally:
+        await state.close()

@@ -132,7 +132,7 @@ def test_forget_without_redis_reads_the_spill_file(
     spill.write_text(said(ANA, 1, SECRET).to_json() + "\n" + said(BEN, 1, "hi").to_json() + "\n")
     assert main(["forget", "--channel", "whatsapp", "--user", ANA, "--log-level", "error"]) == 0
     out = capsys.readouterr().out
-    assert "removed 1 queued events" in out and "SESSION_TTL" in out
+    assert "removed 1 queued events" in out
     assert SECRET not in spill.read_text() and "hi" in spill.read_text()
     assert main(["forget", "--channel", "telegram", "--user", "42", "--log-level", "error"]) == 0
     assert capsys.readouterr().out.startswith("nothing was found")
