@@ -2,32 +2,18 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  let csrf = "";
   let me = null;
   let current = null;
   let listing = "queue";
   let known = new Set();
   let socket = null;
 
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = ConsoleKit.el;
 
   async function api(method, path, body) {
-    const opts = { method, headers: {}, credentials: "same-origin" };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf;
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    const resp = await fetch(path, opts);
-    let data = {};
-    try { data = await resp.json(); } catch (e) { data = { error: resp.statusText }; }
-    if (resp.status === 401 && path !== "/api/signin") { showSignIn(); }
-    return { ok: resp.ok, status: resp.status, data };
+    const r = await ConsoleKit.api(method, path, body);
+    if (r.status === 401 && path !== "/api/signin") { showSignIn(); }
+    return r;
   }
 
   function ago(seconds) {
@@ -52,7 +38,7 @@
   async function start() {
     const r = await api("GET", "/api/me");
     if (!r.ok) { showSignIn(); return; }
-    me = r.data; csrf = me.csrf;
+    me = r.data; ConsoleKit.setCsrf(me.csrf);
     $("signin").hidden = true;
     $("app").hidden = false;
     $("signout").hidden = false;

@@ -10,12 +10,7 @@
   const charts = {};
   const seen = new Set(CHANNELS);
 
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = ConsoleKit.el;
 
   const pct = (r) => (r === null || r === undefined ? "–" : (Math.round(r * 1000) / 10) + "%");
   const secs = (s) => (s === null || s === undefined ? "–" : (Math.round(s * 100) / 100) + " s");

@@ -3,7 +3,6 @@
 "use strict";
 (function () {
   const POLL_MS = 1000;
-  let csrf = "";
   let timer = null;
   let panel = null;
 
@@ -14,14 +13,7 @@
     return node;
   }
 
-  async function call(method, path) {
-    const opts = { method, headers: {}, credentials: "same-origin" };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf;
-    const resp = await fetch(path, opts);
-    let data = {};
-    try { data = await resp.json(); } catch (e) { data = { error: resp.statusText }; }
-    return { status: resp.status, data };
-  }
+  const call = (method, path) => ConsoleKit.api(method, path);
 
   function build() {
     const box = el("span", "retrain");
@@ -108,7 +100,7 @@
   async function signedIn() {
     const me = await call("GET", "/api/me");
     if (me.status !== 200) return;
-    csrf = me.data.csrf;
+    ConsoleKit.setCsrf(me.data.csrf);
     if (!panel) panel = build();
     await poll();
   }

@@ -7,28 +7,11 @@
     thumbs_down: "👎", handoff: "handed off",
   };
   const DONE = { right: "Marked right:", relabel: "Relabelled as", example: "New example for", ignore: "Ignored" };
-  let csrf = "";
   let intents = [];
 
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const el = ConsoleKit.el;
 
-  async function api(method, path, body) {
-    const opts = { method, headers: {}, credentials: "same-origin" };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf;
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    const resp = await fetch(path, opts);
-    let data = {};
-    try { data = await resp.json(); } catch (e) { data = { error: resp.statusText }; }
-    return { ok: resp.ok, status: resp.status, data };
-  }
+  const api = ConsoleKit.api;
 
   const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(0) + "%");
 
@@ -165,7 +148,7 @@
   async function start() {
     const me = await api("GET", "/api/me");
     if (!me.ok) { gate("Sign in first."); return; }
-    csrf = me.data.csrf;
+    ConsoleKit.setCsrf(me.data.csrf);
     $("who").textContent = me.data.name + " (" + me.data.role + ")";
     const known = await api("GET", "/api/review/intents");
     if (known.status === 403) { gate("The " + me.data.role + " role may not review turns."); return; }
