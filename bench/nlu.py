@@ -290,6 +290,30 @@ def run_dataset(
     return results
 
 
+def time_shape_training(
+    train_set: list[Example], config: TrainConfig, checkpoint: Path, out: Path
+) -> dict[str, Any]:
+    """Fine-tuning time and peak memory of `distilbert-base-uncased`'s shape (random weights from
+    `bench/distilbert_shape.py`) on the same split `run_dataset` trains on: what the product's
+    default base model costs to fine-tune here, where it cannot be downloaded. Its accuracy
+    means nothing and is not reported."""
+    fit_set, tune_set = split(in_scope(train_set), config.val_fraction, config.seed)
+    tune_set += out_of_scope(train_set)
+    reset_peak()
+    start = time.perf_counter()
+    res = train(
+        fit_set,
+        out,
+        config.with_(base_model=str(checkpoint)),
+        validation=tune_set,
+        progress=sys.stderr.isatty(),
+        on_epoch=lambda e, a: print(f"[shape] epoch {e} done", flush=True),
+    )
+    seconds = time.perf_counter() - start
+    print(f"[shape] fine-tuned in {seconds:.0f} s ({res.epochs} epochs)", flush=True)
+    return {"train_s": seconds, "epochs": res.epochs, "encoder": res.encoder, "peak_mb": peak_mb()}
+
+
 # -- serving the production-size model ----------------------------------------------------
 
 
@@ -391,6 +415,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip serving DistilBERT-base's shape (random weights) in fp32 and int8",
     )
     ap.add_argument("--only-shape", action="store_true", help="only that serving comparison")
+    ap.add_argument(
+        "--shape-training",
+        action="store_true",
+        help="also time fine-tuning distilbert-base-uncased's shape (random weights, its 30k "
+        "vocabulary from the `make pretrained` checkpoint) on the bot",
+    )
     ap.add_argument("--clinc", type=Path, default=CLINC, help="CLINC150 train_val.json")
     ap.add_argument("--flows", type=Path, default=ROOT / "flows")
     ap.add_argument("--epochs", type=int, help="override the training epochs")
@@ -432,6 +462,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out / "bot",
             n_lat,
             n_tp,
+        )
+    if args.shape_training and held.is_dir():
+        from bench.distilbert_shape import make, minilm
+
+        vocab = minilm()
+        if vocab is None:
+            print("--shape-training needs `make pretrained` (the vocabulary)", file=sys.stderr)
+            return 2
+        checkpoint = make(args.out / "distilbert-base-shape", vocab)
+        results.setdefault("bot heldout", {})["distilbert-base shape (time)"] = time_shape_training(
+            load_data(args.flows), config, checkpoint, args.out / "bot-shape"
         )
     if not args.skip_clinc:
         tr = load_clinc(args.clinc, "train") + load_clinc(args.clinc, "oos_train")
