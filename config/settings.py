@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     nlu_quantize: Literal["auto", "on", "off"] = "auto"
     """int8 serving: `auto` where the model's training-time check passed (no more than half a
     point of accuracy lost, an encoder wide enough to gain); true/false are on/off."""
+    nlu_train_bf16: Literal["auto", "on", "off"] = "auto"
+    """Fine-tuning a pretrained base in bfloat16: `auto` where the CPU has it natively."""
     nlu_batch_wait_ms: float = Field(3.0, ge=0, le=1000)
     nlu_max_batch: int = Field(32, ge=1, le=1024)
     nlu_max_chars: int = Field(512, ge=16)
@@ -269,7 +271,7 @@ class Settings(BaseSettings):
             self.telegram_mode = "polling"
         return self
 
-    @field_validator("nlu_quantize", mode="before")
+    @field_validator("nlu_quantize", "nlu_train_bf16", mode="before")
     @classmethod
     def _switch(cls, v: Any) -> Any:
         words = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}

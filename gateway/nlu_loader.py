@@ -18,16 +18,24 @@ from core.nlu.train import TrainResult, fingerprint, matches, train
 
 log = structlog.get_logger(__name__)
 
+SWITCH = {"on": True, "off": False}
+"""An on/off/auto setting as the model code takes it (auto: None, decided there)."""
+
 
 def train_config(settings: Settings) -> TrainConfig:
     hub = None if settings.hf_hub_offline else settings.hf_endpoint
-    return TrainConfig(base_model=settings.base_model, hub=hub, threads=settings.nlu_threads)
+    return TrainConfig(
+        base_model=settings.base_model,
+        hub=hub,
+        threads=settings.nlu_threads,
+        bf16=SWITCH.get(settings.nlu_train_bf16),
+    )
 
 
 def serve_config(settings: Settings) -> ServeConfig:
     return ServeConfig(
         threads=settings.nlu_threads,
-        quantize={"on": True, "off": False}.get(settings.nlu_quantize),
+        quantize=SWITCH.get(settings.nlu_quantize),
         wait_ms=settings.nlu_batch_wait_ms,
         max_batch=settings.nlu_max_batch,
         max_chars=settings.nlu_max_chars,

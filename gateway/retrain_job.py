@@ -70,6 +70,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         FLOWS_DIR=str(settings.flows_dir.resolve()),
         BASE_MODEL=settings.base_model,
         NLU_THREADS=str(settings.nlu_threads),
+        NLU_TRAIN_BF16=settings.nlu_train_bf16,
         GATE_MAX_INTENT_DROP=str(settings.gate_max_intent_drop),
         HF_HUB_OFFLINE="1" if settings.hf_hub_offline else "0",
         REDIS_PREFIX=settings.redis_prefix,

@@ -29,6 +29,12 @@ class Schedule:
     lr: float
     batch_size: int
     refit: bool
+    min_epochs: int = 0
+    """Epochs run before early stopping may stop (a small bot's step floor: a validation split
+    of a hundred examples is too noisy to cut it short)."""
+    grouped: bool = False
+    """Batches of texts of similar length (shuffled in chunks, then sorted within each): half
+    the tokens of random batches on short messages, each batch padded to its own longest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +81,23 @@ class TrainConfig:
     lr: float = 5e-4
     # fine-tuning a pretrained base: a few epochs suffice (the encoder already knows the
     # language), early stopping on validation, all `threads`
-    pretrained_epochs: int = 4
+    pretrained_epochs: int = 6
+    """CLINC150 with a MiniLM-L6: 96.37% in scope on `val` after 6 epochs, 95.30% after 4."""
     pretrained_min_steps: int = 300
-    """Small bots get more epochs, up to 20: at least this many optimiser steps (the default
-    bot's 100 steps in 4 epochs left a MiniLM still improving at its last epoch, 93.95% held
-    out against 98.60% after about 500 steps)."""
+    """Small bots get more epochs, up to 20, all of which run: at least this many optimiser
+    steps (the default bot's 100 steps in 4 epochs left a MiniLM still improving at its last
+    epoch, 93.95% held out)."""
     pretrained_patience: int = 2
     pretrained_batch_size: int = 32
-    pretrained_lr: float = 5e-5
+    pretrained_lr: float = 1e-4
+    """Peak learning rate (after 6% warm-up, then linear decay): CLINC150 `val` 95.30% against
+    94.17% at 5e-5 in the same 4 epochs."""
+    bf16: bool | None = None
+    """Fine-tuning's matrix products in bfloat16 (True), float32 (False), or bfloat16 for a
+    pretrained base where the CPU has it natively (None: `NLU_TRAIN_BF16=auto`)."""
+    group_by_length: bool = True
+    """Fine-tuning a pretrained base: batches of similar length (see `Schedule.grouped`); the
+    from-scratch fallback keeps random batches, its measured schedule."""
     warmup: float = 0.06
     label_smoothing: float = 0.1
     typo_copies: int = 0
@@ -124,13 +139,15 @@ class TrainConfig:
         trained on `n_train` examples."""
         if kind == "pretrained":
             steps = -(-n_train // self.pretrained_batch_size)
-            floor = -(-self.pretrained_min_steps // max(steps, 1))
+            floor = min(-(-self.pretrained_min_steps // max(steps, 1)), 20)
             return Schedule(
-                min(max(self.pretrained_epochs, floor), 20),
+                max(self.pretrained_epochs, floor),
                 self.pretrained_patience,
                 self.pretrained_lr,
                 self.pretrained_batch_size,
                 refit=False,
+                min_epochs=floor,
+                grouped=self.group_by_length,
             )
         steps = -(-n_train // self.batch_size)
         epochs = min(max(self.epochs, -(-self.min_steps // max(steps, 1))), 60)

@@ -30,7 +30,7 @@ from transformers import (
 )
 
 from core.errors import NluDataError
-from core.nlu import artifacts, int8, sparse
+from core.nlu import artifacts, bf16, int8, sparse
 from core.nlu.calibration import calibrate, fit_temperature
 from core.nlu.config import FORMAT, Schedule, TrainConfig
 from core.nlu.data import Example, data_hash, in_scope, out_of_scope
@@ -172,6 +172,9 @@ class _Encoded:
         self.ids: list[list[int]] = tok(list(texts), truncation=True, max_length=n)["input_ids"]
         self.pad = int(tok.pad_token_id or 0)
 
+    def lengths(self) -> list[int]:
+        return [len(seq) for seq in self.ids]
+
     def batch(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(self.ids[i]) for i in idx)
         ids = torch.full((len(idx), width), self.pad, dtype=torch.long)
@@ -181,6 +184,29 @@ class _Encoded:
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
         return ids, mask
+
+
+GROUP_CHUNK = 50
+"""Batches per chunk that `batches` sorts by length (as transformers' length-grouped sampler):
+enough for lengths to repeat, few enough that an epoch still mixes short and long batches."""
+
+
+def batches(
+    lengths: Sequence[int], size: int, gen: torch.Generator, *, grouped: bool
+) -> list[list[int]]:
+    """One epoch's batches of example indices, in a random order drawn from `gen`. `grouped`:
+    the shuffled examples are cut into chunks of `GROUP_CHUNK` batches, each chunk sorted by
+    length before it is cut into batches, and the batches shuffled again; as many batches as
+    random ones, each of texts of about the same length."""
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    if not grouped:
+        return [order[s : s + size] for s in range(0, len(order), size)]
+    chunk = size * GROUP_CHUNK
+    out: list[list[int]] = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c : c + chunk], key=lambda i: lengths[i])
+        out += [part[s : s + size] for s in range(0, len(part), size)]
+    return [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +317,7 @@ def train(
         **fingerprint(examples, config),
         "encoder": kind,
         "train": config.as_dict(),
+        "bf16": bf16.wanted(config.bf16, kind),
         "epochs_run": epoch,
         "best_epoch": best_epoch,
         "val_accuracy": best,
@@ -420,7 +447,7 @@ def _train_split(
         dense_val = _encoder_probs(enc, tok, [e.text for e in val_in], config.max_len, n)
         return best_mix(dense_val, sparse_in, gold, config.mix_grid)
 
-    track = _Best(score, plan.patience, on_epoch)
+    track = _Best(score, plan.patience, on_epoch, plan.min_epochs)
     epoch = _fit_encoder(encoder, tok, train_set, labels, config, kind, track, None, progress)
     best, best_epoch, best_w, best_state = track.acc, track.epoch, track.weight, track.state
     if best_state is not None:
@@ -552,15 +579,18 @@ def _cross_validate(
 
 class _Best:
     """Early stopping: keeps the encoder state with the best validation (accuracy, then
-    log-loss) of the ensemble; says stop after `patience` epochs without one."""
+    log-loss) of the ensemble; says stop after `patience` epochs without one, once
+    `min_epochs` have run."""
 
     def __init__(
         self,
         score: Callable[[PreTrainedModel], tuple[float, float, float]],
         patience: int,
         on_epoch: Callable[[int, float], None] | None,
+        min_epochs: int = 0,
     ):
         self.score, self.patience, self.on_epoch = score, patience, on_epoch
+        self.min_epochs = min_epochs
         self.acc, self.nll, self.epoch, self.weight, self.stale = -1.0, 0.0, 0, 1.0, 0
         self.state: dict[str, Any] | None = None
 
@@ -573,7 +603,7 @@ class _Best:
             self.state = copy.deepcopy(encoder.state_dict())
             return False
         self.stale += 1
-        return self.stale >= self.patience
+        return self.stale >= self.patience and epoch >= self.min_epochs
 
 
 def _steps(plan: Schedule, n_train: int) -> int:
@@ -631,14 +661,15 @@ def _fit_encoder(
     else:
         bar, own_bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress), True
     gen = torch.Generator().manual_seed(config.seed)
+    half = bf16.wanted(config.bf16, kind)
     epoch = 0
     for epoch in range(1, (stop_after or epochs) + 1):
         encoder.train()
-        order = torch.randperm(len(train_set), generator=gen).tolist()
-        for s in range(steps_per_epoch):
-            idx = order[s * plan.batch_size : (s + 1) * plan.batch_size]
+        for idx in batches(data.lengths(), plan.batch_size, gen, grouped=plan.grouped):
             ids, mask = data.batch(idx)
-            loss = loss_fn(encoder(input_ids=ids, attention_mask=mask).logits, y[idx])
+            with bf16.autocast(half):
+                logits = encoder(input_ids=ids, attention_mask=mask).logits
+            loss = loss_fn(logits.float(), y[idx])
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
