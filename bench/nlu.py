@@ -9,9 +9,10 @@ path's overhead over the bare forward pass on the same batches, and peak memory.
 n-gram logistic regression; its bare forward pass is both (encoder + regression) on the batches
 the parser formed, so the overhead is tokenizing, batching and the thread hand-off.
 
-Full run (CLINC150 up to 8 epochs, early stopping; 20-40 minutes on 2 busy cores):
+Full run (CLINC150 up to 8 epochs from scratch, or 6 fine-tuning a pretrained --base-model,
+early stopping; 15-40 minutes on 2 cores):
     python bench/nlu.py                      (or: python -m gateway bench nlu)
-Shorter: --epochs 3 (CLINC150 epochs; a small bot always gets >= 600 optimiser steps),
+Shorter: --epochs 3 (CLINC150 epochs of either kind; a small bot always gets its step floor),
 --quick (a 30-intent slice of CLINC150), --skip-clinc, --skip-bot.
 """
 
@@ -423,7 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--clinc", type=Path, default=CLINC, help="CLINC150 train_val.json")
     ap.add_argument("--flows", type=Path, default=ROOT / "flows")
-    ap.add_argument("--epochs", type=int, help="override the training epochs")
+    ap.add_argument(
+        "--epochs", type=int, help="override the training epochs (from scratch and pretrained)"
+    )
     ap.add_argument("--requests", type=int, default=2000, help="messages per throughput run")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="models and JSON")
     ap.add_argument(
@@ -436,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(2)
     config = TrainConfig(base_model=args.base_model, threads=2)
     if args.epochs:
-        config = config.with_(epochs=args.epochs)
+        config = config.with_(epochs=args.epochs, pretrained_epochs=args.epochs)
     n_tp = 400 if args.quick else args.requests
     n_lat = 100 if args.quick else 300
     results: dict[str, dict[str, dict[str, Any]]] = {}
@@ -482,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             oos = [e for e in tr if e.intent == "out_of_scope"]
             tr = [e for e in tr if e.intent in keep] + oos
             va = [e for e in va if e.intent in keep] + [e for e in va if e.intent == "out_of_scope"]
-            config = config.with_(epochs=args.epochs or 4)
+            config = config.with_(epochs=args.epochs or 4, pretrained_epochs=args.epochs or 4)
         results["CLINC150 val"] = run_dataset(
             "clinc150", tr, None, va, config, args.out / "clinc150", n_lat, n_tp
         )
