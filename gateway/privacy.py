@@ -20,7 +20,7 @@ from core.sqlite import forget as sqlite_forget
 from core.sqlite.db import Database as StateFile
 from core.sqlite.keys import SqliteKeys
 from core.tasks import BackgroundTask
-from gateway.storage import KEYS_FILE, STATE_FILE, STATE_SCHEMA
+from gateway.storage import KEYS_FILE, SPILL_FILE, STATE_FILE, STATE_SCHEMA
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ async def forget_customer(
         state_file = settings.data_dir / STATE_FILE
         state = StateFile(state_file, STATE_SCHEMA) if state_file.exists() else None
         try:
-            spill = settings.data_dir / "queue-spill.jsonl"
+            spill = settings.data_dir / SPILL_FILE
             await sqlite_forget.forget(
                 spill, keys, who, erasure, found.events, state=state, known=found.conversations
             )

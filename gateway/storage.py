@@ -69,6 +69,8 @@ class Storage:
 
 
 KEYS_FILE = "gateway-keys.sqlite3"
+SPILL_FILE = "queue-spill.jsonl"
+"""Events not handled at the last shutdown (the embedded queue's spill)."""
 STATE_FILE = "gateway-state.sqlite3"
 """The embedded default's sessions and web chat transcripts (no REDIS_URL)."""
 STATE_SCHEMA = sqlite_sessions.SCHEMA + sqlite_transcript.SCHEMA
@@ -86,7 +88,7 @@ def build_storage(settings: Settings, metrics: Metrics | None = None) -> Storage
     return Storage(
         queue=MemoryQueue(
             dedupe_ttl=settings.dedupe_ttl,
-            spill_path=settings.data_dir / "queue-spill.jsonl",
+            spill_path=settings.data_dir / SPILL_FILE,
             journal=keys,
         ),
         store=SqliteSessionStore(state, ttl=settings.session_ttl),

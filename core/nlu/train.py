@@ -662,10 +662,11 @@ def _fit_encoder(
         bar, own_bar = tqdm(total=steps, desc=desc, unit="step", disable=not progress), True
     gen = torch.Generator().manual_seed(config.seed)
     half = bf16.wanted(config.bf16, kind)
+    lengths = data.lengths()
     epoch = 0
     for epoch in range(1, (stop_after or epochs) + 1):
         encoder.train()
-        for idx in batches(data.lengths(), plan.batch_size, gen, grouped=plan.grouped):
+        for idx in batches(lengths, plan.batch_size, gen, grouped=plan.grouped):
             ids, mask = data.batch(idx)
             with bf16.autocast(half):
                 logits = encoder(input_ids=ids, attention_mask=mask).logits
