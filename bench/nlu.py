@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +132,14 @@ async def through_parser(parser: ModelParser, texts: Sequence[str], clients: int
 
 
 async def serve_figures(
-    model_dir: Path, texts: Sequence[str], n_lat: int, n_tp: int, quantize: bool = False
+    model_dir: Path,
+    texts: Sequence[str],
+    n_lat: int,
+    n_tp: int,
+    quantize: bool = False,
+    packed: bool = True,
 ) -> dict[str, Any]:
-    cfg = ServeConfig(threads=2, quantize=quantize)
+    cfg = ServeConfig(threads=2, quantize=quantize, packed=packed)
     gc.collect()
     rss_before = rss_mb()
     parser = ModelParser(model_dir, cfg)
@@ -145,7 +151,7 @@ async def serve_figures(
         await parser.parse(t)
         lat.append(time.perf_counter() - start)
     sample = (list(texts) * (n_tp // max(len(texts), 1) + 1))[:n_tp]
-    single = ModelParser(model_dir, ServeConfig(threads=2, max_batch=1, quantize=quantize))
+    single = ModelParser(model_dir, replace(cfg, max_batch=1))
     await single.start()
     b1 = await through_parser(single, sample, 32)
     await single.close()
@@ -353,14 +359,26 @@ def production_shape(out: Path, examples: Sequence[Example]) -> Path:
 def run_production_shape(
     out: Path, examples: Sequence[Example], evaluate: Sequence[Example], n_lat: int, n_tp: int
 ) -> dict[str, dict[str, Any]]:
-    """fp32 and int8 of the production-size model, one after the other in this run."""
+    """The production-size model served in fp32 and int8, one after the other in this run, and
+    before them in fp32 with every message padded to its batch's longest, as it was served
+    before `core/nlu/unpad.py`: the baseline of the serving speed-up."""
     model_dir = production_shape(out, examples)
     texts = [e.text for e in evaluate]
     results: dict[str, dict[str, Any]] = {}
-    for column, quantize in (("fp32", False), ("int8", True)):
+    for column, quantize, packed in SHAPE_COLUMNS:
         print(f"[production shape] serving {column}", flush=True)
-        results[column] = asyncio.run(serve_figures(model_dir, texts, n_lat, n_tp, quantize))
+        results[column] = asyncio.run(
+            serve_figures(model_dir, texts, n_lat, n_tp, quantize, packed)
+        )
     return results
+
+
+SHAPE_COLUMNS = [
+    ("fp32 padded (before)", False, False),
+    ("fp32", False, True),
+    ("int8", True, True),
+]
+"""(column, int8, packed): the production shape's serving runs."""
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -498,13 +516,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(results))
     if "DistilBERT-base shape" in results:
-        f32, q8 = results["DistilBERT-base shape"]["fp32"], results["DistilBERT-base shape"]["int8"]
+        shape = results["DistilBERT-base shape"]
+        q8 = shape["int8"]
+        for column in ("fp32 padded (before)", "fp32"):
+            f32 = shape[column]
+            print(
+                f"DistilBERT-base shape, int8 / {column}: "
+                f"micro-batched {q8['msgs_s_32'] / f32['msgs_s_32']:.2f}x, "
+                f"bare forward {q8['bare_msgs_s'] / f32['bare_msgs_s']:.2f}x"
+            )
         print(
-            "DistilBERT-base shape, int8 / fp32: "
-            f"micro-batched {q8['msgs_s_32'] / f32['msgs_s_32']:.2f}x, "
-            f"bare forward {q8['bare_msgs_s'] / f32['bare_msgs_s']:.2f}x, "
             "(resident memory of each: python bench/nlu_memory.py "
-            f"{args.out / 'production-shape'})"
+            f"{args.out / 'production-shape'}; padded against packed: python bench/unpad.py)"
         )
     print(f"\n(figures: {args.out / 'nlu.json'})")
     return 0

@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from core.errors import ModelDirError
-from core.nlu import int8
+from core.nlu import int8, unpad
 from core.nlu.network import IntentNet
 from core.nlu.ngrams import NgramVocab
 
@@ -183,9 +183,10 @@ def _vocab(path: Path) -> NgramVocab:
     return NgramVocab({str(g): i + 1 for i, g in enumerate(grams)}, [float(x) for x in idf])
 
 
-def load(model_dir: Path, *, quantize: bool | None = False) -> Loaded:
+def load(model_dir: Path, *, quantize: bool | None = False, packed: bool = True) -> Loaded:
     """The model, ready to serve; `quantize`: int8 (True), fp32 (False), or as the check made
-    at training decided (None)."""
+    at training decided (None); `packed`: its layers run on the real tokens only (`unpad`;
+    False only to measure what that saves)."""
     c = check(model_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -202,6 +203,8 @@ def load(model_dir: Path, *, quantize: bool | None = False) -> Loaded:
     if int8.wanted(quantize, c.fingerprint):
         net = int8.quantize(net)
         give_back_memory()  # the fp32 matrices just freed
+    if packed:
+        unpad.pack(net.encoder)
     max_len = int(c.fingerprint.get("train", {}).get("max_len", 64))
     return Loaded(
         net, tokenizer, c.labels, c.vocab, c.fingerprint, c.threshold, max_len, c.temperature

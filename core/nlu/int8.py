@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from core.nlu import unpad
 from core.nlu.data import Example
 from core.nlu.network import IntentNet
 
@@ -71,6 +72,7 @@ def check(
     full = probs(net, texts).argmax(-1)
     fp32 = net.encoder
     net.encoder = quantized(fp32)  # a copy of the encoder only, not of the n-grams
+    unpad.pack(net.encoder)  # as it is served
     try:
         small = probs(net, texts).argmax(-1)
     finally:

@@ -37,6 +37,9 @@ class ServeConfig:
     threads: int = 2
     quantize: bool | None = None
     """int8 (True), fp32 (False), or as the accuracy check made at training decided (None)."""
+    packed: bool = True
+    """The encoder's layers run on the real tokens only (`core.nlu.unpad`); False only for the
+    benchmark's before-and-after."""
     wait_ms: float = 3.0
     """How long a batch waits for company once messages are arriving concurrently."""
     max_batch: int = 32
@@ -124,7 +127,8 @@ class ModelParser:
         """Read and warm up a model; `model_dir` is resolved once, so a pointer switched
         meanwhile cannot mix two releases."""
         path = model_dir.resolve()
-        predictor = Predictor(artifacts.load(path, quantize=self.config.quantize))
+        loaded = artifacts.load(path, quantize=self.config.quantize, packed=self.config.packed)
+        predictor = Predictor(loaded)
         predictor.predict(["warm up"])
         return predictor, path
 
