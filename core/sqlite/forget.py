@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from core.forget import Customer, Erasure
 from core.models import Inbound
+from core.sqlite import sessions, transcript
 from core.sqlite.db import Database
 from core.sqlite.keys import SqliteKeys
 
@@ -41,9 +42,9 @@ async def forget(
 async def _erase_state(state: Database, conversations: list[str], erasure: Erasure) -> None:
     async with state.transaction() as db:
         for key in conversations:
-            done = await db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+            done = await db.execute(sessions.DELETE, (key,))
             erasure.removed["sessions"] += max(done.rowcount, 0)
-            done = await db.execute("DELETE FROM transcript WHERE conversation = ?", (key,))
+            done = await db.execute(transcript.DELETE, (key,))
             erasure.removed["web chat transcript entries"] += max(done.rowcount, 0)
 
 

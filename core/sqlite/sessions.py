@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
 """
 
+DELETE = "DELETE FROM sessions WHERE key = ?"
+"""One conversation's session (its key the parameter): on `delete` and when a customer is
+erased (`core.sqlite.forget`, in one transaction with the transcript's)."""
+
 SWEEP_ROWS = 200
 """Expired sessions deleted per save at most: one save's work stays bounded however many
 expired at once, and steady traffic keeps up with what expires."""
@@ -60,7 +64,7 @@ class SqliteSessionStore:
 
     async def delete(self, key: str) -> None:
         async with self._db.transaction() as db:
-            await db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+            await db.execute(DELETE, (key,))
 
     async def count(self) -> int:
         """Rows on disk, expired or not (for tests and the curious)."""

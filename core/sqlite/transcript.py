@@ -21,6 +21,9 @@ CREATE INDEX IF NOT EXISTS transcript_conversation ON transcript (conversation, 
 CREATE INDEX IF NOT EXISTS transcript_expires ON transcript (expires);
 """
 
+DELETE = "DELETE FROM transcript WHERE conversation = ?"
+"""One conversation's whole transcript (its key the parameter), when a customer is erased."""
+
 SWEEP_ROWS = 500
 """Expired entries deleted per write at most (see `core.sqlite.sessions.SWEEP_ROWS`)."""
 
