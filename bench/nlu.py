@@ -162,7 +162,7 @@ async def serve_figures(
     # pass timed right after its served run on the same batches; the median round is kept.
     assert parser.predictor is not None
     pred = parser.predictor
-    rounds = 3
+    rounds = 5
     per = max(len(sample) // rounds, 1)
     served_s: list[float] = []
     bare_s: list[float] = []
