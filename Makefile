@@ -62,6 +62,7 @@ stories: install
 bench: install system
 	$(PY) bench/nlu.py
 	$(PY) bench/nlu_memory.py var/bench/production-shape
+	$(PY) bench/unpad.py
 	$(PY) -m bench.ingress
 	$(PY) -m bench.ingress_instructions
 	$(PY) -m bench.e2e

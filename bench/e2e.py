@@ -397,7 +397,12 @@ async def run_setups(
             env["MODEL_DIR"] = str(model.model_dir.resolve())
             env["NLU_QUANTIZE"] = model.quantize
         brain = "real" if model is not None else "double"
-        cluster = Cluster(url, recorder, work, env=env, brain=brain)
+        # Its own DATA_DIR: the chats and event ids are named by set-up, so a second model's
+        # set-up would otherwise find the first one's events already handled in the embedded
+        # dedupe keys and conversation store, and answer none of them.
+        own = work / f"setup-{len(list(work.iterdir()))}"
+        own.mkdir()
+        cluster = Cluster(url, recorder, own, env=env, brain=brain)
         for role, extra in procs:
             cluster.spawn(role, *extra)
         try:
