@@ -70,6 +70,14 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def _sqlite_file(self) -> str | None:
+        """The SQLite file's path (None: another database, or SQLite in memory)."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return database
+
     @staticmethod
     def _make_engine(url: str, echo: bool) -> AsyncEngine:
         parsed = make_url(url)
@@ -85,8 +93,7 @@ class Database:
         thread of its own with the blocking driver (aiosqlite would hand every statement to its
         thread and back, several times the work), one write after another as SQLite takes
         them anyway; elsewhere on the async engine (`run_sync`)."""
-        database = self.engine.url.database
-        if self.dialect != "sqlite" or not database or database == ":memory:":
+        if self._sqlite_file is None:
             async with self.session() as s, s.begin():
                 return await s.run_sync(work)
         if self._writer is None:
@@ -103,9 +110,8 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(thread, run)
 
     async def __aenter__(self) -> Database:
-        parsed = make_url(self.url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if self._sqlite_file is not None:
+            Path(self._sqlite_file).parent.mkdir(parents=True, exist_ok=True)
         if self._migrate:
             await self.upgrade()
         return self
@@ -136,8 +142,8 @@ class Database:
         """Processes sharing one SQLite file (several `serve` and `worker` on one machine)
         migrate one at a time: a lock file beside the database, as PostgreSQL's advisory lock
         does for a server."""
-        database = self.engine.url.database
-        if self.dialect != "sqlite" or not database or database == ":memory:":
+        database = self._sqlite_file
+        if database is None:
             yield
             return
         lock = await asyncio.to_thread(Path(f"{database}.migrate-lock").open, "a")

@@ -23,10 +23,10 @@ from core.handoff import WITH_PEOPLE, State, plan
 from core.sql.models import Base, ConversationRow, HandoffRow, MessageRow, TurnRow
 from core.sql.rows import conversation_of, names_of
 
-NAME_CAP = 255
+_NAME_CAP = 255
 
 
-def cap(value: str | None, n: int = NAME_CAP) -> str | None:
+def _cap(value: str | None, n: int = _NAME_CAP) -> str | None:
     return value[:n] if value is not None else None
 
 
@@ -91,11 +91,11 @@ def write_turn(dialect: str, log: TurnLog, s: Session) -> TurnWritten:
                 "channel": row.channel,
                 "at": t.at,
                 "text": t.text,
-                "intent": cap(t.intent, 128),
+                "intent": _cap(t.intent, 128),
                 "confidence": t.confidence,
                 "ranking": [[name[:128], float(c)] for name, c in t.ranking],
                 "outcome": t.outcome,
-                "flow": cap(t.flow, 128),
+                "flow": _cap(t.flow, 128),
                 "flow_end": t.flow_end,
                 "latency": t.latency,
                 "asked_feedback": t.asked_feedback,
@@ -132,7 +132,7 @@ def _line(
         "agent_id": None,
         "text": m.text,
         "at": at,
-        "intent": cap(log.intent, 128) if log else None,
+        "intent": _cap(log.intent, 128) if log else None,
         "confidence": log.confidence if log else None,
         "status": "sent",
         "error": None,
@@ -149,10 +149,10 @@ def _upsert(s: Session, known: _Statements, log: TurnLog, now: float) -> Convers
             {
                 "key": ref.key,
                 "channel": ref.channel,
-                "chat_id": cap(ref.chat_id) or "",
-                "thread_id": cap(ref.thread_id),
-                "customer_id": cap(log.customer.id) or "",
-                "customer_name": cap(log.customer.name),
+                "chat_id": _cap(ref.chat_id) or "",
+                "thread_id": _cap(ref.thread_id),
+                "customer_id": _cap(log.customer.id) or "",
+                "customer_name": _cap(log.customer.name),
                 "state": State.BOT.value,
                 "slots": {},
                 "meta": {},
@@ -163,7 +163,7 @@ def _upsert(s: Session, known: _Statements, log: TurnLog, now: float) -> Convers
         )
         found = made.scalar_one_or_none() or s.execute(_BY_KEY, {"key": ref.key}).scalar_one()
     if log.customer.name and log.said:
-        found.customer_name = cap(log.customer.name)
+        found.customer_name = _cap(log.customer.name)
     asking = log.handoff and log.handoff_at != found.handoff_at
     if log.intent is not None and (asking or not log.handoff):
         # While people have it, the intent stays the one that brought them in.
